@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+#include "base/error.h"
+
+// TRY(expr): evaluates an ErrorOr expression; on error returns the error from the enclosing
+// function (which must itself return an ErrorOr), otherwise yields the value.
+#define TRY(expression)                                          \
+    __extension__({                                              \
+        auto&& _kasou_result = (expression);                     \
+        if (!_kasou_result) [[unlikely]]                         \
+            return tl::unexpected(std::move(_kasou_result).error()); \
+        ::kasou::detail::take_value(std::move(_kasou_result));   \
+    })
+
+// MUST(expr): like TRY, but an error is a bug in kasou itself: report it and abort.
+#define MUST(expression)                                                                    \
+    __extension__({                                                                         \
+        auto&& _kasou_result = (expression);                                                \
+        if (!_kasou_result) [[unlikely]]                                                    \
+            ::kasou::detail::must_failed(#expression, _kasou_result.error(), __FILE__, __LINE__); \
+        ::kasou::detail::take_value(std::move(_kasou_result));                              \
+    })
+
+namespace kasou::detail {
+template<class T>
+T take_value(ErrorOr<T>&& result) { return std::move(*result); }
+inline void take_value(ErrorOr<void>&&) { }
+template<class T>
+T take_value(ErrorOr<T>& result) { return std::move(*result); }
+inline void take_value(ErrorOr<void>&) { }
+[[noreturn]] void must_failed(char const* expression, Error const& error, char const* file, int line);
+}

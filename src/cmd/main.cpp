@@ -1,0 +1,33 @@
+// kasou: one binary, one subcommand per capability. Argument parsing only; the work is in src/.
+
+#include <cstdlib>
+
+#include "base/log.h"
+#include "cmd/commands.h"
+
+int main(int argc, char** argv)
+{
+    using namespace kasou::cmd;
+    CLI::App app { "kasou: virtual machines, containers and disks from one small, fast tool" };
+    app.require_subcommand(1);
+    app.set_help_all_flag("--help-all", "Show help for every subcommand");
+    GlobalOptions options;
+    char const* env_state = std::getenv("KASOU_STATE_DIR");
+    options.state_dir = env_state && *env_state ? env_state : "/var/lib/kasou";
+    options.log_level = "warn";
+    app.add_option("--state-dir", options.state_dir, "Where kasou keeps its registry of pools (env KASOU_STATE_DIR)")
+        ->capture_default_str();
+    app.add_option("--log-level", options.log_level, "error, warn, info, debug or trace")->capture_default_str();
+
+    Action action;
+    add_run_command(app, options, action);
+    // Subcommands of other capabilities are added here as they land.
+    try {
+        app.parse(argc, argv);
+    } catch (CLI::ParseError const& error) {
+        int code = app.exit(error);
+        return code == 0 ? 0 : 2;
+    }
+    kasou::log::init(options.log_level);
+    return action ? action() : 0;
+}
