@@ -1,0 +1,102 @@
+#include "arch/x86_64/boot_cpu_state.h"
+
+#include <array>
+
+#include "arch/x86_64/boot_layout.h"
+#include "base/try.h"
+
+namespace kasou::arch::x86_64 {
+
+namespace {
+
+// GDT selectors (Intel SDM vol. 3A, 3.4.5: segment descriptors).
+constexpr u16 CODE32_SELECTOR = 0x08;
+constexpr u16 DATA32_SELECTOR = 0x10;
+constexpr u16 TSS_SELECTOR = 0x18;
+constexpr u64 CR0_PE = 1u << 0;
+constexpr u64 CR0_ET = 1u << 4;
+constexpr u64 RFLAGS_RESERVED = 1u << 1;
+
+// Descriptor fields: access byte (P, DPL, S, type) and flags nibble (G, D/B, L, AVL).
+constexpr u64 descriptor(u64 base, u64 limit, u8 access, u8 flags)
+{
+    return (limit & 0xFFFF) | ((base & 0xFF'FFFF) << 16) | (u64 { access } << 40) | (((limit >> 16) & 0xF) << 48)
+        | (u64 { flags } << 52) | (((base >> 24) & 0xFF) << 56);
+}
+
+constexpr std::array<u64, 4> BOOT_GDT = {
+    0,
+    descriptor(0, 0xF'FFFF, 0x9B, 0xC), // 32-bit code, execute/read, 4 GiB
+    descriptor(0, 0xF'FFFF, 0x93, 0xC), // 32-bit data, read/write, 4 GiB
+    descriptor(0, 0x67, 0x8B, 0x0),     // 32-bit busy TSS
+};
+
+kvm_segment segment_from(u64 entry, u16 selector)
+{
+    kvm_segment segment {};
+    segment.base = ((entry >> 16) & 0xFF'FFFF) | (((entry >> 56) & 0xFF) << 24);
+    u32 limit = static_cast<u32>((entry & 0xFFFF) | (((entry >> 48) & 0xF) << 16));
+    segment.g = (entry >> 55) & 1;
+    segment.limit = segment.g ? (limit << 12) | 0xFFF : limit;
+    segment.selector = selector;
+    segment.type = (entry >> 40) & 0xF;
+    segment.s = (entry >> 44) & 1;
+    segment.dpl = (entry >> 45) & 3;
+    segment.present = (entry >> 47) & 1;
+    segment.avl = (entry >> 52) & 1;
+    segment.l = (entry >> 53) & 1;
+    segment.db = (entry >> 54) & 1;
+    return segment;
+}
+
+void real_mode_segment(kvm_segment& segment, u16 value, u8 type)
+{
+    segment.selector = value;
+    segment.base = u64 { value } << 4;
+    segment.limit = 0xFFFF;
+    segment.type = type;
+    segment.present = 1;
+    segment.s = 1;
+    segment.dpl = 0;
+    segment.db = 0;
+    segment.g = 0;
+    segment.l = 0;
+}
+
+} // namespace
+
+ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry const& entry, kvm_regs& regs, kvm_sregs& sregs)
+{
+    regs = {};
+    regs.rflags = RFLAGS_RESERVED;
+    regs.rip = entry.instruction_pointer;
+    regs.rsp = entry.stack_pointer;
+    regs.rbx = entry.rbx;
+
+    switch (entry.mode) {
+    case EntryMode::Real:
+        real_mode_segment(sregs.cs, entry.real_mode_segment, 0xB);
+        for (auto* data : { &sregs.ds, &sregs.es, &sregs.fs, &sregs.gs, &sregs.ss })
+            real_mode_segment(*data, entry.real_mode_segment, 0x3);
+        return {};
+    case EntryMode::Protected32:
+        break;
+    }
+
+    TRY(memory.write(boot_layout::GDT, std::span(reinterpret_cast<u8 const*>(BOOT_GDT.data()), sizeof(BOOT_GDT))));
+    sregs.gdt.base = boot_layout::GDT;
+    sregs.gdt.limit = sizeof(BOOT_GDT) - 1;
+    sregs.idt.base = 0;
+    sregs.idt.limit = 0;
+    sregs.cs = segment_from(BOOT_GDT[CODE32_SELECTOR / 8], CODE32_SELECTOR);
+    for (auto* data : { &sregs.ds, &sregs.es, &sregs.fs, &sregs.gs, &sregs.ss })
+        *data = segment_from(BOOT_GDT[DATA32_SELECTOR / 8], DATA32_SELECTOR);
+    sregs.tr = segment_from(BOOT_GDT[TSS_SELECTOR / 8], TSS_SELECTOR);
+    sregs.cr0 = CR0_PE | CR0_ET;
+    sregs.cr3 = 0;
+    sregs.cr4 = 0;
+    sregs.efer = 0;
+    return {};
+}
+
+} // namespace kasou::arch::x86_64

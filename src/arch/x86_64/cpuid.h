@@ -1,0 +1,23 @@
+#pragma once
+
+#include <vector>
+
+#include <linux/kvm.h>
+
+#include "arch/x86_64/cpu_features.h"
+#include "arch/x86_64/cpu_topology.h"
+#include "base/types.h"
+
+namespace kasou::arch::x86_64 {
+
+// Builds the CPUID table of one vCPU from what KVM supports: the APIC ID and topology leaves (0x1,
+// 0x4, 0xB, 0x1F and AMD's 0x80000008) describe `topology` consistently, x2APIC and the hypervisor
+// bit are offered, the KVM hypervisor leaf is present, and the features in `hidden` are cleared.
+// A pure function of its inputs, so it is tested without /dev/kvm.
+std::vector<kvm_cpuid_entry2> shape_cpuid(std::vector<kvm_cpuid_entry2> supported, u32 vcpu_index,
+    CpuTopology const& topology, std::vector<CpuFeature> const& hidden);
+
+// The entry for (function, index), or nullptr.
+kvm_cpuid_entry2 const* find_cpuid(std::vector<kvm_cpuid_entry2> const& table, u32 function, u32 index = 0);
+
+} // namespace kasou::arch::x86_64

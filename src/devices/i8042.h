@@ -1,0 +1,42 @@
+#pragma once
+
+#include <functional>
+#include <mutex>
+
+#include "base/types.h"
+#include "bus/bus_device.h"
+
+namespace kasou::devices {
+
+// The part of the i8042 keyboard controller that guests use without a keyboard: the command byte,
+// self tests, the output port, and the CPU reset line (command 0xFE, or clearing bit 0 of the
+// output port), which calls on_reset. Inserted at port 0x60 with 5 ports: offset 0 is the data
+// port, offset 4 the command/status port; 0x61-0x63 read as 0xFF.
+class I8042 final : public bus::BusDevice {
+public:
+    static constexpr u64 PORT = 0x60;
+    static constexpr u64 PORT_COUNT = 5;
+
+    explicit I8042(std::function<void()> on_reset)
+        : m_on_reset(std::move(on_reset))
+    {
+    }
+
+    void read(u64 offset, std::span<u8> data) override;
+    void write(u64 offset, std::span<u8 const> data) override;
+
+private:
+    void command(u8 value);
+    void data_write(u8 value);
+    void respond(u8 value);
+
+    std::mutex m_lock;
+    std::function<void()> m_on_reset;
+    u8 m_command_byte { 0x45 }; // keyboard interrupt on, system flag, translation
+    u8 m_output_port { 0x01 };  // bit 0: the CPU is not held in reset
+    u8 m_pending_command { 0 }; // a command waiting for its data byte
+    u8 m_output { 0 };
+    bool m_output_full { false };
+};
+
+} // namespace kasou::devices

@@ -1,0 +1,55 @@
+#include "memory/guest_memory.h"
+
+#include <fmt/format.h>
+
+#include "base/try.h"
+
+namespace kasou::memory {
+
+ErrorOr<GuestMemory> GuestMemory::create(u64 size)
+{
+    if (size == 0)
+        return make_error("guest memory size must not be zero");
+    if (size % 4096 != 0)
+        return make_error(fmt::format("guest memory size {} is not a multiple of 4 KiB", size));
+    std::vector<Region> regions;
+    u64 low = std::min(size, MMIO_HOLE_START);
+    regions.push_back(Region { 0, TRY(Mapping::anonymous(low)) });
+    if (size > low)
+        regions.push_back(Region { MMIO_HOLE_END, TRY(Mapping::anonymous(size - low)) });
+    return GuestMemory(std::move(regions), size);
+}
+
+bool GuestMemory::contains(u64 guest_physical, u64 length) const
+{
+    return span(guest_physical, length).has_value();
+}
+
+ErrorOr<std::span<u8>> GuestMemory::span(u64 guest_physical, u64 length) const
+{
+    for (auto const& region : m_regions) {
+        if (guest_physical < region.guest_physical || guest_physical >= region.end())
+            continue;
+        u64 offset = guest_physical - region.guest_physical;
+        if (length > region.size() - offset)
+            break;
+        return std::span<u8>(region.mapping.data() + offset, length);
+    }
+    return make_error(fmt::format("guest-physical range of {:#x} bytes at {:#x} is not inside guest RAM", length, guest_physical));
+}
+
+ErrorOr<void> GuestMemory::read(u64 guest_physical, std::span<u8> out) const
+{
+    auto bytes = TRY(span(guest_physical, out.size()));
+    std::memcpy(out.data(), bytes.data(), out.size());
+    return {};
+}
+
+ErrorOr<void> GuestMemory::write(u64 guest_physical, std::span<u8 const> data) const
+{
+    auto bytes = TRY(span(guest_physical, data.size()));
+    std::memcpy(bytes.data(), data.data(), data.size());
+    return {};
+}
+
+} // namespace kasou::memory

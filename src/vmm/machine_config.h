@@ -1,0 +1,48 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arch/x86_64/cpu_features.h"
+#include "base/error.h"
+#include "base/types.h"
+
+namespace kasou::vmm {
+
+// Where the COM1 console goes: `stdio`, `file:PATH` (output only, truncated) or `unix:PATH`
+// (connects to a listening Unix stream socket, both directions).
+struct SerialSpec {
+    enum class Kind { Stdio, File, Unix };
+    Kind kind { Kind::Stdio };
+    std::string path;
+
+    static ErrorOr<SerialSpec> parse(std::string const& text);
+};
+
+// Everything needed to build one machine. Produced by the command line (or later the API), checked
+// by validate() against the host before anything is created.
+struct MachineConfig {
+    static constexpr u64 DEFAULT_MEMORY = 256 * MiB;
+    static constexpr u64 MIN_MEMORY = 1 * MiB;
+    static constexpr char const* DEFAULT_COMMAND_LINE = "console=ttyS0 reboot=k panic=-1";
+
+    std::string kernel_path;
+    bool flat { false };
+    u32 cpus { 1 };
+    u64 memory { DEFAULT_MEMORY };
+    std::optional<std::string> command_line; // unset: DEFAULT_COMMAND_LINE
+    SerialSpec serial;
+    std::vector<arch::x86_64::CpuFeature> hidden_features;
+    // When kasou started, for the boot timer.
+    std::chrono::steady_clock::time_point start_time { std::chrono::steady_clock::now() };
+
+    std::string effective_command_line() const { return command_line.value_or(DEFAULT_COMMAND_LINE); }
+
+    // Refuses zero or absurd sizes and counts: memory must be a multiple of 4 KiB, at least
+    // MIN_MEMORY and at most host_memory; cpus from 1 to max_vcpus.
+    ErrorOr<void> validate(u64 host_memory, int max_vcpus) const;
+};
+
+} // namespace kasou::vmm

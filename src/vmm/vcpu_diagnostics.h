@@ -1,0 +1,15 @@
+#pragma once
+
+#include <string>
+
+#include "kvm/vcpu.h"
+#include "memory/guest_memory.h"
+
+namespace kasou::vmm {
+
+// "RIP 0x100234 (CS base 0, protected mode, paging off); bytes at RIP: 0f 0b 90 ..." for a stopped
+// vCPU, so a failure message says where the guest was and what it was executing. Parts that cannot
+// be read are said to be unreadable rather than omitted.
+std::string describe_vcpu_position(kvm::Vcpu const& vcpu, memory::GuestMemory const& memory);
+
+} // namespace kasou::vmm
