@@ -1,0 +1,109 @@
+/*
+ * bench/startup: the same tiny PVH guest (it prints a line, writes the boot-timer marker and exits
+ * through port 0xf4) run by kasou and by QEMU's microvm, alternating, N runs each. Reports the
+ * median wall time from spawn to exit and the median peak RSS of each, and the ratios
+ * kasou / QEMU.
+ *
+ * Written in C and kept small on purpose: a child's ru_maxrss counts the memory of the process
+ * that forked it, so the launcher must not be a large process itself.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+enum { MAX_RUNS = 1000 };
+
+struct sample {
+    double milliseconds;
+    long peak_kib;
+    int status;
+};
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static struct sample run(char *const argv[])
+{
+    struct sample s = { 0, 0, -1 };
+    double start = now_ms();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    struct rusage usage;
+    wait4(pid, &status, 0, &usage);
+    s.milliseconds = now_ms() - start;
+    s.peak_kib = usage.ru_maxrss;
+    s.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return s;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(struct sample *samples, int count, int rss)
+{
+    double values[MAX_RUNS];
+    for (int i = 0; i < count; ++i)
+        values[i] = rss ? (double)samples[i].peak_kib : samples[i].milliseconds;
+    qsort(values, (size_t)count, sizeof(double), compare_double);
+    return count % 2 ? values[count / 2] : (values[count / 2 - 1] + values[count / 2]) / 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s KASOU GUEST [RUNS] [QEMU]\n"
+                        "  runs GUEST under `KASOU run` and under QEMU microvm, alternating, RUNS times each\n"
+                        "  (default 20), and prints median wall time, median peak RSS and the ratios.\n",
+            argv[0]);
+        return 2;
+    }
+    char *kasou = argv[1], *guest = argv[2];
+    int runs = argc > 3 ? atoi(argv[3]) : 20;
+    char *qemu = argc > 4 ? argv[4] : "qemu-system-x86_64";
+    if (runs < 1 || runs > MAX_RUNS) {
+        fprintf(stderr, "RUNS must be between 1 and %d\n", MAX_RUNS);
+        return 2;
+    }
+    char *kasou_argv[] = { kasou, "run", "--kernel", guest, "--memory", "256M", NULL };
+    char *qemu_argv[] = { qemu, "-M", "microvm,accel=kvm", "-m", "256M", "-nodefaults", "-no-user-config", "-nographic",
+        "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", guest, NULL };
+
+    static struct sample kasou_samples[MAX_RUNS], qemu_samples[MAX_RUNS];
+    for (int i = 0; i < runs; ++i) {
+        kasou_samples[i] = run(kasou_argv);
+        qemu_samples[i] = run(qemu_argv);
+        if (kasou_samples[i].status != 1 || qemu_samples[i].status != 1) {
+            fprintf(stderr, "run %d: unexpected exit status (kasou %d, qemu %d; the guest exits with 1)\n", i,
+                kasou_samples[i].status, qemu_samples[i].status);
+            return 1;
+        }
+    }
+    double kasou_ms = median_of(kasou_samples, runs, 0), qemu_ms = median_of(qemu_samples, runs, 0);
+    double kasou_kib = median_of(kasou_samples, runs, 1), qemu_kib = median_of(qemu_samples, runs, 1);
+    printf("startup: tiny PVH guest to exit, median of %d runs each, alternating\n", runs);
+    printf("| | kasou | QEMU microvm | kasou / QEMU |\n|---|---|---|---|\n");
+    printf("| wall time to exit | %.1f ms | %.1f ms | %.3f |\n", kasou_ms, qemu_ms, kasou_ms / qemu_ms);
+    printf("| peak RSS | %.1f MiB | %.1f MiB | %.3f |\n", kasou_kib / 1024, qemu_kib / 1024, kasou_kib / qemu_kib);
+    return 0;
+}
