@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "storage/block_device.h"
+#include "virtio/virtio_device.h"
+
+namespace kasou::virtio::blk {
+
+// Feature bits (virtio 1.2, 5.2.3).
+constexpr u64 F_SEG_MAX = 1ull << 2;
+constexpr u64 F_RO = 1ull << 5;
+constexpr u64 F_BLK_SIZE = 1ull << 6;
+constexpr u64 F_FLUSH = 1ull << 9;
+constexpr u64 F_MQ = 1ull << 12;
+constexpr u64 F_DISCARD = 1ull << 13;
+constexpr u64 F_WRITE_ZEROES = 1ull << 14;
+
+struct BlkOptions {
+    bool read_only { false };
+    std::string serial;   // GET_ID answer, at most 20 bytes
+    u16 queues { 1 };     // request queues (VIRTIO_BLK_F_MQ when more than one)
+    u16 queue_size { 256 };
+};
+
+// virtio-blk over one of the storage layer's BlockDevices (a raw file or a thin volume): read,
+// write, flush (which commits a volume's metadata), discard (which frees a volume's chunks),
+// write-zeroes, get-id, read-only, several queues. Requests run on the transport's I/O thread;
+// a request outside the disk or of a size that is not whole sectors is answered with IOERR, an
+// unknown type with UNSUPP, and the VM goes on.
+class BlkDevice final : public VirtioDevice {
+public:
+    BlkDevice(std::shared_ptr<storage::BlockDevice> disk, BlkOptions options);
+
+    u16 device_type() const override { return DEVICE_BLOCK; }
+    u64 device_features() const override;
+    u16 queue_count() const override { return m_options.queues; }
+    u16 queue_max_size() const override { return m_options.queue_size; }
+    void read_config(u64 offset, std::span<u8> data) override;
+    ErrorOr<void> process(u16 index, SplitQueue& queue) override;
+
+private:
+    // Carries out one parsed request; returns the status byte and how many bytes it wrote into
+    // the driver's buffers (data plus status).
+    std::pair<u8, u32> execute(struct BlkRequest const& request);
+    bool read_only() const { return m_options.read_only || m_disk->read_only(); }
+
+    std::shared_ptr<storage::BlockDevice> m_disk;
+    BlkOptions m_options;
+};
+
+} // namespace kasou::virtio::blk

@@ -1,0 +1,109 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "base/event_fd.h"
+#include "memory/guest_memory.h"
+#include "pci/msix.h"
+#include "pci/pci_device.h"
+#include "virtio/virtio_device.h"
+
+namespace kasou::virtio {
+
+// The virtio over PCI transport, modern interface only (virtio 1.2, 4.1): one 64-bit memory BAR
+// holding the common configuration, ISR, device configuration, notification and MSI-X regions,
+// each described by a vendor capability. It negotiates features, takes the queue layout, and on
+// DRIVER_OK starts an I/O thread that waits on the queues' notification eventfds (which the VMM
+// also registers as KVM ioeventfds, so a guest notification costs no userspace exit) and calls the
+// device's process(). A device error sets DEVICE_NEEDS_RESET and raises the configuration
+// interrupt; the VM goes on. Interrupts go out through MSI-X only.
+//
+// Threads: BAR and config accesses arrive on vCPU threads and take m_lock; the I/O thread takes
+// no lock (what it reports goes through atomics and the MSI-X table's own lock). Queue settings are
+// snapshotted when the driver sets DRIVER_OK, as the spec forbids changing them afterwards.
+class PciTransport final : public pci::PciDevice {
+public:
+    static constexpr u64 BAR_SIZE = 0x8000;
+    static constexpr u64 COMMON_OFFSET = 0x0000;
+    static constexpr u64 ISR_OFFSET = 0x1000;
+    static constexpr u64 DEVICE_OFFSET = 0x2000;
+    static constexpr u64 NOTIFY_OFFSET = 0x3000;
+    static constexpr u32 NOTIFY_MULTIPLIER = 4;
+    static constexpr u64 MSIX_TABLE_OFFSET = 0x4000;
+    static constexpr u64 MSIX_PBA_OFFSET = 0x6000;
+    static constexpr u8 STATUS_DRIVER_OK = 4;
+    static constexpr u8 STATUS_FEATURES_OK = 8;
+    static constexpr u8 STATUS_NEEDS_RESET = 0x40;
+
+    static ErrorOr<std::unique_ptr<PciTransport>> create(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device,
+        pci::MsiSink& sink);
+    ~PciTransport() override;
+
+    pci::ConfigSpace& config() override { return m_config; }
+    void config_written(u16 offset, u8 size) override;
+    void bar_read(u8 bar, u64 offset, std::span<u8> data) override;
+    void bar_write(u8 bar, u64 offset, std::span<u8 const> data) override;
+
+    // The eventfd a guest notification of queue `index` signals (for KVM_IOEVENTFD), and the offset
+    // of that queue's notification register in the BAR.
+    int notify_fd(u16 index) const { return m_queues[index].notify.fd(); }
+    static u64 notify_offset(u16 index) { return NOTIFY_OFFSET + u64 { index } * NOTIFY_MULTIPLIER; }
+    u16 queue_count() const { return static_cast<u16>(m_queues.size()); }
+    u8 status() const;
+
+private:
+    struct Queue {
+        EventFd notify;
+        u16 size { 0 };
+        u16 vector { pci::MsixTable::NO_VECTOR };
+        bool enabled { false };
+        u64 descriptor_table { 0 };
+        u64 driver_area { 0 };
+        u64 device_area { 0 };
+    };
+
+    PciTransport(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, pci::MsiSink& sink, std::vector<Queue> queues);
+
+    u32 common_read(u64 offset, size_t size);
+    void common_write(u64 offset, size_t size, u32 value);
+    void set_status(u8 status);
+    void start();
+    void stop();
+    void reset();
+    // What the I/O thread serves: a snapshot taken at DRIVER_OK of each enabled queue.
+    struct ServedQueue {
+        u16 index;
+        SplitQueue queue;
+        u16 vector;
+        int notify_fd;
+    };
+    void io_loop(std::vector<ServedQueue> queues, int stop_fd);
+    void fail(Error const& error);
+    u64 offered_features() const;
+
+    memory::GuestMemory const& m_memory;
+    std::shared_ptr<VirtioDevice> m_device;
+    pci::ConfigSpace m_config;
+    pci::MsixTable m_msix;
+    u8 m_msix_capability { 0 };
+    std::vector<Queue> m_queues;
+
+    mutable std::mutex m_lock;
+    u32 m_device_feature_select { 0 };
+    u32 m_driver_feature_select { 0 };
+    u64 m_driver_features { 0 };
+    std::atomic<u16> m_config_vector { pci::MsixTable::NO_VECTOR };
+    u16 m_queue_select { 0 };
+    std::atomic<u8> m_status { 0 };
+    std::atomic<u8> m_isr { 0 };
+    std::atomic<u8> m_config_generation { 0 };
+    std::optional<EventFd> m_stop_event;
+    std::thread m_io_thread;
+};
+
+} // namespace kasou::virtio

@@ -1,0 +1,37 @@
+#include "virtio/rng/entropy_device.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <sys/random.h>
+
+#include "base/try.h"
+
+namespace kasou::virtio {
+
+void EntropyDevice::read_config(u64, std::span<u8> data)
+{
+    std::fill(data.begin(), data.end(), 0);
+}
+
+ErrorOr<void> EntropyDevice::process(u16, SplitQueue& queue)
+{
+    while (auto chain = TRY(queue.pop())) {
+        u64 written = 0;
+        for (auto buffer : chain->writable) {
+            while (!buffer.empty()) {
+                ssize_t n = ::getrandom(buffer.data(), buffer.size(), 0);
+                if (n < 0) {
+                    if (errno == EINTR)
+                        continue;
+                    return make_errno_error(errno, "getrandom");
+                }
+                buffer = buffer.subspan(static_cast<size_t>(n));
+                written += static_cast<u64>(n);
+            }
+        }
+        TRY(queue.push(chain->head, static_cast<u32>(std::min<u64>(written, 0xFFFF'FFFF))));
+    }
+    return {};
+}
+
+} // namespace kasou::virtio

@@ -1,0 +1,201 @@
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "test_driver.h"
+#include "virtio/pci_transport.h"
+#include "virtio/rng/entropy_device.h"
+
+using namespace kasou;
+using namespace kasou::test;
+using namespace kasou::virtio;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct RecordingSink final : pci::MsiSink {
+    std::mutex lock;
+    std::vector<u16> delivered;
+    void route_changed(u16, u64, u32) override { }
+    void deliver(u16 vector) override
+    {
+        std::lock_guard guard(lock);
+        delivered.push_back(vector);
+    }
+    size_t count()
+    {
+        std::lock_guard guard(lock);
+        return delivered.size();
+    }
+};
+
+// Plays a virtio-pci driver against a transport through its BAR and configuration space.
+struct TransportFixture : ::testing::Test {
+    memory::GuestMemory memory = memory::GuestMemory::create(4 * MiB).value();
+    TestDriver ring { memory };
+    RecordingSink sink;
+    std::unique_ptr<PciTransport> transport = PciTransport::create(memory, std::make_shared<EntropyDevice>(), sink).value();
+
+    u32 read(u64 offset, size_t size = 4)
+    {
+        u32 value = 0;
+        transport->bar_read(0, offset, std::span(reinterpret_cast<u8*>(&value), size));
+        return value;
+    }
+    void write(u64 offset, u32 value, size_t size = 4) { transport->bar_write(0, offset, std::span(reinterpret_cast<u8 const*>(&value), size)); }
+
+    u64 device_features()
+    {
+        write(0x00, 0);
+        u64 low = read(0x04);
+        write(0x00, 1);
+        return low | (u64 { read(0x04) } << 32);
+    }
+    void set_driver_features(u64 features)
+    {
+        write(0x08, 0);
+        write(0x0C, static_cast<u32>(features));
+        write(0x08, 1);
+        write(0x0C, static_cast<u32>(features >> 32));
+    }
+    u8 status() { return static_cast<u8>(read(0x14, 1)); }
+    void set_status(u8 value) { write(0x14, value, 1); }
+
+    void enable_msix()
+    {
+        auto& config = transport->config();
+        for (u16 offset = config.read(0x34, 1); offset; offset = static_cast<u16>(config.read(offset + 1, 1))) {
+            if (config.read(offset, 1) == 0x11) {
+                config.write(offset + 2, 2, 0x8000);
+                transport->config_written(static_cast<u16>(offset + 2), 2);
+            }
+        }
+        for (u32 vector = 0; vector < 2; ++vector) {
+            write(PciTransport::MSIX_TABLE_OFFSET + 16 * vector, 0xFEE0'0000);
+            write(PciTransport::MSIX_TABLE_OFFSET + 16 * vector + 8, 0x30 + vector);
+            write(PciTransport::MSIX_TABLE_OFFSET + 16 * vector + 12, 0);
+        }
+    }
+
+    // The whole initialization sequence of virtio 1.2, 3.1.1, with queue 0 laid out by `ring`.
+    void bring_up(u64 features)
+    {
+        enable_msix();
+        set_status(1 | 2);
+        set_driver_features(features);
+        set_status(1 | 2 | PciTransport::STATUS_FEATURES_OK);
+        ASSERT_TRUE(status() & PciTransport::STATUS_FEATURES_OK);
+        write(0x10, 0, 2);      // config vector 0
+        write(0x16, 0, 2);      // queue 0
+        write(0x18, ring.layout().size, 2);
+        write(0x1A, 1, 2);      // queue vector 1
+        write(0x20, static_cast<u32>(ring.layout().descriptor_table));
+        write(0x28, static_cast<u32>(ring.layout().available_ring));
+        write(0x30, static_cast<u32>(ring.layout().used_ring));
+        write(0x1C, 1, 2);
+        set_status(1 | 2 | PciTransport::STATUS_FEATURES_OK | PciTransport::STATUS_DRIVER_OK);
+    }
+
+    bool wait_until(auto condition)
+    {
+        for (int i = 0; i < 500; ++i) {
+            if (condition())
+                return true;
+            std::this_thread::sleep_for(2ms);
+        }
+        return false;
+    }
+};
+
+} // namespace
+
+TEST_F(TransportFixture, PresentsModernVirtioCapabilities)
+{
+    auto& config = transport->config();
+    EXPECT_EQ(config.read(0x00, 2), 0x1af4u);
+    EXPECT_EQ(config.read(0x02, 2), 0x1044u) << "0x1040 + device type 4";
+    std::vector<u8> types;
+    for (u16 offset = config.read(0x34, 1); offset; offset = static_cast<u16>(config.read(offset + 1, 1))) {
+        if (config.read(offset, 1) == 0x09)
+            types.push_back(static_cast<u8>(config.read(offset + 3, 1)));
+    }
+    EXPECT_EQ(types, (std::vector<u8> { 1, 3, 4, 2 })) << "common, ISR, device and notify capabilities";
+    u64 features = device_features();
+    EXPECT_TRUE(features & F_VERSION_1);
+    EXPECT_TRUE(features & F_RING_EVENT_IDX);
+    EXPECT_TRUE(features & F_RING_INDIRECT_DESC);
+    EXPECT_EQ(read(0x12, 2), 1u) << "one queue";
+}
+
+TEST_F(TransportFixture, RefusesFeaturesThatWereNotOffered)
+{
+    set_status(1 | 2);
+    set_driver_features(F_VERSION_1 | (1ull << 40));
+    set_status(1 | 2 | PciTransport::STATUS_FEATURES_OK);
+    EXPECT_FALSE(status() & PciTransport::STATUS_FEATURES_OK);
+    set_status(0);
+    set_status(1 | 2);
+    set_driver_features(F_RING_EVENT_IDX); // no VERSION_1: a legacy driver
+    set_status(1 | 2 | PciTransport::STATUS_FEATURES_OK);
+    EXPECT_FALSE(status() & PciTransport::STATUS_FEATURES_OK);
+}
+
+TEST_F(TransportFixture, ServesNotificationsAndInterrupts)
+{
+    bring_up(F_VERSION_1 | F_RING_EVENT_IDX);
+    u64 buffer = ring.buffer(std::vector<u8>(64, 0));
+    ring.set_descriptor(0, { buffer, 64, WRITE, 0 });
+    ring.set_used_event(0);
+    ring.make_available(0);
+    write(PciTransport::notify_offset(0), 0, 2);
+    ASSERT_TRUE(wait_until([&] { return ring.used_index() == 1; }));
+    EXPECT_EQ(ring.used_element(0), (std::pair<u32, u32> { 0, 64 }));
+    std::vector<u8> random(64);
+    ASSERT_TRUE(memory.read(buffer, random));
+    EXPECT_NE(std::count(random.begin(), random.end(), 0), 64) << "filled with entropy";
+    ASSERT_TRUE(wait_until([&] { return sink.count() == 1; }));
+    EXPECT_EQ(sink.delivered[0], 1) << "the queue's vector";
+    EXPECT_EQ(read(PciTransport::ISR_OFFSET, 1), 1u);
+    EXPECT_EQ(read(PciTransport::ISR_OFFSET, 1), 0u) << "reading the ISR clears it";
+}
+
+TEST_F(TransportFixture, HostileChainPutsOnlyThisDeviceIntoNeedsReset)
+{
+    bring_up(F_VERSION_1);
+    ring.set_descriptor(0, { 64 * MiB, 64, WRITE, 0 }); // outside RAM
+    ring.make_available(0);
+    write(PciTransport::notify_offset(0), 0, 2);
+    ASSERT_TRUE(wait_until([&] { return (status() & PciTransport::STATUS_NEEDS_RESET) != 0; }));
+    ASSERT_TRUE(wait_until([&] { return sink.count() == 1; }));
+    EXPECT_EQ(sink.delivered[0], 0) << "the configuration-change vector";
+    EXPECT_EQ(ring.used_index(), 0) << "nothing was completed";
+
+    // After a reset the driver can start over.
+    set_status(0);
+    EXPECT_EQ(status(), 0);
+    ring.set_available_index(0);
+    ring.set_descriptor(0, { ring.buffer(std::vector<u8>(8)), 8, WRITE, 0 });
+    ring.make_available(0);
+    bring_up(F_VERSION_1);
+    write(PciTransport::notify_offset(0), 0, 2);
+    EXPECT_TRUE(wait_until([&] { return ring.used_index() == 1; }));
+    EXPECT_FALSE(status() & PciTransport::STATUS_NEEDS_RESET);
+}
+
+TEST_F(TransportFixture, QueueLayoutOutsideRamIsRefusedAtDriverOk)
+{
+    enable_msix();
+    set_status(1 | 2);
+    set_driver_features(F_VERSION_1);
+    set_status(1 | 2 | PciTransport::STATUS_FEATURES_OK);
+    write(0x16, 0, 2);
+    write(0x20, 0xFFFF'0000);
+    write(0x28, 0x2000);
+    write(0x30, 0x3000);
+    write(0x1C, 1, 2);
+    set_status(1 | 2 | PciTransport::STATUS_FEATURES_OK | PciTransport::STATUS_DRIVER_OK);
+    EXPECT_TRUE(status() & PciTransport::STATUS_NEEDS_RESET);
+}
