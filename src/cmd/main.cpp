@@ -21,6 +21,7 @@ int main(int argc, char** argv)
 
     Action action;
     add_run_command(app, options, action);
+    add_cores_command(app, options, action);
     // Subcommands of other capabilities are added here as they land.
     try {
         app.parse(argc, argv);

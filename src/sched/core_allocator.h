@@ -1,0 +1,119 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "sched/topology.h"
+
+namespace kasou::sched {
+
+// How a group is placed. kasou: inside one last-level-cache domain when it fits (best fit), else
+// inside one NUMA node (fewest caches), else on the nearest nodes. first-fit: the lowest-numbered
+// free cores, what pinning by CPU number does. spread: round-robin over packages. packed: the
+// Kubernetes static CPU manager's order: whole free packages first, then the fullest package's cores.
+enum class PlacementPolicy { Kasou, FirstFit, Spread, Packed };
+ErrorOr<PlacementPolicy> parse_policy(std::string_view name);
+char const* policy_name(PlacementPolicy policy);
+
+// dedicated: the group owns whole cores, no other group runs on them or on their SMT siblings.
+// shared: the group's CPUs may also serve other shared groups, never dedicated ones.
+enum class Sharing { Dedicated, Shared };
+
+struct GroupRequest {
+    unsigned vcpus { 1 };
+    Sharing sharing { Sharing::Dedicated };
+    // Whether the group may use more than one hardware thread of a core. When false a dedicated
+    // group still holds the whole core, and leaves the siblings idle.
+    bool smt { true };
+};
+
+// A group of host CPUs given to one VM or container. cpus[i] is where vCPU i is pinned; a core's
+// threads are consecutive so the guest can be told they are siblings. `held` also contains the idle
+// siblings a dedicated group keeps to itself.
+struct CoreGroup {
+    unsigned id { 0 };
+    GroupRequest request;
+    std::vector<unsigned> cpus;
+    CpuSet held;
+};
+
+// The guest CPU topology that matches a group (for CPUID leaves 0xB / 0x1F and ACPI tables).
+struct GuestTopology {
+    unsigned threads_per_core { 1 };
+    unsigned cores_per_package { 1 };
+    unsigned packages { 1 };
+};
+
+struct AllocatorOptions {
+    PlacementPolicy policy { PlacementPolicy::Kasou };
+    // Cores kept for the host (its daemons, I/O threads, interrupts); taken from the first cores.
+    unsigned housekeeping_cores { 0 };
+};
+
+// Hands out core groups on one topology and keeps track of who holds which core. Not thread-safe:
+// callers serialize (the monitor holds one allocator behind its own lock). Invariants: a core is held
+// by at most one dedicated group or is free, housekeeping or shared; a shared group only uses CPUs of
+// cores that no dedicated group holds; group CPU lists never repeat a CPU.
+class CoreAllocator {
+public:
+    CoreAllocator(Topology const& topology, AllocatorOptions options);
+
+    // Places a new group; an error names why (not enough free cores, zero vCPUs).
+    ErrorOr<unsigned> allocate(GroupRequest const& request);
+    // A dedicated group on exactly these CPUs (a user's --cores list), in ascending order. Fails
+    // if one is offline or its core is not free.
+    ErrorOr<unsigned> allocate_exact(CpuSet const& cpus);
+    void release(unsigned id);
+    // Changes a group's size to `vcpus`. Existing vCPUs keep their CPUs where the policy can (kasou
+    // may move the group into one cache domain when the new size no longer fits where it is).
+    // Returns how many vCPUs changed CPU.
+    ErrorOr<unsigned> resize(unsigned id, unsigned vcpus);
+    // kasou only: moves groups that span several cache domains into one when one now has room.
+    // Returns how many vCPUs changed CPU.
+    unsigned compact();
+
+    CoreGroup const* group(unsigned id) const;
+    std::map<unsigned, CoreGroup> const& groups() const { return m_groups; }
+    Topology const& topology() const { return m_topology; }
+    PlacementPolicy policy() const { return m_options.policy; }
+    GuestTopology guest_topology(unsigned id) const;
+    unsigned free_cores() const { return m_free_cores; }
+    // Free cores in the cache domain that has most of them.
+    unsigned largest_free_llc() const;
+
+private:
+    static constexpr int FREE = -1;
+    static constexpr int HOUSEKEEPING = -2;
+    static constexpr int SHARED = -3; // used by shared groups only
+
+    // Which free cores to take for `units` (threads, or cores when !smt); `near` are cores the group
+    // already holds, whose cache domains kasou prefers.
+    std::optional<std::vector<unsigned>> choose_cores(unsigned units, bool smt, std::vector<unsigned> const& near) const;
+    std::optional<std::vector<unsigned>> choose_kasou(unsigned units, bool smt, std::vector<unsigned> const& near) const;
+    std::optional<std::vector<unsigned>> choose_in_order(unsigned units, bool smt, std::vector<unsigned> const& order) const;
+    std::vector<unsigned> spread_order() const;
+    std::vector<unsigned> packed_order(unsigned units, bool smt) const;
+    unsigned units_of(unsigned core, bool smt) const;
+    void claim_core(unsigned core, int owner);
+    void take(CoreGroup& group, std::vector<unsigned> const& cores);
+    void drop_core(unsigned core);
+    std::vector<unsigned> cpus_for(std::vector<unsigned> const& cores, GroupRequest const& request) const;
+    std::vector<unsigned> cores_of(CoreGroup const& group) const;
+    ErrorOr<unsigned> allocate_shared(CoreGroup& group);
+    unsigned relocate(CoreGroup& group, std::vector<unsigned> const& cores);
+
+    Topology const& m_topology;
+    AllocatorOptions m_options;
+    std::vector<int> m_core_owner;       // per core: group id, FREE, HOUSEKEEPING or SHARED
+    std::vector<unsigned> m_shared_users; // per core: shared groups using it
+    std::vector<unsigned> m_llc_free;     // per LLC: free cores
+    std::vector<unsigned> m_llc_free_threads;
+    unsigned m_free_cores { 0 };
+    std::map<unsigned, CoreGroup> m_groups;
+    unsigned m_next_id { 1 };
+};
+
+} // namespace kasou::sched
