@@ -11,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(uint8_t const* data, size_t size)
 {
     using namespace kasou;
     static auto memory = MUST(memory::GuestMemory::create(16 * MiB));
-    arch::x86_64::KernelOptions options { false, "console=ttyS0" };
+    arch::x86_64::KernelOptions options { false, "console=ttyS0", {}, 0 };
     (void)arch::x86_64::load_kernel(memory, std::span(data, size), options);
     return 0;
 }

@@ -1,6 +1,8 @@
 #include "arch/x86_64/boot_cpu_state.h"
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 
 #include "arch/x86_64/boot_layout.h"
 #include "base/try.h"
@@ -9,13 +11,23 @@ namespace kasou::arch::x86_64 {
 
 namespace {
 
-// GDT selectors (Intel SDM vol. 3A, 3.4.5: segment descriptors).
+// GDT selectors (Intel SDM vol. 3A, 3.4.5: segment descriptors). 0x10 and 0x18 are the __BOOT_CS and
+// __BOOT_DS the Linux 64-bit boot protocol asks for (boot.rst, "64-bit BOOT PROTOCOL").
 constexpr u16 CODE32_SELECTOR = 0x08;
-constexpr u16 DATA32_SELECTOR = 0x10;
-constexpr u16 TSS_SELECTOR = 0x18;
+constexpr u16 CODE64_SELECTOR = 0x10;
+constexpr u16 DATA_SELECTOR = 0x18;
+constexpr u16 TSS_SELECTOR = 0x20;
 constexpr u64 CR0_PE = 1u << 0;
 constexpr u64 CR0_ET = 1u << 4;
+constexpr u64 CR0_PG = 1u << 31;
+constexpr u64 CR4_PAE = 1u << 5;
+constexpr u64 EFER_LME = 1u << 8;
+constexpr u64 EFER_LMA = 1u << 10;
 constexpr u64 RFLAGS_RESERVED = 1u << 1;
+// Paging-structure entry bits (Intel SDM vol. 3A, 4.5: 4-level paging).
+constexpr u64 PAGE_PRESENT = 1u << 0;
+constexpr u64 PAGE_WRITABLE = 1u << 1;
+constexpr u64 PAGE_LARGE = 1u << 7;
 
 // Descriptor fields: access byte (P, DPL, S, type) and flags nibble (G, D/B, L, AVL).
 constexpr u64 descriptor(u64 base, u64 limit, u8 access, u8 flags)
@@ -24,12 +36,15 @@ constexpr u64 descriptor(u64 base, u64 limit, u8 access, u8 flags)
         | (u64 { flags } << 52) | (((base >> 24) & 0xFF) << 56);
 }
 
-constexpr std::array<u64, 4> BOOT_GDT = {
+constexpr std::array<u64, 5> BOOT_GDT = {
     0,
     descriptor(0, 0xF'FFFF, 0x9B, 0xC), // 32-bit code, execute/read, 4 GiB
-    descriptor(0, 0xF'FFFF, 0x93, 0xC), // 32-bit data, read/write, 4 GiB
-    descriptor(0, 0x67, 0x8B, 0x0),     // 32-bit busy TSS
+    descriptor(0, 0xF'FFFF, 0x9B, 0xA), // 64-bit code (L = 1, D = 0), execute/read
+    descriptor(0, 0xF'FFFF, 0x93, 0xC), // data, read/write, 4 GiB
+    descriptor(0, 0x67, 0x8B, 0x0),     // busy TSS
 };
+static_assert(sizeof(BOOT_GDT) <= boot_layout::START_INFO - boot_layout::GDT);
+static_assert(boot_layout::PAGE_TABLES + IDENTITY_MAP_TABLES_SIZE <= boot_layout::PAGE_TABLES_END);
 
 kvm_segment segment_from(u64 entry, u16 selector)
 {
@@ -65,6 +80,24 @@ void real_mode_segment(kvm_segment& segment, u16 value, u8 type)
 
 } // namespace
 
+ErrorOr<void> write_identity_page_tables(memory::GuestMemory const& memory)
+{
+    auto tables = TRY(memory.span(boot_layout::PAGE_TABLES, IDENTITY_MAP_TABLES_SIZE));
+    std::fill(tables.begin(), tables.end(), u8 { 0 });
+    auto put = [&](u64 table_offset, u64 index, u64 value) { std::memcpy(tables.data() + table_offset + index * 8, &value, 8); };
+    constexpr u64 PML4 = 0;
+    constexpr u64 PDPT = 0x1000;
+    constexpr u64 FIRST_DIRECTORY = 0x2000;
+    put(PML4, 0, (boot_layout::PAGE_TABLES + PDPT) | PAGE_PRESENT | PAGE_WRITABLE);
+    for (u64 directory = 0; directory < 4; ++directory) {
+        u64 directory_offset = FIRST_DIRECTORY + directory * 0x1000;
+        put(PDPT, directory, (boot_layout::PAGE_TABLES + directory_offset) | PAGE_PRESENT | PAGE_WRITABLE);
+        for (u64 entry = 0; entry < 512; ++entry)
+            put(directory_offset, entry, ((directory * 512 + entry) * 2 * MiB) | PAGE_PRESENT | PAGE_WRITABLE | PAGE_LARGE);
+    }
+    return {};
+}
+
 ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry const& entry, kvm_regs& regs, kvm_sregs& sregs)
 {
     regs = {};
@@ -72,6 +105,7 @@ ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry cons
     regs.rip = entry.instruction_pointer;
     regs.rsp = entry.stack_pointer;
     regs.rbx = entry.rbx;
+    regs.rsi = entry.rsi;
 
     switch (entry.mode) {
     case EntryMode::Real:
@@ -80,6 +114,7 @@ ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry cons
             real_mode_segment(*data, entry.real_mode_segment, 0x3);
         return {};
     case EntryMode::Protected32:
+    case EntryMode::Long64:
         break;
     }
 
@@ -88,14 +123,23 @@ ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry cons
     sregs.gdt.limit = sizeof(BOOT_GDT) - 1;
     sregs.idt.base = 0;
     sregs.idt.limit = 0;
-    sregs.cs = segment_from(BOOT_GDT[CODE32_SELECTOR / 8], CODE32_SELECTOR);
     for (auto* data : { &sregs.ds, &sregs.es, &sregs.fs, &sregs.gs, &sregs.ss })
-        *data = segment_from(BOOT_GDT[DATA32_SELECTOR / 8], DATA32_SELECTOR);
+        *data = segment_from(BOOT_GDT[DATA_SELECTOR / 8], DATA_SELECTOR);
     sregs.tr = segment_from(BOOT_GDT[TSS_SELECTOR / 8], TSS_SELECTOR);
-    sregs.cr0 = CR0_PE | CR0_ET;
-    sregs.cr3 = 0;
-    sregs.cr4 = 0;
-    sregs.efer = 0;
+    if (entry.mode == EntryMode::Protected32) {
+        sregs.cs = segment_from(BOOT_GDT[CODE32_SELECTOR / 8], CODE32_SELECTOR);
+        sregs.cr0 = CR0_PE | CR0_ET;
+        sregs.cr3 = 0;
+        sregs.cr4 = 0;
+        sregs.efer = 0;
+        return {};
+    }
+    TRY(write_identity_page_tables(memory));
+    sregs.cs = segment_from(BOOT_GDT[CODE64_SELECTOR / 8], CODE64_SELECTOR);
+    sregs.cr0 = CR0_PE | CR0_ET | CR0_PG;
+    sregs.cr3 = boot_layout::PAGE_TABLES;
+    sregs.cr4 = CR4_PAE;
+    sregs.efer = EFER_LME | EFER_LMA;
     return {};
 }
 

@@ -1,8 +1,8 @@
 #include "arch/x86_64/kernel_loader.h"
 
 #include <algorithm>
-#include <cstring>
 
+#include "arch/x86_64/bzimage.h"
 #include "arch/x86_64/elf_image.h"
 #include "arch/x86_64/flat_loader.h"
 #include "arch/x86_64/pvh_loader.h"
@@ -10,21 +10,12 @@
 
 namespace kasou::arch::x86_64 {
 
-namespace {
-
-// The Linux x86 boot protocol's setup header signature "HdrS" at offset 0x202
-// (Documentation/arch/x86/boot.rst).
-bool looks_like_bzimage(std::span<u8 const> image)
-{
-    return image.size() >= 0x206 && std::memcmp(image.data() + 0x202, "HdrS", 4) == 0;
-}
-
-} // namespace
-
 ErrorOr<LoadedKernel> load_kernel(memory::GuestMemory const& memory, std::span<u8 const> image, KernelOptions const& options)
 {
     LoadedKernel loaded;
     if (options.flat) {
+        if (!options.initrd.empty())
+            return make_error("--initrd needs a Linux bzImage or a PVH ELF kernel, not a --flat binary");
         loaded.format = KernelFormat::Flat;
         loaded.entry = TRY(load_flat(memory, image));
         return loaded;
@@ -35,12 +26,17 @@ ErrorOr<LoadedKernel> load_kernel(memory::GuestMemory const& memory, std::span<u
         auto elf = TRY(ElfImage::parse(image));
         loaded.format = KernelFormat::Pvh;
         loaded.is_linux = std::any_of(elf.notes.begin(), elf.notes.end(), [](ElfNote const& note) { return note.name == "Linux"; });
-        loaded.entry = TRY(load_pvh(memory, image, elf, options.command_line));
+        loaded.entry = TRY(load_pvh(memory, image, elf, options));
         return loaded;
     }
-    if (looks_like_bzimage(image))
-        return make_error("this is a Linux bzImage; kasou does not load the bzImage boot protocol yet: pass the uncompressed vmlinux (ELF with a PVH note) instead");
-    return make_error("unrecognized kernel image: not an ELF file (use --flat for a raw real-mode binary)");
+    if (BzImageHeader::looks_like_bzimage(image)) {
+        auto header = TRY(BzImageHeader::parse(image));
+        loaded.format = KernelFormat::BzImage;
+        loaded.is_linux = true;
+        loaded.entry = TRY(load_bzimage(memory, image, header, options));
+        return loaded;
+    }
+    return make_error("unrecognized kernel image: not an ELF file nor a Linux bzImage (use --flat for a raw real-mode binary)");
 }
 
 } // namespace kasou::arch::x86_64

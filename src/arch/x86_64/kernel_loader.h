@@ -1,9 +1,9 @@
 #pragma once
 
 #include <span>
-#include <string>
 
 #include "arch/x86_64/boot_entry.h"
+#include "arch/x86_64/kernel_options.h"
 #include "base/error.h"
 #include "memory/guest_memory.h"
 
@@ -12,11 +12,7 @@ namespace kasou::arch::x86_64 {
 enum class KernelFormat {
     Flat, // raw real-mode binary (--flat)
     Pvh,  // ELF with a XEN_ELFNOTE_PHYS32_ENTRY note
-};
-
-struct KernelOptions {
-    bool flat { false };
-    std::string command_line;
+    BzImage, // Linux bzImage, 64-bit boot protocol
 };
 
 struct LoadedKernel {

@@ -1,10 +1,12 @@
 #include "arch/x86_64/pvh_loader.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "arch/x86_64/boot_layout.h"
+#include "arch/x86_64/initrd.h"
 #include "arch/x86_64/memory_map.h"
 #include "base/try.h"
 
@@ -31,8 +33,9 @@ ErrorOr<u32> pvh_entry_point(ElfImage const& elf)
 }
 
 ErrorOr<BootEntry> load_pvh(memory::GuestMemory const& memory, std::span<u8 const> image, ElfImage const& elf,
-    std::string const& command_line)
+    KernelOptions const& options)
 {
+    auto const& command_line = options.command_line;
     u32 entry_point = TRY(pvh_entry_point(elf));
     if (command_line.size() + 1 > boot_layout::COMMAND_LINE_MAX)
         return make_error(fmt::format("command line is {} bytes; at most {} fit", command_line.size(), boot_layout::COMMAND_LINE_MAX - 1));
@@ -55,6 +58,14 @@ ErrorOr<BootEntry> load_pvh(memory::GuestMemory const& memory, std::span<u8 cons
     }
     if (!entry_inside)
         return make_error(fmt::format("PVH entry point {:#x} is not inside any loadable segment", entry_point));
+    u64 initrd_at = 0;
+    if (!options.initrd.empty()) {
+        u64 kernel_end = boot_layout::RESERVED_END;
+        for (auto const& segment : elf.segments)
+            kernel_end = std::max(kernel_end, segment.physical_address + segment.memory_size);
+        initrd_at = TRY(initrd_address(memory, options.initrd.size(), kernel_end, memory::GuestMemory::MMIO_HOLE_START)
+                            .map_error([](Error const& error) { return error.with_prefix("--initrd"); }));
+    }
 
     for (auto const& segment : elf.segments) {
         auto destination = TRY(memory.span(segment.physical_address, segment.memory_size));
@@ -69,6 +80,13 @@ ErrorOr<BootEntry> load_pvh(memory::GuestMemory const& memory, std::span<u8 cons
         TRY(memory.write_object(boot_layout::MEMORY_MAP + i * sizeof(HvmMemmapEntry), entry));
     }
     HvmStartInfo start_info {};
+    if (initrd_at) {
+        TRY(memory.write(initrd_at, options.initrd));
+        TRY(memory.write_object(boot_layout::MODULE_LIST, HvmModlistEntry { initrd_at, options.initrd.size(), 0, 0 }));
+        start_info.nr_modules = 1;
+        start_info.modlist_paddr = boot_layout::MODULE_LIST;
+    }
+    start_info.rsdp_paddr = options.acpi_rsdp;
     start_info.magic = HVM_START_MAGIC;
     start_info.version = 1;
     start_info.cmdline_paddr = boot_layout::COMMAND_LINE;

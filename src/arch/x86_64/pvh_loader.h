@@ -1,10 +1,10 @@
 #pragma once
 
 #include <span>
-#include <string>
 
 #include "arch/x86_64/boot_entry.h"
 #include "arch/x86_64/elf_image.h"
+#include "arch/x86_64/kernel_options.h"
 #include "base/error.h"
 #include "memory/guest_memory.h"
 
@@ -36,13 +36,22 @@ struct HvmMemmapEntry {
 };
 static_assert(sizeof(HvmMemmapEntry) == 24);
 
+struct HvmModlistEntry {
+    u64 paddr;
+    u64 size;
+    u64 cmdline_paddr;
+    u64 reserved;
+};
+static_assert(sizeof(HvmModlistEntry) == 32);
+
 // The 32-bit entry point named by the image's XEN_ELFNOTE_PHYS32_ENTRY note, or an error saying
 // why there is none.
 ErrorOr<u32> pvh_entry_point(ElfImage const& elf);
 
-// Loads an ELF image with a PVH note and writes hvm_start_info (command line, memory map) for it.
+// Loads an ELF image with a PVH note and writes hvm_start_info for it: command line, memory map, the
+// RSDP address, and the initrd as the first module (how Linux's PVH entry finds its initrd).
 // Segments must lie wholly in guest RAM and clear of kasou's boot data.
 ErrorOr<BootEntry> load_pvh(memory::GuestMemory const& memory, std::span<u8 const> image, ElfImage const& elf,
-    std::string const& command_line);
+    KernelOptions const& options);
 
 } // namespace kasou::arch::x86_64
