@@ -1,0 +1,213 @@
+#include "storage/io/raw_file_device.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+
+#include <fmt/format.h>
+
+#include "base/sys.h"
+#include "base/try.h"
+#include "storage/io/aligned_buffer.h"
+
+namespace kasou::storage {
+
+namespace {
+
+// Largest piece handed to the engine in one request; larger transfers become a batch.
+constexpr u64 MAX_PIECE = 1 * GiB;
+// In-flight requests per engine: enough for a multi-GiB transfer split into pieces.
+constexpr u32 ENGINE_QUEUE_DEPTH = 16;
+
+bool is_unsupported(Error const& error)
+{
+    return error.code() == EOPNOTSUPP || error.code() == ENOTTY || error.code() == EINVAL;
+}
+
+} // namespace
+
+RawFileDevice::RawFileDevice(Fd fd, std::string name, u64 size, bool is_block_device, RawFileOptions const& options)
+    : m_fd(std::move(fd))
+    , m_name(std::move(name))
+    , m_size(size)
+    , m_is_block_device(is_block_device)
+    , m_options(options)
+    , m_engines(options.engine, ENGINE_QUEUE_DEPTH)
+{
+}
+
+ErrorOr<std::shared_ptr<RawFileDevice>> RawFileDevice::open(std::string const& path, RawFileOptions const& options)
+{
+    int flags = (options.read_only ? O_RDONLY : O_RDWR) | (options.direct ? O_DIRECT : 0);
+    Fd fd = TRY(sys::open(path, flags));
+    return adopt(std::move(fd), path, options);
+}
+
+ErrorOr<std::shared_ptr<RawFileDevice>> RawFileDevice::adopt(Fd fd, std::string name, RawFileOptions const& options)
+{
+    struct stat st { };
+    TRY(sys::fstat(fd.get(), st));
+    u64 size = 0;
+    bool is_block_device = S_ISBLK(st.st_mode);
+    if (is_block_device) {
+        TRY(sys::ioctl(fd.get(), BLKGETSIZE64, &size, "BLKGETSIZE64"));
+    } else if (S_ISREG(st.st_mode)) {
+        size = static_cast<u64>(st.st_size);
+    } else {
+        return make_error(fmt::format("{} is neither a regular file nor a block device", name));
+    }
+    // Make sure the engine kind works here before any I/O depends on it.
+    TRY(create_io_engine(options.engine, 1));
+    return std::shared_ptr<RawFileDevice>(new RawFileDevice(std::move(fd), std::move(name), size, is_block_device, options));
+}
+
+ErrorOr<void> RawFileDevice::check_range(u64 offset, u64 length, char const* what) const
+{
+    if (offset > m_size || length > m_size - offset)
+        return make_errno_error(EINVAL, fmt::format("{} of {} bytes at offset {} lies beyond the end of {} ({} bytes)", what, length, offset, m_name, m_size));
+    return {};
+}
+
+ErrorOr<void> RawFileDevice::check_writable(char const* what) const
+{
+    if (m_options.read_only)
+        return make_errno_error(EPERM, fmt::format("{} on read-only {}", what, m_name));
+    return {};
+}
+
+ErrorOr<void> RawFileDevice::check_alignment(u64 offset, u64 length, void const* buffer) const
+{
+    if (!m_options.direct)
+        return {};
+    u64 block = logical_block_size();
+    if (offset % block != 0 || length % block != 0 || reinterpret_cast<uintptr_t>(buffer) % block != 0)
+        return make_errno_error(EINVAL, fmt::format("{} is opened with O_DIRECT: offset {} and length {} must be multiples of {}", m_name, offset, length, block));
+    return {};
+}
+
+ErrorOr<void> RawFileDevice::transfer(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua)
+{
+    std::vector<IoRequest> batch;
+    for (u64 done = 0; done < length; done += MAX_PIECE) {
+        auto piece = static_cast<u32>(std::min(MAX_PIECE, length - done));
+        batch.push_back({ .opcode = opcode, .fd = m_fd.get(), .offset = offset + done, .buffer = buffer + done, .length = piece, .fua = fua });
+    }
+    auto engine = TRY(m_engines.lease());
+    return engine->run(batch);
+}
+
+ErrorOr<void> RawFileDevice::read(u64 offset, std::span<u8> buffer)
+{
+    TRY(check_range(offset, buffer.size(), "read"));
+    TRY(check_alignment(offset, buffer.size(), buffer.data()));
+    return transfer(IoOpcode::Read, offset, buffer.data(), buffer.size(), false);
+}
+
+ErrorOr<void> RawFileDevice::write(u64 offset, std::span<u8 const> data, bool fua)
+{
+    TRY(check_writable("write"));
+    TRY(check_range(offset, data.size(), "write"));
+    TRY(check_alignment(offset, data.size(), data.data()));
+    return transfer(IoOpcode::Write, offset, const_cast<u8*>(data.data()), data.size(), fua);
+}
+
+ErrorOr<void> RawFileDevice::flush()
+{
+    if (m_options.read_only)
+        return {};
+    auto engine = TRY(m_engines.lease());
+    return engine->flush(m_fd.get());
+}
+
+ErrorOr<void> RawFileDevice::discard(u64 offset, u64 length)
+{
+    // Discarded ranges must read back as zeroes: unmapping where possible is exactly write-zeroes.
+    return write_zeroes(offset, length, true);
+}
+
+ErrorOr<void> RawFileDevice::write_zeroes(u64 offset, u64 length, bool may_unmap)
+{
+    TRY(check_writable("write-zeroes"));
+    TRY(check_range(offset, length, "write-zeroes"));
+    if (length == 0)
+        return {};
+    if (m_is_block_device) {
+        u64 range[2] = { offset, length };
+        auto zeroed = sys::ioctl(m_fd.get(), BLKZEROOUT, range, "BLKZEROOUT");
+        if (zeroed)
+            return {};
+        if (!is_unsupported(zeroed.error()))
+            return tl::unexpected(zeroed.error());
+        return write_zero_buffers(offset, length);
+    }
+    if (may_unmap) {
+        auto punched = sys::fallocate(m_fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+        if (punched || !is_unsupported(punched.error()))
+            return punched;
+    }
+    auto zeroed = sys::fallocate(m_fd.get(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length);
+    if (zeroed || !is_unsupported(zeroed.error()))
+        return zeroed;
+    return write_zero_buffers(offset, length);
+}
+
+ErrorOr<void> RawFileDevice::write_zero_buffers(u64 offset, u64 length)
+{
+    constexpr u64 piece = 1 * MiB;
+    AlignedBuffer buffer;
+    auto zeroes = TRY(buffer.reserve(piece));
+    std::fill(zeroes.begin(), zeroes.end(), 0);
+    for (u64 done = 0; done < length;) {
+        u64 n = std::min(piece, length - done);
+        TRY(transfer(IoOpcode::Write, offset + done, zeroes.data(), n, false));
+        done += n;
+    }
+    return {};
+}
+
+ErrorOr<std::vector<Extent>> RawFileDevice::block_status(u64 offset, u64 length)
+{
+    TRY(check_range(offset, length, "block status"));
+    std::vector<Extent> extents;
+    u64 end = offset + length;
+    auto add = [&](u64 from, u64 to, bool data) {
+        if (!extents.empty() && extents.back().allocated == data)
+            extents.back().length += to - from;
+        else
+            extents.push_back({ .offset = from, .length = to - from, .allocated = data, .zero = !data });
+    };
+    if (m_is_block_device) {
+        if (length > 0)
+            add(offset, end, true);
+        return extents;
+    }
+    for (u64 position = offset; position < end;) {
+        auto data = sys::lseek(m_fd.get(), position, SEEK_DATA);
+        if (!data) {
+            if (data.error().code() == ENXIO) { // no data at or after position: a hole to the end
+                add(position, end, false);
+                break;
+            }
+            if (!is_unsupported(data.error()))
+                return tl::unexpected(data.error());
+            add(position, end, true); // the file system cannot tell: everything is data
+            break;
+        }
+        if (*data > position) {
+            u64 hole_end = std::min(*data, end);
+            add(position, hole_end, false);
+            position = hole_end;
+            continue;
+        }
+        u64 hole = TRY(sys::lseek(m_fd.get(), position, SEEK_HOLE));
+        u64 data_end = std::min(std::max(hole, position + 1), end);
+        add(position, data_end, true);
+        position = data_end;
+    }
+    return extents;
+}
+
+} // namespace kasou::storage

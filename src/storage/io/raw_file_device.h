@@ -1,0 +1,63 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/fd.h"
+#include "storage/block_device.h"
+#include "storage/io/io_engine_pool.h"
+
+namespace kasou::storage {
+
+struct RawFileOptions {
+    bool read_only { false };
+    // O_DIRECT: bypass the page cache. Offsets, lengths and buffers must then be aligned to
+    // logical_block_size() (4096); misaligned requests fail with EINVAL.
+    bool direct { false };
+    IoEngineKind engine { IoEngineKind::Sync };
+};
+
+// A BlockDevice over a raw image file or a block device; byte for byte, no format. Data moves
+// through an IoEnginePool (one engine per concurrent caller), so it is safe to use from many
+// threads. Space is managed with the file system: discard punches holes, write-zeroes uses
+// ZERO_RANGE (or punches holes when unmapping is allowed), block status follows SEEK_DATA /
+// SEEK_HOLE. On a block device: BLKDISCARD, BLKZEROOUT, and everything reads as allocated.
+// The size is fixed when opened.
+class RawFileDevice final : public BlockDevice {
+public:
+    static ErrorOr<std::shared_ptr<RawFileDevice>> open(std::string const& path, RawFileOptions const& options);
+    // Takes over an open descriptor (its access mode must allow what options ask for).
+    static ErrorOr<std::shared_ptr<RawFileDevice>> adopt(Fd fd, std::string name, RawFileOptions const& options);
+
+    std::string const& name() const { return m_name; }
+    u64 size() const override { return m_size; }
+    bool read_only() const override { return m_options.read_only; }
+    u32 logical_block_size() const override { return m_options.direct ? 4096 : 512; }
+
+    ErrorOr<void> read(u64 offset, std::span<u8> buffer) override;
+    ErrorOr<void> write(u64 offset, std::span<u8 const> data, bool fua) override;
+    ErrorOr<void> flush() override;
+    ErrorOr<void> discard(u64 offset, u64 length) override;
+    ErrorOr<void> write_zeroes(u64 offset, u64 length, bool may_unmap) override;
+    ErrorOr<std::vector<Extent>> block_status(u64 offset, u64 length) override;
+
+private:
+    RawFileDevice(Fd fd, std::string name, u64 size, bool is_block_device, RawFileOptions const& options);
+
+    ErrorOr<void> check_range(u64 offset, u64 length, char const* what) const;
+    ErrorOr<void> check_writable(char const* what) const;
+    ErrorOr<void> check_alignment(u64 offset, u64 length, void const* buffer) const;
+    // Writes zero-filled buffers over the range (when the file system cannot zero it in place).
+    ErrorOr<void> write_zero_buffers(u64 offset, u64 length);
+    // Transfers through the engine in pieces an IoRequest can carry.
+    ErrorOr<void> transfer(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua);
+
+    Fd m_fd;
+    std::string m_name;
+    u64 m_size;
+    bool m_is_block_device;
+    RawFileOptions m_options;
+    mutable IoEnginePool m_engines;
+};
+
+} // namespace kasou::storage

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "storage/io/raw_file_device.h"
+#include "storage/nbd/server.h"
+
+namespace kasou::storage::nbd {
+
+// What `kasou nbd serve` was asked to do.
+struct ServeSpec {
+    std::string state_dir;
+    std::vector<std::string> volumes; // "POOL/VOL": export VOL of POOL
+    std::vector<std::string> files;   // "PATH" (export named after the file) or "NAME=PATH"
+    ListenAddress address;
+    RawFileOptions file_options;      // for --file exports
+    bool read_only { false };         // every export read-only
+    ServerOptions server;
+};
+
+// Splits a --file argument into export name and path: "NAME=PATH", or PATH named by its base name.
+ErrorOr<std::pair<std::string, std::string>> parse_file_export(std::string const& text);
+
+// Opens the pools and files, serves them until SIGTERM or SIGINT, then stops cleanly (every request
+// received is answered, the exports are flushed, the pools closed).
+ErrorOr<void> serve(ServeSpec const& spec);
+
+} // namespace kasou::storage::nbd

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "base/error.h"
+#include "storage/io/aligned_buffer.h"
+#include "storage/nbd/negotiation.h"
+#include "storage/nbd/request_parser.h"
+#include "storage/nbd/transport.h"
+
+namespace kasou::storage::nbd {
+
+// The transmission phase of one connection: reads requests, runs them on the export's device,
+// sends replies (simple, or structured chunks for reads, block status and their errors when the
+// client negotiated them).
+//
+// Concurrency (leader / followers): up to max_workers threads take turns as the receiver. The
+// receiver holds m_receive_mutex while it reads one request and its payload, releases it and runs
+// the request on the device, then sends the reply under m_send_mutex; meanwhile the next thread
+// receives. Replies therefore leave in completion order, matched by cookie. A request at queue
+// depth 1 runs on the thread that read it, with no hand-off; a second worker thread is started
+// only when the client pipelines (more requests already buffered and no idle receiver).
+// Lock order: m_receive_mutex, then m_send_mutex; the device is called with neither held.
+class Transmission {
+public:
+    Transmission(BufferedReader& reader, Transport& transport, Session const& session, u32 max_workers);
+    Transmission(Transmission const&) = delete;
+    Transmission& operator=(Transmission const&) = delete;
+
+    // Serves until the client sends NBD_CMD_DISC or closes, the transport stops reading, or a
+    // request breaks the stream; every request received by then is answered. Returns the error
+    // that closed the connection, if any.
+    ErrorOr<void> run();
+
+private:
+    struct Job {
+        Request request;
+        RequestCheck check;
+    };
+
+    void work();
+    // Reads the next request and its payload (into `payload`); nullopt when the stream ended.
+    ErrorOr<std::optional<Job>> receive(AlignedBuffer& payload);
+    ErrorOr<void> execute(Job const& job, AlignedBuffer& payload);
+    ErrorOr<void> execute_read(Request const& request, AlignedBuffer& buffer);
+    ErrorOr<void> execute_block_status(Request const& request);
+    ErrorOr<void> reply_error(Request const& request, u32 error, std::string_view message);
+    ErrorOr<void> send_simple(u64 cookie, u32 error);
+    ErrorOr<void> send(std::span<iovec const> vectors);
+    void fail(Error error);
+    void maybe_add_worker();
+
+    BufferedReader& m_reader;
+    Transport& m_transport;
+    Session m_session;
+    RequestLimits m_limits;
+    u32 m_max_workers;
+
+    std::mutex m_receive_mutex;
+    std::vector<std::thread> m_workers; // guarded by m_receive_mutex
+    std::atomic<u32> m_waiting_receivers { 0 };
+    std::atomic<bool> m_stopping { false };
+    std::mutex m_send_mutex;
+    std::mutex m_error_mutex;
+    std::optional<Error> m_error; // guarded by m_error_mutex
+};
+
+// Maps a device error to the NBD error value sent to the client.
+u32 nbd_error_for(Error const& error);
+
+} // namespace kasou::storage::nbd

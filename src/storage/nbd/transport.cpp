@@ -1,0 +1,71 @@
+#include "storage/nbd/transport.h"
+
+#include <algorithm>
+#include <cstring>
+#include <sys/socket.h>
+
+#include "base/sys.h"
+#include "base/try.h"
+
+namespace kasou::storage::nbd {
+
+ErrorOr<size_t> SocketTransport::read_some(std::span<u8> buffer)
+{
+    return sys::recv(m_socket.get(), buffer.data(), buffer.size(), 0);
+}
+
+ErrorOr<void> SocketTransport::write_all(std::span<iovec const> vectors)
+{
+    return sys::send_all(m_socket.get(), vectors.data(), vectors.size());
+}
+
+void SocketTransport::stop_reading()
+{
+    // ENOTCONN if the peer is already gone: nothing left to stop.
+    (void)sys::shutdown(m_socket.get(), SHUT_RD);
+}
+
+ErrorOr<bool> BufferedReader::read_exact(std::span<u8> out)
+{
+    size_t filled = 0;
+    while (filled < out.size()) {
+        if (m_start < m_end) {
+            size_t n = std::min(m_end - m_start, out.size() - filled);
+            std::memcpy(out.data() + filled, m_buffer.span(m_end).data() + m_start, n);
+            m_start += n;
+            filled += n;
+            continue;
+        }
+        size_t wanted = out.size() - filled;
+        size_t n = 0;
+        if (wanted >= CAPACITY) {
+            n = TRY(m_transport.read_some(out.subspan(filled)));
+            filled += n;
+        } else {
+            auto buffer = TRY(m_buffer.reserve(CAPACITY));
+            n = TRY(m_transport.read_some(buffer));
+            m_start = 0;
+            m_end = n;
+        }
+        if (n == 0) {
+            if (filled == 0)
+                return false;
+            return make_error("the client closed the connection in the middle of a message");
+        }
+    }
+    return true;
+}
+
+ErrorOr<void> BufferedReader::skip(u64 length)
+{
+    u8 scratch[4096];
+    while (length > 0) {
+        size_t n = std::min<u64>(length, sizeof(scratch));
+        if (!TRY(read_exact({ scratch, n })))
+            return make_error("the client closed the connection in the middle of a message");
+        length -= n;
+    }
+    return {};
+}
+
+} // namespace kasou::storage::nbd

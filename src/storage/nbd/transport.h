@@ -1,0 +1,69 @@
+#pragma once
+
+#include <memory>
+#include <span>
+#include <sys/uio.h>
+
+#include "base/error.h"
+#include "base/fd.h"
+#include "storage/io/aligned_buffer.h"
+
+namespace kasou::storage::nbd {
+
+// The byte stream an NBD connection runs over. The server uses a socket; the fuzz target and unit
+// tests use memory. read_some is called by one thread at a time, write_all likewise (callers
+// serialize each side), but a read and a write may run at the same time.
+class Transport {
+public:
+    virtual ~Transport() = default;
+    // Reads what is available, at most buffer.size() bytes, waiting for at least one; 0 means the
+    // peer closed its side (or stop_reading was called).
+    virtual ErrorOr<size_t> read_some(std::span<u8> buffer) = 0;
+    virtual ErrorOr<void> write_all(std::span<iovec const> vectors) = 0;
+    // Makes a blocked or later read_some return 0; writes still work, so replies to requests
+    // already received can go out. Safe from any thread.
+    virtual void stop_reading() = 0;
+};
+
+// A connected stream socket (Unix or TCP).
+class SocketTransport final : public Transport {
+public:
+    explicit SocketTransport(Fd socket)
+        : m_socket(std::move(socket))
+    {
+    }
+    ErrorOr<size_t> read_some(std::span<u8> buffer) override;
+    ErrorOr<void> write_all(std::span<iovec const> vectors) override;
+    void stop_reading() override;
+
+private:
+    Fd m_socket;
+};
+
+// Exact reads on top of a Transport, through a buffer so that small headers cost no system call
+// each; large payloads go straight to their destination. One reader thread at a time.
+class BufferedReader {
+public:
+    explicit BufferedReader(Transport& transport)
+        : m_transport(transport)
+    {
+    }
+
+    // Fills `out` completely. Returns false if the stream ended cleanly before its first byte;
+    // an end in the middle is an error.
+    ErrorOr<bool> read_exact(std::span<u8> out);
+    // Reads and drops `length` bytes (the payload of a rejected write).
+    ErrorOr<void> skip(u64 length);
+    // Bytes already received and not yet consumed.
+    size_t buffered() const { return m_end - m_start; }
+
+private:
+    static constexpr size_t CAPACITY = 64 * 1024;
+
+    Transport& m_transport;
+    AlignedBuffer m_buffer;
+    size_t m_start { 0 };
+    size_t m_end { 0 };
+};
+
+} // namespace kasou::storage::nbd

@@ -1,0 +1,30 @@
+#include "storage/pool/file_member_disk.h"
+
+#include "base/try.h"
+
+namespace kasou::storage {
+
+ErrorOr<std::unique_ptr<FileMemberDisk>> FileMemberDisk::open(std::string const& path, IoEngineKind engine)
+{
+    RawFileOptions options;
+    options.engine = engine;
+    auto device = TRY(RawFileDevice::open(path, options));
+    return std::unique_ptr<FileMemberDisk>(new FileMemberDisk(path, std::move(device)));
+}
+
+ErrorOr<void> FileMemberDisk::read(u64 offset, std::span<u8> buffer)
+{
+    return m_device->read(offset, buffer);
+}
+
+ErrorOr<void> FileMemberDisk::write(u64 offset, std::span<u8 const> data)
+{
+    return m_device->write(offset, data, false);
+}
+
+ErrorOr<void> FileMemberDisk::flush()
+{
+    return m_device->flush();
+}
+
+} // namespace kasou::storage

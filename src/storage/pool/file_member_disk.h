@@ -1,0 +1,36 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "storage/io/raw_file_device.h"
+#include "storage/pool/member_disk.h"
+
+namespace kasou::storage {
+
+// A member disk backed by a regular file or a block device. Data moves through the I/O engines
+// of src/storage/io (a RawFileDevice underneath), so the pool never calls pread itself; flush() is
+// the engine's fdatasync, which makes the host's write cache the volatile cache MemberDisk
+// describes.
+class FileMemberDisk final : public MemberDisk {
+public:
+    static ErrorOr<std::unique_ptr<FileMemberDisk>> open(std::string const& path, IoEngineKind engine = IoEngineKind::Sync);
+
+    std::string const& name() const override { return m_path; }
+    u64 size() const override { return m_device->size(); }
+    ErrorOr<void> read(u64 offset, std::span<u8> buffer) override;
+    ErrorOr<void> write(u64 offset, std::span<u8 const> data) override;
+    ErrorOr<void> flush() override;
+
+private:
+    FileMemberDisk(std::string path, std::shared_ptr<RawFileDevice> device)
+        : m_path(std::move(path))
+        , m_device(std::move(device))
+    {
+    }
+
+    std::string m_path;
+    std::shared_ptr<RawFileDevice> m_device;
+};
+
+} // namespace kasou::storage

@@ -1,0 +1,95 @@
+#include "storage/pool/format.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fcntl.h>
+
+#include <fmt/format.h>
+
+#include "base/sys.h"
+#include "base/try.h"
+#include "storage/pool/crc32c.h"
+
+namespace kasou::storage {
+
+ErrorOr<Uuid> Uuid::random()
+{
+    Fd fd = TRY(sys::open("/dev/urandom", O_RDONLY));
+    Uuid uuid;
+    size_t n = TRY(sys::read(fd.get(), uuid.bytes.data(), uuid.bytes.size()));
+    if (n != uuid.bytes.size())
+        return make_error("short read from /dev/urandom");
+    return uuid;
+}
+
+std::string Uuid::to_string() const
+{
+    std::string text;
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            text += '-';
+        text += fmt::format("{:02x}", bytes[i]);
+    }
+    return text;
+}
+
+namespace {
+
+u32 block_crc(Block const& block)
+{
+    Block copy = block;
+    std::memset(copy.data() + offsetof(BlockHeader, crc), 0, sizeof(u32));
+    return crc32c(copy);
+}
+
+} // namespace
+
+void seal_block(Block& block, u64 magic)
+{
+    auto& header = view_as<BlockHeader>(block);
+    header.magic = magic;
+    header.version = FORMAT_VERSION;
+    header.crc = 0;
+    header.crc = block_crc(block);
+}
+
+ErrorOr<void> verify_block(Block const& block, u64 magic, std::string_view what)
+{
+    auto const& header = view_as<BlockHeader>(block);
+    if (header.magic != magic)
+        return make_error(fmt::format("{}: bad magic (not written by kasou, or overwritten)", what));
+    if (header.crc != block_crc(block))
+        return make_error(fmt::format("{}: checksum mismatch (torn or corrupted write)", what));
+    if (header.version != FORMAT_VERSION)
+        return make_error(fmt::format("{}: format version {} is not supported (this kasou reads {})", what, header.version, FORMAT_VERSION));
+    return {};
+}
+
+ErrorOr<void> validate_name(std::string_view name, std::string_view what)
+{
+    if (name.empty())
+        return make_error(fmt::format("{} name is empty", what));
+    if (name.size() >= NAME_LENGTH)
+        return make_error(fmt::format("{} name '{}' is longer than {} characters", what, name, NAME_LENGTH - 1));
+    if (name[0] == '.' || name[0] == '-')
+        return make_error(fmt::format("{} name '{}' must not start with '{}'", what, name, name[0]));
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' || c == '+';
+        if (!ok)
+            return make_error(fmt::format("{} name '{}' contains '{}'; use letters, digits and _ . + -", what, name, c));
+    }
+    return {};
+}
+
+void copy_name(char (&out)[NAME_LENGTH], std::string_view name)
+{
+    std::memset(out, 0, NAME_LENGTH);
+    std::memcpy(out, name.data(), std::min(name.size(), NAME_LENGTH - 1));
+}
+
+std::string name_of(char const (&field)[NAME_LENGTH])
+{
+    return std::string(field, strnlen(field, NAME_LENGTH));
+}
+
+} // namespace kasou::storage

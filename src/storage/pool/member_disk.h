@@ -1,0 +1,27 @@
+#pragma once
+
+#include <span>
+#include <string>
+
+#include "base/error.h"
+#include "base/types.h"
+
+namespace kasou::storage {
+
+// One disk a pool is built from, as the layouts see it: a byte-addressed store with a volatile
+// write cache. A write is only durable once a later flush() has returned. Implementations are safe
+// to call from several threads at once. FileMemberDisk is the real one; FaultMemberDisk models a
+// power cut and failing hardware for the crash tests.
+class MemberDisk {
+public:
+    virtual ~MemberDisk() = default;
+
+    // The path (or test name) of the disk, for messages.
+    virtual std::string const& name() const = 0;
+    virtual u64 size() const = 0;
+    virtual ErrorOr<void> read(u64 offset, std::span<u8> buffer) = 0;
+    virtual ErrorOr<void> write(u64 offset, std::span<u8 const> data) = 0;
+    virtual ErrorOr<void> flush() = 0;
+};
+
+} // namespace kasou::storage

@@ -1,0 +1,198 @@
+#include "storage/pool/pool_admin.h"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "base/try.h"
+#include "storage/pool/file_member_disk.h"
+#include "storage/pool/registry.h"
+#include "storage/pool/thin_pool.h"
+
+namespace kasou::storage {
+
+ErrorOr<SegmentKind> parse_layout(std::string_view text)
+{
+    if (text == "linear")
+        return SegmentKind::Linear;
+    if (text == "striped")
+        return SegmentKind::Striped;
+    if (text == "mirror")
+        return SegmentKind::Mirror;
+    return make_error(fmt::format("unknown layout '{}': use linear, striped or mirror", text));
+}
+
+char const* layout_name(SegmentKind kind)
+{
+    switch (kind) {
+    case SegmentKind::Linear:
+        return "linear";
+    case SegmentKind::Striped:
+        return "striped";
+    case SegmentKind::Mirror:
+        return "mirror";
+    }
+    return "unknown";
+}
+
+namespace {
+
+// The registry keeps absolute paths, so a pool opens from any working directory.
+std::vector<std::string> absolute_paths(std::vector<std::string> const& paths)
+{
+    std::vector<std::string> result;
+    for (auto const& path : paths) {
+        std::error_code error;
+        auto absolute = std::filesystem::absolute(path, error);
+        result.push_back(error ? path : absolute.lexically_normal().string());
+    }
+    return result;
+}
+
+ErrorOr<std::vector<std::unique_ptr<MemberDisk>>> open_disks(std::vector<std::string> const& paths)
+{
+    std::vector<std::unique_ptr<MemberDisk>> disks;
+    for (auto const& path : paths) {
+        if (std::count(paths.begin(), paths.end(), path) > 1)
+            return make_error(fmt::format("disk {} is given twice", path));
+        disks.push_back(TRY(FileMemberDisk::open(path)));
+    }
+    return disks;
+}
+
+} // namespace
+
+ErrorOr<void> create_pool(std::string const& state_dir, CreatePoolOptions const& options)
+{
+    TRY(validate_name(options.name, "pool"));
+    if (Registry::find(state_dir, options.name))
+        return make_error(fmt::format("a pool named '{}' already exists in {}", options.name, state_dir));
+    Fd lock = TRY(Registry::lock_pool(state_dir, options.name));
+    auto disks = TRY(open_disks(options.disks));
+    auto pool = TRY(ThinPool::create(options.name, options.layout, options.stripe_size, std::move(disks), options.force));
+    TRY(pool->close());
+    return Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
+        if (std::any_of(records.begin(), records.end(), [&](auto const& r) { return r.name == options.name; }))
+            return make_error(fmt::format("a pool named '{}' was registered meanwhile", options.name));
+        records.push_back({ options.name, pool->uuid().to_string(), absolute_paths(options.disks) });
+        return {};
+    });
+}
+
+ErrorOr<void> add_disks(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks, bool force)
+{
+    auto handle = TRY(PoolHandle::open(state_dir, name));
+    SegmentKind kind = handle.pool().layout().segments().front().kind;
+    u64 stripe = handle.pool().layout().segments().front().stripe_size;
+    if (kind == SegmentKind::Striped && disks.size() == 1)
+        kind = SegmentKind::Linear; // one disk cannot be striped: it extends the pool linearly
+    TRY(handle.pool().add_members(kind, stripe, TRY(open_disks(disks)), force));
+    TRY(handle.close());
+    return Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
+        for (auto& record : records) {
+            if (record.name != name)
+                continue;
+            auto added = absolute_paths(disks);
+            record.disks.insert(record.disks.end(), added.begin(), added.end());
+        }
+        return {};
+    });
+}
+
+ErrorOr<std::string> import_pool(std::string const& state_dir, std::vector<std::string> const& disks)
+{
+    auto pool = TRY(ThinPool::open(TRY(open_disks(disks))));
+    std::string name = pool->name();
+    std::string uuid = pool->uuid().to_string();
+    TRY(pool->close());
+    TRY(Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
+        for (auto& record : records) {
+            if (record.name != name)
+                continue;
+            if (record.uuid != uuid)
+                return make_error(fmt::format("another pool named '{}' ({}) is already registered; destroy or rename it first", name, record.uuid));
+            record.disks = absolute_paths(disks);
+            return {};
+        }
+        records.push_back({ name, uuid, absolute_paths(disks) });
+        return {};
+    }));
+    return name;
+}
+
+ErrorOr<void> destroy_pool(std::string const& state_dir, std::string const& name, bool force)
+{
+    auto handle = TRY(PoolHandle::open(state_dir, name));
+    auto volumes = handle.pool().volumes();
+    if (!volumes.empty() && !force)
+        return make_error(fmt::format("pool {} still has {} volume(s) ({}...); remove them or pass --force", name, volumes.size(), volumes.front().name));
+    TRY(handle.pool().close());
+    Block zero {};
+    for (auto const& member : handle.pool().layout().members()) {
+        if (!member->disk)
+            continue;
+        for (u64 offset = 0; offset < MEMBER_HEADER_SIZE; offset += BLOCK_SIZE)
+            TRY(member->disk->write(offset, zero));
+        TRY(member->disk->flush());
+    }
+    TRY(handle.close());
+    return Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
+        std::erase_if(records, [&](auto const& record) { return record.name == name; });
+        return {};
+    });
+}
+
+ErrorOr<u32> repair_pool(std::string const& state_dir, std::string const& name, std::string const& replace, std::string const& with,
+    ProgressFunction const& progress)
+{
+    auto handle = TRY(PoolHandle::open(state_dir, name));
+    auto& pool = handle.pool();
+    if (replace.empty()) {
+        u32 count = TRY(pool.resync_failed_members(progress));
+        TRY(handle.close());
+        return count;
+    }
+    if (with.empty())
+        return make_error("--replace needs --with DISK, the disk to put in its place");
+    auto const& members = pool.layout().members();
+    u32 index = static_cast<u32>(members.size());
+    u32 parsed = 0;
+    auto [end, error] = std::from_chars(replace.data(), replace.data() + replace.size(), parsed);
+    if (error == std::errc {} && end == replace.data() + replace.size() && parsed < members.size())
+        index = parsed;
+    auto const record = TRY(Registry::find(state_dir, name));
+    std::string replace_path = absolute_paths({ replace }).front();
+    for (u32 i = 0; i < members.size() && index == members.size(); ++i) {
+        if (members[i]->disk && members[i]->disk->name() == replace_path)
+            index = i;
+    }
+    if (index == members.size()) {
+        // A disk that was missing at open has no name in the pool: find it in the registry.
+        if (std::find(record.disks.begin(), record.disks.end(), replace_path) != record.disks.end()) {
+            for (u32 i = 0; i < members.size() && index == members.size(); ++i) {
+                if (!members[i]->disk)
+                    index = i;
+            }
+        }
+    }
+    if (index == members.size())
+        return make_error(fmt::format("pool {} has no member '{}' (give its index from 'kasou pool status' or its disk path)", name, replace));
+    std::string old_path = members[index]->disk ? members[index]->disk->name() : replace_path;
+    auto disk = TRY(FileMemberDisk::open(with));
+    TRY(pool.replace_member(index, std::move(disk), progress));
+    TRY(handle.close());
+    TRY(Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
+        for (auto& r : records) {
+            if (r.name != name)
+                continue;
+            std::erase(r.disks, old_path);
+            r.disks.push_back(absolute_paths({ with }).front());
+        }
+        return {};
+    }));
+    return 1;
+}
+
+} // namespace kasou::storage

@@ -1,0 +1,97 @@
+#include "storage/pool/pool_handle.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/sys.h"
+#include "base/try.h"
+#include "storage/pool/file_member_disk.h"
+#include "storage/pool/registry.h"
+#include "storage/pool/thin_pool.h"
+
+namespace kasou::storage {
+
+PoolHandle::PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, std::vector<Fd> locks)
+    : m_name(std::move(name))
+    , m_pool(std::move(pool))
+    , m_locks(std::move(locks))
+{
+}
+
+PoolHandle::PoolHandle(PoolHandle&&) noexcept = default;
+PoolHandle& PoolHandle::operator=(PoolHandle&&) noexcept = default;
+
+PoolHandle::~PoolHandle()
+{
+    if (auto result = close(); !result)
+        spdlog::error("pool {}: {}", m_name, result.error().to_string());
+}
+
+ErrorOr<PoolHandle> PoolHandle::open(std::string const& state_dir, std::string const& name)
+{
+    auto record = TRY(Registry::find(state_dir, name));
+    std::vector<Fd> locks;
+    locks.push_back(TRY(Registry::lock_pool(state_dir, name)));
+    std::vector<std::unique_ptr<MemberDisk>> disks;
+    for (auto const& path : record.disks) {
+        // A disk that is gone is left to the pool to judge: a mirror runs degraded without it.
+        auto lock = sys::open(path, O_RDONLY);
+        auto disk = FileMemberDisk::open(path);
+        if (!lock || !disk) {
+            spdlog::warn("pool {}: disk {} cannot be opened: {}", name, path, (!lock ? lock.error() : disk.error()).to_string());
+            continue;
+        }
+        if (auto locked = sys::flock(lock->get(), LOCK_EX | LOCK_NB); !locked)
+            return make_error(fmt::format("disk {} of pool {} is held by another process (another state directory?)", path, name));
+        locks.push_back(std::move(*lock));
+        disks.push_back(std::move(*disk));
+    }
+    if (disks.empty())
+        return make_error(fmt::format("none of the disks of pool {} can be opened", name));
+    auto pool = TRY(ThinPool::open(std::move(disks)).map_error([&](Error const& error) { return error.with_prefix(fmt::format("pool {}", name)); }));
+    if (pool->uuid().to_string() != record.uuid)
+        return make_error(fmt::format("the disks registered for pool {} now hold pool '{}' ({}), not {}", name, pool->name(), pool->uuid().to_string(), record.uuid));
+    pool->start_background();
+    return PoolHandle(name, std::move(pool), std::move(locks));
+}
+
+ErrorOr<std::shared_ptr<BlockDevice>> PoolHandle::volume(std::string const& volume_name)
+{
+    return m_pool->open_volume(volume_name);
+}
+
+std::vector<std::string> PoolHandle::volume_names() const
+{
+    std::vector<std::string> names;
+    for (auto const& volume : m_pool->volumes())
+        names.push_back(volume.name);
+    return names;
+}
+
+ErrorOr<void> PoolHandle::commit()
+{
+    return m_pool->commit();
+}
+
+ErrorOr<void> PoolHandle::close()
+{
+    if (!m_pool)
+        return {};
+    auto result = m_pool->close();
+    m_pool.reset();
+    m_locks.clear();
+    return result;
+}
+
+ErrorOr<std::pair<std::string, std::string>> parse_volume_path(std::string_view text)
+{
+    auto slash = text.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size() || text.find('/', slash + 1) != std::string_view::npos)
+        return make_error(fmt::format("'{}' is not POOL/VOLUME (for example tank/disk0)", text));
+    return std::pair { std::string(text.substr(0, slash)), std::string(text.substr(slash + 1)) };
+}
+
+} // namespace kasou::storage

@@ -1,0 +1,379 @@
+#include "storage/pool/pool_layout.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include <fmt/format.h>
+
+#include "base/try.h"
+
+namespace kasou::storage {
+
+namespace {
+
+char const* kind_name(SegmentKind kind)
+{
+    switch (kind) {
+    case SegmentKind::Linear:
+        return "linear";
+    case SegmentKind::Striped:
+        return "striped";
+    case SegmentKind::Mirror:
+        return "mirror";
+    }
+    return "unknown";
+}
+
+} // namespace
+
+ErrorOr<u64> PoolLayout::plan_segment(SegmentKind kind, std::vector<u64> const& disk_sizes, u64 stripe_size)
+{
+    if (disk_sizes.empty())
+        return make_error("no disks given");
+    if (kind == SegmentKind::Linear && disk_sizes.size() != 1)
+        return make_error("a linear segment has exactly one disk");
+    if (kind == SegmentKind::Mirror && (disk_sizes.size() < 2 || disk_sizes.size() > 3))
+        return make_error(fmt::format("a mirror has 2 or 3 copies, not {}", disk_sizes.size()));
+    if (kind == SegmentKind::Striped && disk_sizes.size() < 2)
+        return make_error("striping needs at least 2 disks");
+    u64 granule = CHUNK_SIZE;
+    if (kind == SegmentKind::Striped) {
+        if (stripe_size < 4 * KiB || stripe_size > 4 * MiB || !std::has_single_bit(stripe_size))
+            return make_error(fmt::format("stripe chunk size {} must be a power of two from 4 KiB to 4 MiB", stripe_size));
+        granule = std::max(stripe_size, CHUNK_SIZE);
+    }
+    u64 smallest = *std::min_element(disk_sizes.begin(), disk_sizes.end());
+    if (smallest < MEMBER_HEADER_SIZE + granule)
+        return make_error(fmt::format("disk of {} bytes is too small: a member needs at least {} bytes", smallest, MEMBER_HEADER_SIZE + granule));
+    return (smallest - MEMBER_HEADER_SIZE) / granule * granule;
+}
+
+ErrorOr<void> PoolLayout::add_segment(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<PoolMember>> members)
+{
+    if (m_members.size() + members.size() > MAX_MEMBERS)
+        return make_error(fmt::format("a pool has at most {} members", MAX_MEMBERS));
+    if (m_segments.size() + (kind == SegmentKind::Linear ? members.size() : 1) > MAX_SEGMENTS)
+        return make_error(fmt::format("a pool has at most {} segments", MAX_SEGMENTS));
+    auto add_one = [&](u32 first, u32 width, u64 per_member) {
+        PoolSegment segment;
+        segment.kind = kind;
+        segment.first_member = first;
+        segment.width = width;
+        segment.stripe_size = kind == SegmentKind::Striped ? stripe_size : 0;
+        segment.start = m_size;
+        segment.size = kind == SegmentKind::Mirror ? per_member : per_member * width;
+        m_segments.push_back(segment);
+        m_size += segment.size;
+    };
+    if (kind == SegmentKind::Linear) {
+        for (auto& member : members) {
+            add_one(static_cast<u32>(m_members.size()), 1, member->usable_size);
+            m_members.push_back(std::move(member));
+        }
+        return {};
+    }
+    u64 per_member = members.front()->usable_size;
+    for (auto const& member : members) {
+        if (member->usable_size != per_member)
+            return make_error("members of one segment must use the same size");
+    }
+    u32 first = static_cast<u32>(m_members.size());
+    for (auto& member : members)
+        m_members.push_back(std::move(member));
+    add_one(first, static_cast<u32>(m_members.size()) - first, per_member);
+    return {};
+}
+
+ErrorOr<PoolLayout> PoolLayout::from_superblock(Superblock const& superblock, std::vector<std::unique_ptr<MemberDisk>> disks)
+{
+    if (superblock.member_count > MAX_MEMBERS || superblock.segment_count > MAX_SEGMENTS || disks.size() != superblock.member_count)
+        return make_error("superblock member or segment table is out of range");
+    PoolLayout layout;
+    for (u32 i = 0; i < superblock.member_count; ++i) {
+        auto member = std::make_unique<PoolMember>();
+        auto const& entry = superblock.members[i];
+        member->uuid = entry.uuid;
+        member->usable_size = entry.usable_size;
+        member->state = disks[i] ? entry.state : MemberState::Failed;
+        if (disks[i] && disks[i]->size() < MEMBER_HEADER_SIZE + entry.usable_size)
+            return make_error(fmt::format("member {} ({}) is smaller than the pool expects", i, disks[i]->name()));
+        member->disk = std::move(disks[i]);
+        layout.m_members.push_back(std::move(member));
+    }
+    for (u32 i = 0; i < superblock.segment_count; ++i) {
+        auto const& entry = superblock.segments[i];
+        if (entry.first_member + entry.width > superblock.member_count || entry.width == 0)
+            return make_error(fmt::format("segment {} names members outside the member table", i));
+        PoolSegment segment;
+        segment.kind = entry.kind;
+        segment.first_member = entry.first_member;
+        segment.width = entry.width;
+        segment.stripe_size = entry.stripe_size;
+        segment.start = layout.m_size;
+        u64 per_member = superblock.members[entry.first_member].usable_size;
+        switch (entry.kind) {
+        case SegmentKind::Linear:
+            segment.size = per_member;
+            break;
+        case SegmentKind::Striped:
+            if (!std::has_single_bit(entry.stripe_size) || entry.stripe_size < 4 * KiB)
+                return make_error(fmt::format("segment {} has an invalid stripe size {}", i, entry.stripe_size));
+            segment.size = per_member * entry.width;
+            break;
+        case SegmentKind::Mirror:
+            segment.size = per_member;
+            break;
+        default:
+            return make_error(fmt::format("segment {} has unknown kind {}", i, static_cast<u32>(entry.kind)));
+        }
+        u32 healthy = 0;
+        for (u32 m = entry.first_member; m < entry.first_member + entry.width; ++m) {
+            if (layout.m_members[m]->state == MemberState::Healthy)
+                ++healthy;
+        }
+        bool needs_all = entry.kind != SegmentKind::Mirror;
+        if ((needs_all && healthy != entry.width) || healthy == 0) {
+            for (u32 m = entry.first_member; m < entry.first_member + entry.width; ++m) {
+                if (layout.m_members[m]->state != MemberState::Healthy)
+                    return make_error(fmt::format("member {} ({}) of {} segment {} is missing or failed and has no copy: the pool cannot be opened",
+                        m, layout.m_members[m]->uuid.to_string(), kind_name(entry.kind), i));
+            }
+        }
+        layout.m_segments.push_back(segment);
+        layout.m_size += segment.size;
+    }
+    return layout;
+}
+
+void PoolLayout::describe(Superblock& superblock) const
+{
+    superblock.member_count = static_cast<u32>(m_members.size());
+    superblock.segment_count = static_cast<u32>(m_segments.size());
+    for (size_t i = 0; i < m_members.size(); ++i) {
+        auto& entry = superblock.members[i];
+        entry = {};
+        entry.uuid = m_members[i]->uuid;
+        entry.usable_size = m_members[i]->usable_size;
+        entry.state = m_members[i]->state;
+    }
+    for (size_t i = 0; i < m_segments.size(); ++i) {
+        auto& entry = superblock.segments[i];
+        entry = {};
+        entry.kind = m_segments[i].kind;
+        entry.first_member = m_segments[i].first_member;
+        entry.width = m_segments[i].width;
+        entry.stripe_size = m_segments[i].stripe_size;
+    }
+}
+
+ErrorOr<void> PoolLayout::for_each_piece(u64 offset, u64 length, std::function<ErrorOr<void>(Piece const&)> const& fn) const
+{
+    if (offset > m_size || length > m_size - offset)
+        return make_error(fmt::format("pool access of {} bytes at {} is past the end of the pool ({} bytes)", length, offset, m_size));
+    u64 done = 0;
+    auto segment = std::upper_bound(m_segments.begin(), m_segments.end(), offset, [](u64 value, PoolSegment const& s) { return value < s.start; });
+    --segment;
+    while (done < length) {
+        u64 position = offset + done;
+        while (position >= segment->start + segment->size)
+            ++segment;
+        u64 in_segment = position - segment->start;
+        u64 piece_length = std::min(length - done, segment->start + segment->size - position);
+        Piece piece { segment->first_member, MEMBER_HEADER_SIZE + in_segment, done, piece_length, &*segment };
+        if (segment->kind == SegmentKind::Striped) {
+            u64 stripe = in_segment / segment->stripe_size;
+            u64 within = in_segment % segment->stripe_size;
+            piece.member = segment->first_member + static_cast<u32>(stripe % segment->width);
+            piece.member_offset = MEMBER_HEADER_SIZE + stripe / segment->width * segment->stripe_size + within;
+            piece.length = std::min(piece_length, segment->stripe_size - within);
+        }
+        TRY(fn(piece));
+        done += piece.length;
+    }
+    return {};
+}
+
+bool PoolLayout::is_mirrored(u32 index) const
+{
+    return std::any_of(m_segments.begin(), m_segments.end(), [&](PoolSegment const& s) {
+        return s.kind == SegmentKind::Mirror && index >= s.first_member && index < s.first_member + s.width;
+    });
+}
+
+void PoolLayout::fail_member(u32 index, Error const& error)
+{
+    auto& member = *m_members[index];
+    if (member.state.exchange(MemberState::Failed) == MemberState::Healthy) {
+        spdlog::error("member {} ({}) failed, the pool runs degraded: {}", index, member.disk ? member.disk->name() : "missing", error.to_string());
+        m_member_failed->store(true);
+    }
+}
+
+ErrorOr<void> PoolLayout::mirror_read(Piece const& piece, std::span<u8> buffer)
+{
+    auto const& segment = *piece.segment;
+    u64 turn = m_read_turn->fetch_add(1);
+    std::optional<Error> last_error;
+    for (u32 attempt = 0; attempt < segment.width; ++attempt) {
+        u32 index = segment.first_member + static_cast<u32>((turn + attempt) % segment.width);
+        auto& member = *m_members[index];
+        if (member.state != MemberState::Healthy)
+            continue;
+        auto result = member.disk->read(piece.member_offset, buffer);
+        if (result)
+            return {};
+        fail_member(index, result.error());
+        last_error = result.error();
+    }
+    if (last_error)
+        return tl::unexpected(*last_error);
+    return make_errno_error(EIO, "read: no healthy mirror copy left");
+}
+
+ErrorOr<void> PoolLayout::mirror_write(Piece const& piece, std::span<u8 const> data)
+{
+    auto const& segment = *piece.segment;
+    u32 written = 0;
+    std::optional<Error> last_error;
+    for (u32 index = segment.first_member; index < segment.first_member + segment.width; ++index) {
+        auto& member = *m_members[index];
+        if (member.state != MemberState::Healthy)
+            continue;
+        auto result = member.disk->write(piece.member_offset, data);
+        if (result) {
+            ++written;
+            continue;
+        }
+        fail_member(index, result.error());
+        last_error = result.error();
+    }
+    if (written > 0)
+        return {};
+    if (last_error)
+        return tl::unexpected(*last_error);
+    return make_errno_error(EIO, "write: no healthy mirror copy left");
+}
+
+ErrorOr<void> PoolLayout::read(u64 offset, std::span<u8> buffer)
+{
+    return for_each_piece(offset, buffer.size(), [&](Piece const& piece) -> ErrorOr<void> {
+        auto part = buffer.subspan(piece.buffer_offset, piece.length);
+        if (piece.segment->kind == SegmentKind::Mirror)
+            return mirror_read(piece, part);
+        return m_members[piece.member]->disk->read(piece.member_offset, part);
+    });
+}
+
+ErrorOr<void> PoolLayout::write(u64 offset, std::span<u8 const> data)
+{
+    return for_each_piece(offset, data.size(), [&](Piece const& piece) -> ErrorOr<void> {
+        auto part = data.subspan(piece.buffer_offset, piece.length);
+        if (piece.segment->kind == SegmentKind::Mirror)
+            return mirror_write(piece, part);
+        return m_members[piece.member]->disk->write(piece.member_offset, part);
+    });
+}
+
+ErrorOr<void> PoolLayout::read_copy(u64 offset, std::span<u8> buffer, u32 copy)
+{
+    return for_each_piece(offset, buffer.size(), [&](Piece const& piece) -> ErrorOr<void> {
+        u32 member = piece.segment->kind == SegmentKind::Mirror ? piece.segment->first_member + copy : piece.member;
+        if (m_members[member]->state != MemberState::Healthy)
+            return {};
+        return m_members[member]->disk->read(piece.member_offset, buffer.subspan(piece.buffer_offset, piece.length));
+    });
+}
+
+u32 PoolLayout::copies_at(u64 offset) const
+{
+    for (auto const& segment : m_segments) {
+        if (offset >= segment.start && offset < segment.start + segment.size)
+            return segment.kind == SegmentKind::Mirror ? segment.width : 1;
+    }
+    return 1;
+}
+
+ErrorOr<void> PoolLayout::flush()
+{
+    for (u32 index = 0; index < m_members.size(); ++index) {
+        auto& member = *m_members[index];
+        if (member.state != MemberState::Healthy)
+            continue;
+        auto result = member.disk->flush();
+        if (result)
+            continue;
+        if (!is_mirrored(index))
+            return tl::unexpected(result.error().with_prefix(fmt::format("flush of member {}", member.disk->name())));
+        fail_member(index, result.error());
+    }
+    for (auto const& segment : m_segments) {
+        bool any = false;
+        for (u32 m = segment.first_member; m < segment.first_member + segment.width; ++m)
+            any = any || m_members[m]->state == MemberState::Healthy;
+        if (!any)
+            return make_errno_error(EIO, "flush: a segment has no healthy member left");
+    }
+    return {};
+}
+
+ErrorOr<void> PoolLayout::write_superblock(Block const& block, u32 slot)
+{
+    u32 written = 0;
+    for (u32 index = 0; index < m_members.size(); ++index) {
+        auto& member = *m_members[index];
+        if (member.state != MemberState::Healthy)
+            continue;
+        auto result = member.disk->write(SUPERBLOCK_OFFSET + slot * BLOCK_SIZE, block);
+        if (result)
+            result = member.disk->flush();
+        if (result) {
+            ++written;
+            continue;
+        }
+        // Only a mirror copy may fail and leave the pool going; any other member is needed.
+        if (!is_mirrored(index))
+            return tl::unexpected(result.error().with_prefix(fmt::format("superblock write to {}", member.disk->name())));
+        fail_member(index, result.error());
+    }
+    if (written == 0)
+        return make_errno_error(EIO, "superblock write: no member could be written");
+    return {};
+}
+
+void PoolLayout::replace_member_disk(u32 index, std::unique_ptr<MemberDisk> disk, Uuid uuid)
+{
+    auto& member = *m_members[index];
+    member.disk = std::move(disk);
+    member.uuid = uuid;
+    member.state = MemberState::Failed; // healthy only once resynchronized
+}
+
+ErrorOr<void> PoolLayout::resync_member(u32 index, std::function<void(u64, u64)> const& progress)
+{
+    auto segment = std::find_if(m_segments.begin(), m_segments.end(), [&](PoolSegment const& s) {
+        return index >= s.first_member && index < s.first_member + s.width;
+    });
+    if (segment == m_segments.end() || segment->kind != SegmentKind::Mirror)
+        return make_error(fmt::format("member {} is not part of a mirror: nothing can be copied onto it", index));
+    auto& target = *m_members[index];
+    if (!target.disk)
+        return make_error(fmt::format("member {} has no disk to resynchronize", index));
+    std::vector<u8> buffer(4 * MiB);
+    for (u64 done = 0; done < segment->size; done += buffer.size()) {
+        u64 length = std::min<u64>(buffer.size(), segment->size - done);
+        auto part = std::span(buffer).first(length);
+        Piece piece { index, MEMBER_HEADER_SIZE + done, 0, length, &*segment };
+        TRY(mirror_read(piece, part));
+        TRY(target.disk->write(MEMBER_HEADER_SIZE + done, part));
+        if (progress)
+            progress(done + length, segment->size);
+    }
+    TRY(target.disk->flush());
+    target.state = MemberState::Healthy;
+    return {};
+}
+
+} // namespace kasou::storage

@@ -1,0 +1,690 @@
+#include "storage/pool/thin_pool.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <set>
+#include <signal.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/try.h"
+#include "storage/pool/member_label.h"
+#include "storage/pool/thin_volume.h"
+
+namespace kasou::storage {
+
+namespace {
+
+// Labels each disk as a new member and plans how much of it the new segment uses.
+ErrorOr<std::vector<std::unique_ptr<PoolMember>>> label_members(Uuid const& pool_uuid, std::string const& pool_name, SegmentKind kind,
+    u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
+{
+    if (disks.empty())
+        return make_error("no disks given");
+    std::vector<u64> sizes;
+    for (auto const& disk : disks) {
+        TRY(check_disk_unused(*disk, force));
+        sizes.push_back(disk->size());
+    }
+    u64 shared_usable = 0;
+    if (kind != SegmentKind::Linear)
+        shared_usable = TRY(PoolLayout::plan_segment(kind, sizes, stripe_size));
+    std::vector<std::unique_ptr<PoolMember>> members;
+    for (auto& disk : disks) {
+        auto member = std::make_unique<PoolMember>();
+        member->usable_size = kind == SegmentKind::Linear ? TRY(PoolLayout::plan_segment(kind, { disk->size() }, 0)) : shared_usable;
+        member->uuid = TRY(Uuid::random());
+        TRY(write_member_label(*disk, pool_uuid, member->uuid, pool_name));
+        member->disk = std::move(disk);
+        members.push_back(std::move(member));
+    }
+    return members;
+}
+
+} // namespace
+
+ThinPool::ThinPool(std::string name, Uuid uuid, PoolLayout layout)
+    : m_name(std::move(name))
+    , m_uuid(uuid)
+    , m_layout(std::move(layout))
+    , m_last_commit(std::chrono::steady_clock::now())
+{
+}
+
+ThinPool::~ThinPool()
+{
+    if (!m_closed) {
+        if (auto result = close(); !result)
+            spdlog::error("pool {}: closing: {}", m_name, result.error().to_string());
+    }
+}
+
+ErrorOr<std::shared_ptr<ThinPool>> ThinPool::create(std::string const& name, SegmentKind kind, u64 stripe_size,
+    std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
+{
+    TRY(validate_name(name, "pool"));
+    Uuid uuid = TRY(Uuid::random());
+    auto members = TRY(label_members(uuid, name, kind, stripe_size, std::move(disks), force));
+    PoolLayout layout;
+    TRY(layout.add_segment(kind, stripe_size, std::move(members)));
+    auto pool = std::shared_ptr<ThinPool>(new ThinPool(name, uuid, std::move(layout)));
+    pool->grow_chunk_tables();
+    pool->m_dirty = true;
+    TRY(pool->commit());
+    return pool;
+}
+
+ErrorOr<std::shared_ptr<ThinPool>> ThinPool::open(std::vector<std::unique_ptr<MemberDisk>> disks)
+{
+    if (disks.empty())
+        return make_error("no disks given");
+    std::vector<MemberLabel> labels;
+    std::optional<Superblock> newest;
+    for (auto& disk : disks) {
+        labels.push_back(TRY(read_member_label(*disk)));
+        if (labels.back().pool_uuid != labels.front().pool_uuid)
+            return make_error(fmt::format("{} belongs to pool '{}' but {} to pool '{}': give the disks of one pool", disks.front()->name(),
+                name_of(labels.front().pool_name), disk->name(), name_of(labels.back().pool_name)));
+        auto superblock = read_newest_superblock(*disk, labels.back().pool_uuid);
+        if (superblock && (!newest || superblock->generation > newest->generation))
+            newest = superblock;
+    }
+    if (!newest)
+        return make_error(fmt::format("no valid superblock on {}: the pool '{}' was never completely created, or its disks were overwritten",
+            disks.front()->name(), name_of(labels.front().pool_name)));
+    std::vector<std::unique_ptr<MemberDisk>> ordered(newest->member_count);
+    for (size_t i = 0; i < disks.size(); ++i) {
+        u32 index = 0;
+        while (index < newest->member_count && newest->members[index].uuid != labels[i].member_uuid)
+            ++index;
+        if (index == newest->member_count)
+            return make_error(fmt::format("{} is no longer a member of pool '{}' (it was replaced or never added); leave it out",
+                disks[i]->name(), name_of(newest->pool_name)));
+        if (ordered[index])
+            return make_error(fmt::format("{} and {} are the same member of pool '{}'", ordered[index]->name(), disks[i]->name(), name_of(newest->pool_name)));
+        ordered[index] = std::move(disks[i]);
+    }
+    bool lagging = false;
+    for (auto const& disk : ordered) {
+        if (!disk)
+            continue;
+        auto superblock = read_newest_superblock(*disk, newest->pool_uuid);
+        lagging = lagging || !superblock || superblock->generation != newest->generation;
+    }
+    auto layout = TRY(PoolLayout::from_superblock(*newest, std::move(ordered)));
+    auto pool = std::shared_ptr<ThinPool>(new ThinPool(name_of(newest->pool_name), newest->pool_uuid, std::move(layout)));
+    pool->m_generation = newest->generation;
+    TRY(pool->load(*newest));
+    // A member that missed the last superblock write, or was found missing, is brought up to date
+    // by the next commit.
+    for (u32 index = 0; index < newest->member_count; ++index)
+        lagging = lagging || pool->m_layout.members()[index]->state != newest->members[index].state;
+    pool->m_dirty = lagging;
+    return pool;
+}
+
+void ThinPool::grow_chunk_tables()
+{
+    u64 chunks = m_layout.size() / CHUNK_SIZE;
+    u64 old = m_chunk_refs.size();
+    m_chunk_refs.resize(chunks, 0);
+    m_chunk_flags.resize(chunks, 0);
+    m_free_chunks += chunks - old;
+}
+
+ErrorOr<void> ThinPool::load(Superblock const& superblock)
+{
+    grow_chunk_tables();
+    m_next_volume_id = superblock.next_volume_id;
+    u64 blocks = m_layout.size() / BLOCK_SIZE;
+    std::set<u64> table_blocks;
+    for (u64 ref = superblock.volume_table; ref != 0;) {
+        u64 block_number = ref - 1;
+        if (block_number >= blocks || !table_blocks.insert(block_number).second)
+            return make_error(fmt::format("volume table block {} is out of range or part of a loop", block_number));
+        Block block {};
+        TRY(m_layout.read(block_number * BLOCK_SIZE, block));
+        TRY(verify_block(block, VOLUME_TABLE_MAGIC, fmt::format("volume table block {}", block_number)));
+        auto const& header = view_as<VolumeTableHeader>(block);
+        if (header.block != block_number || header.count > VOLUMES_PER_TABLE_BLOCK)
+            return make_error(fmt::format("volume table block {} is misdirected or overfull", block_number));
+        auto const* records = reinterpret_cast<VolumeRecord const*>(block.data() + sizeof(VolumeTableHeader));
+        for (u32 i = 0; i < header.count; ++i) {
+            auto const& record = records[i];
+            VolumeInfo info { record.id, name_of(record.name), record.size, record.root, record.origin_id, record.created, record.flags };
+            if (!m_volumes.emplace(info.id, info).second)
+                return make_error(fmt::format("volume id {} appears twice in the volume table", info.id));
+            if (info.size > MAX_VOLUME_CHUNKS * CHUNK_SIZE)
+                return make_error(fmt::format("volume '{}' has an impossible size {}", info.name, info.size));
+        }
+        m_table_blocks.push_back(block_number);
+        m_chunk_flags[block_number / BLOCKS_PER_CHUNK] |= CHUNK_METADATA;
+        ref = header.next;
+    }
+    for (auto const& entry : m_volumes) {
+        auto const& volume = entry.second;
+        if (volume.root)
+            TRY(load_tree(volume.root, TREE_DEPTH - 1).map_error([&](Error const& error) { return error.with_prefix(fmt::format("volume '{}'", volume.name)); }));
+    }
+    for (u64 chunk = 0; chunk < m_chunk_refs.size(); ++chunk) {
+        bool metadata = m_chunk_flags[chunk] & CHUNK_METADATA;
+        if (metadata && m_chunk_refs[chunk] > 0)
+            return make_error(fmt::format("chunk {} is used both for metadata and for data", chunk));
+        if (metadata || m_chunk_refs[chunk] > 0)
+            --m_free_chunks;
+        if (!metadata)
+            continue;
+        for (u64 block = chunk * BLOCKS_PER_CHUNK + BLOCKS_PER_CHUNK; block-- > chunk * BLOCKS_PER_CHUNK;) {
+            if (!m_nodes.contains(block) && !table_blocks.contains(block))
+                m_free_metadata_blocks.push_back(block);
+        }
+    }
+    for (auto const& [id, volume] : m_volumes) {
+        if (!volume.deleting() && volume.root) {
+            u64 chunks = (volume.size + CHUNK_SIZE - 1) / CHUNK_SIZE;
+            if (auto beyond = next_mapped(volume.root, TREE_DEPTH - 1, 0, chunks))
+                return make_error(fmt::format("volume '{}' maps chunk {} beyond its size", volume.name, *beyond));
+        }
+    }
+    return {};
+}
+
+ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
+{
+    u64 block_number = ref - 1;
+    if (block_number >= m_layout.size() / BLOCK_SIZE)
+        return make_error(fmt::format("node pointer {} is outside the pool", block_number));
+    if (auto it = m_nodes.find(block_number); it != m_nodes.end()) {
+        if (it->second.level != level)
+            return make_error(fmt::format("node {} is reached at levels {} and {}", block_number, it->second.level, level));
+        ++it->second.refs;
+        return {};
+    }
+    Block block {};
+    TRY(m_layout.read(block_number * BLOCK_SIZE, block));
+    TRY(verify_block(block, NODE_MAGIC, fmt::format("node {}", block_number)));
+    auto const& header = view_as<NodeHeader>(block);
+    if (header.block != block_number || header.level != level)
+        return make_error(fmt::format("node {} is misdirected (says block {} level {}, expected level {})", block_number, header.block, header.level, level));
+    if (m_chunk_flags[block_number / BLOCKS_PER_CHUNK] & CHUNK_METADATA && std::find(m_table_blocks.begin(), m_table_blocks.end(), block_number) != m_table_blocks.end())
+        return make_error(fmt::format("block {} is both a node and a volume table block", block_number));
+    Node node;
+    node.entries = std::make_unique<Entries>();
+    std::memcpy(node.entries->data(), block.data() + sizeof(NodeHeader), sizeof(Entries));
+    node.level = level;
+    node.refs = 1;
+    auto& slot = m_nodes.emplace(block_number, std::move(node)).first->second;
+    m_chunk_flags[block_number / BLOCKS_PER_CHUNK] |= CHUNK_METADATA;
+    for (u64 entry : *slot.entries) {
+        if (!entry)
+            continue;
+        if (level > 0) {
+            TRY(load_tree(entry, level - 1));
+            continue;
+        }
+        if (entry - 1 >= m_chunk_refs.size())
+            return make_error(fmt::format("node {} maps data chunk {} outside the pool", block_number, entry - 1));
+        ++m_chunk_refs[entry - 1];
+    }
+    return {};
+}
+
+u64 ThinPool::generation() const
+{
+    std::shared_lock lock(m_lock);
+    return m_generation;
+}
+
+ErrorOr<void> ThinPool::check_usable() const
+{
+    if (m_closed)
+        return make_errno_error(ESHUTDOWN, fmt::format("pool {} is closed", m_name));
+    if (m_broken)
+        return tl::unexpected(m_broken->with_prefix(fmt::format("pool {} stopped writing after a failed commit (reopen it)", m_name)));
+    return {};
+}
+
+ErrorOr<void> ThinPool::commit()
+{
+    std::unique_lock lock(m_lock);
+    return commit_locked();
+}
+
+ErrorOr<void> ThinPool::commit_locked()
+{
+    TRY(check_usable());
+    bool members_changed = m_layout.take_member_failed();
+    if (!m_dirty && !members_changed) {
+        if (m_data_dirty)
+            TRY(m_layout.flush());
+        m_data_dirty = false;
+        return {};
+    }
+    // The volume table is rewritten whole into free blocks: it is small (VOLUMES_PER_TABLE_BLOCK
+    // volumes a block) and this keeps it copy-on-write like the trees.
+    std::vector<u64> table;
+    u64 table_blocks = (m_volumes.size() + VOLUMES_PER_TABLE_BLOCK - 1) / VOLUMES_PER_TABLE_BLOCK;
+    for (u64 i = 0; i < table_blocks; ++i) {
+        auto block = allocate_metadata_block(Reserve::Commit);
+        if (!block) {
+            for (u64 allocated : table)
+                release_metadata_block(allocated, true);
+            return tl::unexpected(block.error());
+        }
+        table.push_back(*block);
+    }
+    auto fail = [&](Error const& error) -> ErrorOr<void> {
+        m_broken = error;
+        return tl::unexpected(error);
+    };
+    for (u64 block_number : m_fresh_nodes) {
+        auto it = m_nodes.find(block_number);
+        if (it == m_nodes.end() || !it->second.fresh)
+            continue;
+        Block block {};
+        auto& header = view_as<NodeHeader>(block);
+        header.block = block_number;
+        header.level = it->second.level;
+        header.generation = m_generation + 1;
+        std::memcpy(block.data() + sizeof(NodeHeader), it->second.entries->data(), sizeof(Entries));
+        seal_block(block, NODE_MAGIC);
+        if (auto result = m_layout.write(block_number * BLOCK_SIZE, block); !result)
+            return fail(result.error());
+    }
+    auto volume = m_volumes.begin();
+    for (size_t i = 0; i < table.size(); ++i) {
+        Block block {};
+        auto& header = view_as<VolumeTableHeader>(block);
+        header.block = table[i];
+        header.next = i + 1 < table.size() ? table[i + 1] + 1 : 0;
+        auto* records = reinterpret_cast<VolumeRecord*>(block.data() + sizeof(VolumeTableHeader));
+        for (; volume != m_volumes.end() && header.count < VOLUMES_PER_TABLE_BLOCK; ++volume) {
+            auto& record = records[header.count++];
+            auto const& info = volume->second;
+            record.id = info.id;
+            record.size = info.size;
+            record.root = info.root;
+            record.origin_id = info.origin_id;
+            record.created = info.created;
+            record.flags = info.flags;
+            copy_name(record.name, info.name);
+        }
+        seal_block(block, VOLUME_TABLE_MAGIC);
+        if (auto result = m_layout.write(table[i] * BLOCK_SIZE, block); !result)
+            return fail(result.error());
+    }
+    // Data and new metadata are durable before the superblock that points to them.
+    if (auto result = m_layout.flush(); !result)
+        return fail(result.error());
+    Block block {};
+    auto& superblock = view_as<Superblock>(block);
+    superblock.generation = m_generation + 1;
+    superblock.pool_uuid = m_uuid;
+    copy_name(superblock.pool_name, m_name);
+    superblock.volume_table = table.empty() ? 0 : table.front() + 1;
+    superblock.next_volume_id = m_next_volume_id;
+    m_layout.describe(superblock);
+    seal_block(block, SUPERBLOCK_MAGIC);
+    if (auto result = m_layout.write_superblock(block, static_cast<u32>(superblock.generation % 2)); !result)
+        return fail(result.error());
+    ++m_generation;
+
+    for (u64 old : m_table_blocks)
+        m_free_metadata_blocks.push_back(old);
+    m_table_blocks = std::move(table);
+    m_free_metadata_blocks.insert(m_free_metadata_blocks.end(), m_pending_metadata_blocks.begin(), m_pending_metadata_blocks.end());
+    m_pending_metadata_blocks.clear();
+    for (u64 block_number : m_fresh_nodes) {
+        if (auto it = m_nodes.find(block_number); it != m_nodes.end())
+            it->second.fresh = false;
+    }
+    m_fresh_nodes.clear();
+    for (u64 chunk : m_flagged_chunks) {
+        u8& flags = m_chunk_flags[chunk];
+        if ((flags & CHUNK_PENDING) && m_chunk_refs[chunk] == 0)
+            ++m_free_chunks;
+        flags &= CHUNK_METADATA;
+    }
+    m_flagged_chunks.clear();
+    m_dirty = false;
+    m_data_dirty = false;
+    m_last_commit = std::chrono::steady_clock::now();
+    return {};
+}
+
+ErrorOr<void> ThinPool::flush()
+{
+    std::unique_lock lock(m_lock);
+    return commit_locked();
+}
+
+VolumeInfo* ThinPool::find_volume(std::string const& name)
+{
+    for (auto& [id, volume] : m_volumes) {
+        if (!volume.deleting() && volume.name == name)
+            return &volume;
+    }
+    return nullptr;
+}
+
+VolumeInfo const* ThinPool::find_volume(std::string const& name) const
+{
+    return const_cast<ThinPool*>(this)->find_volume(name);
+}
+
+std::vector<VolumeInfo> ThinPool::volumes() const
+{
+    std::shared_lock lock(m_lock);
+    std::vector<VolumeInfo> result;
+    for (auto const& [id, volume] : m_volumes) {
+        if (!volume.deleting())
+            result.push_back(volume);
+    }
+    std::sort(result.begin(), result.end(), [](auto const& a, auto const& b) { return a.name < b.name; });
+    return result;
+}
+
+ErrorOr<VolumeInfo> ThinPool::volume_info(std::string const& name) const
+{
+    std::shared_lock lock(m_lock);
+    if (auto const* volume = find_volume(name))
+        return *volume;
+    return make_error(fmt::format("pool {} has no volume '{}'", m_name, name));
+}
+
+PoolUsage ThinPool::usage() const
+{
+    std::shared_lock lock(m_lock);
+    PoolUsage usage;
+    usage.size = m_layout.size();
+    for (size_t chunk = 0; chunk < m_chunk_refs.size(); ++chunk) {
+        if (m_chunk_refs[chunk] > 0)
+            usage.data_used += CHUNK_SIZE;
+        if (m_chunk_flags[chunk] & CHUNK_METADATA)
+            ++usage.metadata_chunks;
+    }
+    usage.metadata_used = (m_nodes.size() + m_table_blocks.size()) * BLOCK_SIZE;
+    usage.free = m_free_chunks * CHUNK_SIZE;
+    usage.reserve = reserve_chunks(Reserve::Data) * CHUNK_SIZE;
+    return usage;
+}
+
+namespace {
+
+ErrorOr<void> check_volume_size(u64 size)
+{
+    if (size == 0 || size % 512 != 0)
+        return make_error(fmt::format("volume size {} must be a non-zero multiple of 512 bytes", size));
+    if (size > MAX_VOLUME_CHUNKS * CHUNK_SIZE)
+        return make_error(fmt::format("volume size {} is larger than the largest volume ({} bytes)", size, MAX_VOLUME_CHUNKS * CHUNK_SIZE));
+    return {};
+}
+
+} // namespace
+
+ErrorOr<void> ThinPool::create_volume(std::string const& name, u64 size)
+{
+    TRY(validate_name(name, "volume"));
+    TRY(check_volume_size(size));
+    std::unique_lock lock(m_lock);
+    TRY(check_usable());
+    if (find_volume(name))
+        return make_error(fmt::format("pool {} already has a volume '{}'", m_name, name));
+    VolumeInfo info;
+    info.id = m_next_volume_id++;
+    info.name = name;
+    info.size = size;
+    info.created = static_cast<u64>(std::time(nullptr));
+    m_volumes.emplace(info.id, info);
+    m_dirty = true;
+    return commit_locked();
+}
+
+ErrorOr<void> ThinPool::snapshot(std::string const& origin, std::string const& name, bool writable)
+{
+    TRY(validate_name(name, "volume"));
+    std::unique_lock lock(m_lock);
+    TRY(check_usable());
+    auto const* source = find_volume(origin);
+    if (!source)
+        return make_error(fmt::format("pool {} has no volume '{}'", m_name, origin));
+    if (find_volume(name))
+        return make_error(fmt::format("pool {} already has a volume '{}'", m_name, name));
+    VolumeInfo info = *source;
+    info.id = m_next_volume_id++;
+    info.name = name;
+    info.origin_id = source->id;
+    info.created = static_cast<u64>(std::time(nullptr));
+    info.flags = writable ? 0u : static_cast<u32>(VOLUME_READ_ONLY);
+    if (info.root)
+        ++node(info.root).refs;
+    m_volumes.emplace(info.id, info);
+    m_dirty = true;
+    return commit_locked();
+}
+
+ErrorOr<VolumeInfo*> ThinPool::writable_volume(u64 id, char const* what)
+{
+    TRY(check_usable());
+    auto it = m_volumes.find(id);
+    if (it == m_volumes.end() || it->second.deleting())
+        return make_errno_error(ENOENT, fmt::format("{}: the volume was removed from pool {}", what, m_name));
+    if (it->second.read_only())
+        return make_errno_error(EROFS, fmt::format("{}: '{}' is a read-only snapshot", what, it->second.name));
+    return &it->second;
+}
+
+ErrorOr<void> ThinPool::resize(std::string const& name, u64 size)
+{
+    TRY(check_volume_size(size));
+    u64 id = 0;
+    {
+        std::shared_lock lock(m_lock);
+        auto const* volume = find_volume(name);
+        if (!volume)
+            return make_error(fmt::format("pool {} has no volume '{}'", m_name, name));
+        id = volume->id;
+        if (size < volume->size && size % CHUNK_SIZE != 0) {
+            u64 tail_end = std::min(volume->size, (size / CHUNK_SIZE + 1) * CHUNK_SIZE);
+            lock.unlock();
+            TRY(zero_range(id, size, tail_end - size, true));
+        }
+    }
+    std::unique_lock lock(m_lock);
+    auto* volume = TRY(writable_volume(id, "resize"));
+    if (size < volume->size) {
+        u64 first = (size + CHUNK_SIZE - 1) / CHUNK_SIZE;
+        TRY(unmap(volume->root, TREE_DEPTH - 1, 0, first, MAX_VOLUME_CHUNKS, Reserve::Node));
+    }
+    volume->size = size;
+    m_dirty = true;
+    return commit_locked();
+}
+
+ErrorOr<void> ThinPool::remove(std::string const& name)
+{
+    {
+        std::unique_lock lock(m_lock);
+        TRY(check_usable());
+        auto* volume = find_volume(name);
+        if (!volume)
+            return make_error(fmt::format("pool {} has no volume '{}'", m_name, name));
+        if (auto it = m_open_volumes.find(volume->id); it != m_open_volumes.end() && !it->second.expired())
+            return make_error(fmt::format("volume '{}' is in use", name));
+        volume->flags |= VOLUME_DELETING;
+        m_dirty = true;
+        TRY(commit_locked());
+    }
+    m_background_wake.notify_all();
+    return {};
+}
+
+ErrorOr<std::shared_ptr<BlockDevice>> ThinPool::open_volume(std::string const& name)
+{
+    std::unique_lock lock(m_lock);
+    if (m_closed)
+        return make_errno_error(ESHUTDOWN, fmt::format("pool {} is closed", m_name));
+    auto const* volume = find_volume(name);
+    if (!volume)
+        return make_error(fmt::format("pool {} has no volume '{}'", m_name, name));
+    auto& cached = m_open_volumes[volume->id];
+    if (auto existing = cached.lock())
+        return std::shared_ptr<BlockDevice>(existing);
+    auto device = std::make_shared<ThinVolume>(shared_from_this(), volume->id, volume->read_only());
+    cached = device;
+    return std::shared_ptr<BlockDevice>(device);
+}
+
+ErrorOr<bool> ThinPool::deletion_step()
+{
+    std::unique_lock lock(m_lock);
+    TRY(check_usable());
+    auto it = std::find_if(m_volumes.begin(), m_volumes.end(), [](auto const& entry) { return entry.second.deleting(); });
+    if (it == m_volumes.end())
+        return false;
+    auto& volume = it->second;
+    // A tree shared with a snapshot goes in O(1); one owned alone is released a leaf at a time.
+    if (volume.root && node(volume.root).refs > 1) {
+        unref(volume.root, TREE_DEPTH - 1);
+        volume.root = 0;
+    }
+    if (volume.root) {
+        if (auto mapped = next_mapped(volume.root, TREE_DEPTH - 1, 0, 0)) {
+            u64 leaf = *mapped - *mapped % NODE_FANOUT;
+            TRY(unmap(volume.root, TREE_DEPTH - 1, 0, leaf, leaf + NODE_FANOUT, Reserve::Commit));
+        } else {
+            unref(volume.root, TREE_DEPTH - 1);
+            volume.root = 0;
+        }
+    }
+    if (!volume.root)
+        m_volumes.erase(it);
+    m_dirty = true;
+    return true;
+}
+
+ErrorOr<void> ThinPool::finish_deletions()
+{
+    while (TRY(deletion_step())) { }
+    return commit();
+}
+
+void ThinPool::start_background()
+{
+    m_background = std::thread([this] {
+        // Signals are for the program's own threads (a server waits for SIGTERM on a signalfd):
+        // this thread must never be the one the kernel picks to deliver them to.
+        sigset_t all;
+        sigfillset(&all);
+        ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        background_loop();
+    });
+}
+
+void ThinPool::background_loop()
+{
+    using namespace std::chrono_literals;
+    std::unique_lock wait_lock(m_background_mutex);
+    while (!m_background_stop) {
+        m_background_wake.wait_for(wait_lock, 200ms);
+        if (m_background_stop)
+            break;
+        wait_lock.unlock();
+        for (;;) {
+            auto step = deletion_step();
+            if (!step) {
+                spdlog::error("pool {}: releasing a removed volume: {}", m_name, step.error().to_string());
+                break;
+            }
+            if (!*step || m_background_stop)
+                break;
+        }
+        {
+            std::unique_lock lock(m_lock);
+            bool due = std::chrono::steady_clock::now() - m_last_commit >= 1s;
+            if (due && (m_dirty || m_data_dirty) && !m_broken && !m_closed) {
+                if (auto result = commit_locked(); !result)
+                    spdlog::error("pool {}: periodic commit: {}", m_name, result.error().to_string());
+            }
+        }
+        wait_lock.lock();
+    }
+}
+
+ErrorOr<void> ThinPool::close()
+{
+    {
+        std::lock_guard wait_lock(m_background_mutex);
+        m_background_stop = true;
+    }
+    m_background_wake.notify_all();
+    if (m_background.joinable())
+        m_background.join();
+    // Removed volumes still being released are finished now: it is work in memory only.
+    while (!m_closed && !m_broken) {
+        auto step = deletion_step();
+        if (!step || !*step)
+            break;
+    }
+    std::unique_lock lock(m_lock);
+    if (m_closed)
+        return {};
+    auto result = m_broken ? ErrorOr<void> {} : commit_locked();
+    m_closed = true;
+    return result;
+}
+
+ErrorOr<void> ThinPool::add_members(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
+{
+    std::unique_lock lock(m_lock);
+    TRY(check_usable());
+    auto members = TRY(label_members(m_uuid, m_name, kind, stripe_size, std::move(disks), force));
+    TRY(m_layout.add_segment(kind, stripe_size, std::move(members)));
+    grow_chunk_tables();
+    m_dirty = true;
+    return commit_locked();
+}
+
+ErrorOr<void> ThinPool::replace_member(u32 index, std::unique_ptr<MemberDisk> disk, std::function<void(u64, u64)> const& progress)
+{
+    std::unique_lock lock(m_lock);
+    TRY(check_usable());
+    auto const& members = m_layout.members();
+    if (index >= members.size())
+        return make_error(fmt::format("pool {} has no member {}", m_name, index));
+    if (members[index]->state == MemberState::Healthy)
+        return make_error(fmt::format("member {} of pool {} is healthy; only a failed member can be replaced", index, m_name));
+    if (disk->size() < MEMBER_HEADER_SIZE + members[index]->usable_size)
+        return make_error(fmt::format("{} has {} bytes; the member it replaces needs {}", disk->name(), disk->size(), MEMBER_HEADER_SIZE + members[index]->usable_size));
+    TRY(check_disk_unused(*disk, false));
+    Uuid uuid = TRY(Uuid::random());
+    TRY(write_member_label(*disk, m_uuid, uuid, m_name));
+    m_layout.replace_member_disk(index, std::move(disk), uuid);
+    TRY(m_layout.resync_member(index, progress));
+    m_dirty = true;
+    return commit_locked();
+}
+
+ErrorOr<u32> ThinPool::resync_failed_members(std::function<void(u64, u64)> const& progress)
+{
+    std::unique_lock lock(m_lock);
+    TRY(check_usable());
+    u32 count = 0;
+    for (u32 index = 0; index < m_layout.members().size(); ++index) {
+        auto const& member = *m_layout.members()[index];
+        if (member.state == MemberState::Healthy || !member.disk)
+            continue;
+        TRY(m_layout.resync_member(index, progress));
+        ++count;
+    }
+    if (count > 0) {
+        m_dirty = true;
+        TRY(commit_locked());
+    }
+    return count;
+}
+
+} // namespace kasou::storage

@@ -1,0 +1,218 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "storage/block_device.h"
+#include "storage/pool/format.h"
+#include "storage/pool/pool_layout.h"
+
+namespace kasou::storage {
+
+class ThinVolume;
+
+// A volume or snapshot as the pool lists it.
+struct VolumeInfo {
+    u64 id { 0 };
+    std::string name;
+    u64 size { 0 };
+    u64 root { 0 }; // root node block + 1; 0: nothing mapped
+    u64 origin_id { 0 };
+    u64 created { 0 };
+    u32 flags { 0 };
+    bool read_only() const { return flags & VOLUME_READ_ONLY; }
+    bool deleting() const { return flags & VOLUME_DELETING; }
+};
+
+// Space figures for `pool status`.
+struct PoolUsage {
+    u64 size { 0 };             // bytes of the logical space
+    u64 data_used { 0 };        // bytes in data chunks referenced by some volume
+    u64 metadata_used { 0 };    // bytes in live metadata blocks
+    u64 metadata_chunks { 0 };  // chunks given to metadata
+    u64 free { 0 };             // bytes in free chunks (including the reserve)
+    u64 reserve { 0 };          // bytes of free space only metadata commits may use
+};
+
+// A thin pool: volumes whose CHUNK_SIZE chunks are allocated on first write from a PoolLayout, with
+// O(1) snapshots and clones that share chunks and copy them on write.
+//
+// Metadata is a copy-on-write radix tree per volume (TREE_DEPTH levels of NODE_FANOUT entries),
+// shared between volumes by reference counts kept in memory and rebuilt from the trees on open. A
+// node or data chunk that the last committed state can reach is never modified in place unless it
+// belongs to exactly one volume and was not shared or released since that commit; everything else
+// is written to free space, and commit() makes it current with one superblock write per member
+// after flushing the data. Space freed since the last commit is reused only after the next one.
+//
+// Thread-safety: all public functions may be called from any thread. One shared_mutex guards the
+// metadata: reads of data take it shared, everything else exclusive. Member failures come from the
+// layout's own atomics. A background thread (start_background) commits at least once a second
+// and releases the trees of removed volumes a leaf at a time, taking the lock once per leaf.
+class ThinPool : public std::enable_shared_from_this<ThinPool> {
+public:
+    // Labels the disks (refusing disks that carry a kasou label unless force) and writes an empty
+    // pool. Linear makes one segment per disk; striped and mirror one segment over all of them.
+    static ErrorOr<std::shared_ptr<ThinPool>> create(std::string const& name, SegmentKind kind, u64 stripe_size,
+        std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
+    // Opens the pool the disks belong to, from the newest valid superblock among them. Disks may
+    // come in any order; a missing mirror copy leaves the pool degraded.
+    static ErrorOr<std::shared_ptr<ThinPool>> open(std::vector<std::unique_ptr<MemberDisk>> disks);
+    ~ThinPool();
+
+    ThinPool(ThinPool const&) = delete;
+    ThinPool& operator=(ThinPool const&) = delete;
+
+    std::string const& name() const { return m_name; }
+    Uuid const& uuid() const { return m_uuid; }
+    u64 generation() const;
+    PoolUsage usage() const;
+    PoolLayout const& layout() const { return m_layout; }
+
+    void start_background();
+    // Stops background work, finishes releasing removed volumes and commits; later I/O fails
+    // with "pool NAME is closed".
+    ErrorOr<void> close();
+
+    std::vector<VolumeInfo> volumes() const;
+    ErrorOr<VolumeInfo> volume_info(std::string const& name) const;
+    ErrorOr<void> create_volume(std::string const& name, u64 size);
+    // O(1): the snapshot shares the origin's tree. Commits.
+    ErrorOr<void> snapshot(std::string const& origin, std::string const& name, bool writable);
+    ErrorOr<void> resize(std::string const& name, u64 size);
+    // Removes the name at once (committed); the space is released in the background.
+    ErrorOr<void> remove(std::string const& name);
+    // The volume as a BlockDevice (read-only for snapshots); the same object while it lives.
+    ErrorOr<std::shared_ptr<BlockDevice>> open_volume(std::string const& name);
+    // Releases every removed volume's tree now (what the background thread does bit by bit).
+    ErrorOr<void> finish_deletions();
+
+    // Grows the pool online: labels the disks and appends a segment.
+    ErrorOr<void> add_members(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
+    // Puts disk in place of failed member `index` of a mirror and resynchronizes it.
+    ErrorOr<void> replace_member(u32 index, std::unique_ptr<MemberDisk> disk, std::function<void(u64, u64)> const& progress);
+    // Resynchronizes failed members whose disks are present again.
+    ErrorOr<u32> resync_failed_members(std::function<void(u64, u64)> const& progress);
+
+    ErrorOr<void> commit();
+    // Offline consistency check of the committed state as found on the disks: every fault found,
+    // empty when clean.
+    std::vector<std::string> check();
+
+    // Volume I/O by id, used by ThinVolume.
+    u64 volume_size(u64 id) const;
+    ErrorOr<void> read(u64 id, u64 offset, std::span<u8> buffer);
+    ErrorOr<void> write(u64 id, u64 offset, std::span<u8 const> data, bool fua);
+    ErrorOr<void> flush();
+    ErrorOr<void> discard(u64 id, u64 offset, u64 length);
+    ErrorOr<void> write_zeroes(u64 id, u64 offset, u64 length, bool may_unmap);
+    ErrorOr<std::vector<Extent>> block_status(u64 id, u64 offset, u64 length);
+
+private:
+    using Entries = std::array<u64, NODE_FANOUT>;
+    struct Node {
+        std::unique_ptr<Entries> entries;
+        u32 level { 0 };
+        u32 refs { 0 };
+        bool fresh { false }; // written since the last commit: not reachable from it
+    };
+    enum ChunkFlag : u8 {
+        CHUNK_METADATA = 1, // holds metadata blocks
+        CHUNK_PENDING = 2,  // released since the last commit; free after the next one
+        CHUNK_FRESH = 4,    // allocated since the last commit
+        CHUNK_TOUCHED = 8,  // reference count changed since the last commit
+    };
+    enum class Reserve {
+        Data,   // leave the whole reserve
+        Node,   // may use the part of the reserve that is not kept for commits
+        Commit, // may use everything
+    };
+
+    ThinPool(std::string name, Uuid uuid, PoolLayout layout);
+
+    // thin_pool.cpp: state, volumes, commit
+    ErrorOr<void> load(Superblock const& superblock);
+    ErrorOr<void> load_tree(u64 ref, u32 level);
+    void grow_chunk_tables();
+    ErrorOr<void> commit_locked();
+    ErrorOr<void> check_usable() const;
+    VolumeInfo* find_volume(std::string const& name);
+    VolumeInfo const* find_volume(std::string const& name) const;
+    ErrorOr<VolumeInfo*> writable_volume(u64 id, char const* what);
+    void background_loop();
+    ErrorOr<bool> deletion_step();
+
+    // thin_pool_space.cpp: chunks and metadata blocks
+    u64 reserve_chunks(Reserve level) const;
+    ErrorOr<u64> allocate_chunk(Reserve level);
+    ErrorOr<u64> allocate_metadata_block(Reserve level);
+    void release_metadata_block(u64 block, bool fresh);
+    void chunk_ref(u64 chunk);
+    void chunk_unref(u64 chunk);
+    void flag_chunk(u64 chunk, u8 flags);
+    bool chunk_writable_in_place(u64 chunk) const;
+
+    // thin_pool_tree.cpp: the mapping trees
+    Node& node(u64 ref) { return m_nodes.at(ref - 1); }
+    Node const& node(u64 ref) const { return m_nodes.at(ref - 1); }
+    static u64 child_index(u64 chunk, u32 level);
+    static u64 span_of(u32 level); // chunks under one node of this level
+    // The leaf entry for chunk (0: unmapped) and whether every node on the way has one owner.
+    std::pair<u64, bool> lookup(u64 root, u64 chunk) const;
+    // Returns ref (or a copy of it, or a new empty node for 0) as a node this transaction may
+    // change in place, updating reference counts; the caller stores the result where ref was.
+    ErrorOr<u64> make_writable(u64 ref, u32 level, Reserve reserve);
+    ErrorOr<u64*> writable_leaf_entry(VolumeInfo& volume, u64 chunk);
+    static constexpr u32 DATA_LEVEL = ~u32 { 0 }; // unref(ref, DATA_LEVEL): ref is a data chunk + 1
+    void unref(u64 ref, u32 level);
+    // Unmaps chunks [first, end) under ref (a node of level covering chunks from base).
+    ErrorOr<void> unmap(u64& ref, u32 level, u64 base, u64 first, u64 end, Reserve reserve);
+    std::optional<u64> next_mapped(u64 ref, u32 level, u64 base, u64 from) const;
+
+    // thin_pool_io.cpp: the data paths
+    ErrorOr<VolumeInfo*> checked_range(u64 id, u64 offset, u64 length, char const* what);
+    ErrorOr<void> write_chunk(VolumeInfo& volume, u64 chunk, u64 within, std::span<u8 const> data);
+    ErrorOr<void> zero_range(u64 id, u64 offset, u64 length, bool unmap_whole_chunks);
+
+    std::string m_name;
+    Uuid m_uuid;
+    PoolLayout m_layout;
+
+    mutable std::shared_mutex m_lock; // guards everything below
+    u64 m_generation { 0 };
+    u64 m_next_volume_id { 1 };
+    std::map<u64, VolumeInfo> m_volumes;
+    std::unordered_map<u64, Node> m_nodes; // by block
+    std::vector<u64> m_fresh_nodes;
+    std::vector<u32> m_chunk_refs;
+    std::vector<u8> m_chunk_flags;
+    std::vector<u64> m_flagged_chunks; // chunks with FRESH, TOUCHED or PENDING to clear at commit
+    u64 m_free_chunks { 0 };
+    u64 m_alloc_cursor { 0 };
+    std::vector<u64> m_free_metadata_blocks;
+    std::vector<u64> m_pending_metadata_blocks;
+    std::vector<u64> m_table_blocks; // the committed volume table
+    bool m_dirty { false };      // metadata changed since the last commit
+    bool m_data_dirty { false }; // data written since the last flush
+    std::optional<Error> m_broken; // a commit failed half-way: only reads are served
+    bool m_closed { false };
+    std::chrono::steady_clock::time_point m_last_commit;
+    std::map<u64, std::weak_ptr<ThinVolume>> m_open_volumes;
+
+    std::mutex m_background_mutex;
+    std::condition_variable m_background_wake;
+    bool m_background_stop { false };
+    std::thread m_background;
+};
+
+} // namespace kasou::storage

@@ -1,0 +1,180 @@
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/try.h"
+#include "storage/pool/thin_pool.h"
+
+// The data paths of thin volumes: read, write (allocating and copying on write), zeroing,
+// discard and block status.
+
+namespace kasou::storage {
+
+namespace {
+
+std::span<u8 const> zero_chunk()
+{
+    static std::array<u8, CHUNK_SIZE> const zeroes {};
+    return zeroes;
+}
+
+} // namespace
+
+u64 ThinPool::volume_size(u64 id) const
+{
+    std::shared_lock lock(m_lock);
+    auto it = m_volumes.find(id);
+    return it == m_volumes.end() ? 0 : it->second.size;
+}
+
+ErrorOr<VolumeInfo*> ThinPool::checked_range(u64 id, u64 offset, u64 length, char const* what)
+{
+    if (m_closed)
+        return make_errno_error(ESHUTDOWN, fmt::format("pool {} is closed", m_name));
+    auto it = m_volumes.find(id);
+    if (it == m_volumes.end() || it->second.deleting())
+        return make_errno_error(ENOENT, fmt::format("{}: the volume was removed from pool {}", what, m_name));
+    auto& volume = it->second;
+    if (offset > volume.size || length > volume.size - offset)
+        return make_errno_error(EINVAL, fmt::format("{} of {} bytes at offset {} is past the end of '{}' ({} bytes)", what, length, offset, volume.name, volume.size));
+    return &volume;
+}
+
+ErrorOr<void> ThinPool::read(u64 id, u64 offset, std::span<u8> buffer)
+{
+    std::shared_lock lock(m_lock);
+    auto* volume = TRY(checked_range(id, offset, buffer.size(), "read"));
+    u64 done = 0;
+    while (done < buffer.size()) {
+        u64 position = offset + done;
+        u64 chunk = position / CHUNK_SIZE;
+        u64 within = position % CHUNK_SIZE;
+        u64 length = std::min<u64>(buffer.size() - done, CHUNK_SIZE - within);
+        u64 entry = lookup(volume->root, chunk).first;
+        // Chunks that follow each other in the pool too are read in one request.
+        for (u64 next = 1; entry && done + length < buffer.size(); ++next) {
+            if (lookup(volume->root, chunk + next).first != entry + next)
+                break;
+            length += std::min<u64>(buffer.size() - done - length, CHUNK_SIZE);
+        }
+        auto part = buffer.subspan(done, length);
+        if (entry)
+            TRY(m_layout.read((entry - 1) * CHUNK_SIZE + within, part));
+        else
+            std::memset(part.data(), 0, part.size());
+        done += length;
+    }
+    return {};
+}
+
+ErrorOr<void> ThinPool::write_chunk(VolumeInfo& volume, u64 chunk, u64 within, std::span<u8 const> data)
+{
+    auto [entry, exclusive] = lookup(volume.root, chunk);
+    if (entry && exclusive && chunk_writable_in_place(entry - 1))
+        return m_layout.write((entry - 1) * CHUNK_SIZE + within, data);
+    u64* slot = TRY(writable_leaf_entry(volume, chunk));
+    u64 old = *slot;
+    u64 fresh = TRY(allocate_chunk(Reserve::Data));
+    m_chunk_refs[fresh] = 1;
+    flag_chunk(fresh, CHUNK_FRESH);
+    auto result = [&]() -> ErrorOr<void> {
+        if (within == 0 && data.size() == CHUNK_SIZE)
+            return m_layout.write(fresh * CHUNK_SIZE, data);
+        // A new chunk is written whole, so no stale data of a freed chunk can show through.
+        std::vector<u8> buffer(CHUNK_SIZE);
+        if (old)
+            TRY(m_layout.read((old - 1) * CHUNK_SIZE, buffer));
+        std::memcpy(buffer.data() + within, data.data(), data.size());
+        return m_layout.write(fresh * CHUNK_SIZE, buffer);
+    }();
+    if (!result) {
+        chunk_unref(fresh);
+        return result;
+    }
+    *slot = fresh + 1;
+    if (old)
+        chunk_unref(old - 1);
+    m_dirty = true;
+    return {};
+}
+
+ErrorOr<void> ThinPool::write(u64 id, u64 offset, std::span<u8 const> data, bool fua)
+{
+    std::unique_lock lock(m_lock);
+    TRY(writable_volume(id, "write"));
+    auto* volume = TRY(checked_range(id, offset, data.size(), "write"));
+    u64 done = 0;
+    while (done < data.size()) {
+        u64 position = offset + done;
+        u64 within = position % CHUNK_SIZE;
+        u64 length = std::min<u64>(data.size() - done, CHUNK_SIZE - within);
+        m_data_dirty = true;
+        TRY(write_chunk(*volume, position / CHUNK_SIZE, within, data.subspan(done, length)));
+        done += length;
+    }
+    if (fua)
+        return commit_locked();
+    return {};
+}
+
+ErrorOr<void> ThinPool::zero_range(u64 id, u64 offset, u64 length, bool unmap_whole_chunks)
+{
+    std::unique_lock lock(m_lock);
+    TRY(writable_volume(id, "zero"));
+    auto* volume = TRY(checked_range(id, offset, length, "zero"));
+    u64 end = offset + length;
+    u64 first_whole = (offset + CHUNK_SIZE - 1) / CHUNK_SIZE;
+    u64 end_whole = end / CHUNK_SIZE;
+    if (unmap_whole_chunks && first_whole < end_whole)
+        TRY(unmap(volume->root, TREE_DEPTH - 1, 0, first_whole, end_whole, Reserve::Node));
+    // What is left to zero is mapped: only mapped chunks are visited, so nothing is allocated.
+    for (u64 chunk = offset / CHUNK_SIZE; chunk * CHUNK_SIZE < end;) {
+        auto mapped = next_mapped(volume->root, TREE_DEPTH - 1, 0, chunk);
+        if (!mapped || *mapped * CHUNK_SIZE >= end)
+            break;
+        chunk = *mapped;
+        u64 from = std::max(offset, chunk * CHUNK_SIZE);
+        u64 to = std::min(end, (chunk + 1) * CHUNK_SIZE);
+        m_data_dirty = true;
+        TRY(write_chunk(*volume, chunk, from % CHUNK_SIZE, zero_chunk().first(to - from)));
+        ++chunk;
+    }
+    return {};
+}
+
+ErrorOr<void> ThinPool::discard(u64 id, u64 offset, u64 length)
+{
+    return zero_range(id, offset, length, true);
+}
+
+ErrorOr<void> ThinPool::write_zeroes(u64 id, u64 offset, u64 length, bool may_unmap)
+{
+    return zero_range(id, offset, length, may_unmap);
+}
+
+ErrorOr<std::vector<Extent>> ThinPool::block_status(u64 id, u64 offset, u64 length)
+{
+    std::shared_lock lock(m_lock);
+    auto* volume = TRY(checked_range(id, offset, length, "block status"));
+    std::vector<Extent> extents;
+    u64 end = offset + length;
+    for (u64 position = offset; position < end;) {
+        u64 chunk = position / CHUNK_SIZE;
+        bool allocated = lookup(volume->root, chunk).first != 0;
+        u64 extent_end = std::min(end, (chunk + 1) * CHUNK_SIZE);
+        if (!allocated) {
+            auto next = next_mapped(volume->root, TREE_DEPTH - 1, 0, chunk);
+            extent_end = next ? std::min(end, *next * CHUNK_SIZE) : end;
+        }
+        if (!extents.empty() && extents.back().allocated == allocated)
+            extents.back().length += extent_end - position;
+        else
+            extents.push_back({ position, extent_end - position, allocated, !allocated });
+        position = extent_end;
+    }
+    return extents;
+}
+
+} // namespace kasou::storage

@@ -1,0 +1,97 @@
+#!/bin/bash
+# `kasou nbd serve` on thin volumes of a pool, driven by qemu-io, qemu-img, nbdinfo, nbdcopy and
+# fio: thin allocation seen through base:allocation, a snapshot that keeps its content while the
+# origin is written, data that survives a restart of the server.
+# Usage: storage_nbd_thin_test.sh KASOU_BINARY   (exit 77: this kasou has no pool commands yet)
+set -euo pipefail
+
+KASOU=$(realpath "$1")
+"$KASOU" --help | grep -qE "^ +vol +" || { echo "SKIP: kasou has no pool and vol commands yet"; exit 77; }
+WORK=$(mktemp -d /tmp/kasou-nbd-thin.XXXXXX)
+SERVER_PID=""
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK"
+K() { "$KASOU" --state-dir "$WORK/state" "$@"; }
+
+step() { echo "--- $*"; }
+die() { echo "FAIL: $*" >&2; [[ -f server.log ]] && sed 's/^/server: /' server.log >&2; exit 1; }
+
+start_server() {
+    rm -f nbd.sock
+    "$KASOU" --state-dir "$WORK/state" --log-level info nbd serve --unix "$WORK/nbd.sock" "$@" 2>server.log &
+    SERVER_PID=$!
+    for _ in $(seq 200); do
+        [[ -S nbd.sock ]] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || die "server exited at start"
+        sleep 0.05
+    done
+    die "server did not create its socket"
+}
+stop_server() {
+    kill -TERM "$SERVER_PID"
+    local status=0
+    wait "$SERVER_PID" || status=$?
+    SERVER_PID=""
+    [[ $status -eq 0 ]] || die "server exited with status $status after SIGTERM"
+}
+uri() { echo "nbd+unix:///$1?socket=$WORK/nbd.sock"; }
+qemu_io() {
+    local flags=$1 target=$2; shift 2
+    local args=()
+    for c in "$@"; do args+=(-c "$c"); done
+    local out
+    # shellcheck disable=SC2086
+    out=$(qemu-io $flags -f raw "${args[@]}" "$target" 2>&1) || die "qemu-io failed: $out"
+    if grep -qiE "fail|error|mismatch" <<<"$out"; then die "qemu-io: $out"; fi
+}
+
+truncate -s 512M member0.disk
+K pool create tank --layout linear "$WORK/member0.disk" >/dev/null
+K vol create tank/vol0 --size 64M >/dev/null
+head -c 8M /dev/urandom > source.raw
+
+start_server tank/vol0
+step "a new thin volume reads as zeroes and is one hole"
+qemu_io "" "$(uri vol0)" "read -P 0 0 64M"
+map=$(nbdinfo --map "$(uri vol0)")
+[[ "$(awk '{print $3}' <<<"$map" | sort -u | tr -d '\n')" == "3" ]] || die "new volume not a hole: $map"
+
+step "qemu-img convert in and compare; qemu-io pattern writes allocate"
+qemu-img convert -n -f raw -O raw source.raw "$(uri vol0)"
+qemu-img compare -f raw -F raw source.raw "$(uri vol0)" >/dev/null || die "compare after convert in"
+qemu_io "" "$(uri vol0)" "write -P 0xa1 16M 1M" "read -P 0xa1 16M 1M" "write -P 0xa2 -f 32M 64k"
+map=$(nbdinfo --map "$(uri vol0)")
+grep -qE '^ +0 +[0-9]+ +0 +data' <<<"$map" || die "converted start not allocated: $map"
+grep -q 'hole,zero' <<<"$map" || die "no hole left in a sparsely written volume: $map"
+stop_server
+
+step "snapshot; writes to the origin leave the snapshot unchanged"
+K vol snapshot tank/vol0 tank/snap0 >/dev/null
+start_server tank/vol0 tank/snap0
+nbdinfo "$(uri snap0)" | grep -q 'is_read_only: true' || die "snapshot export is writable"
+qemu_io "" "$(uri vol0)" "write -P 0xb1 16M 1M" "write -z 32M 64k" "discard 0 4M"
+qemu_io "" "$(uri vol0)" "read -P 0xb1 16M 1M" "read -P 0 32M 64k" "read -P 0 0 4M"
+qemu_io "-r" "$(uri snap0)" "read -P 0xa1 16M 1M" "read -P 0xa2 32M 64k"
+qemu-img convert -f raw -O raw "$(uri snap0)" snap.raw
+cmp -n 8388608 snap.raw source.raw || die "snapshot lost the converted data"
+
+step "nbdcopy and fio verify on the origin, while the snapshot is served"
+nbdcopy "$(uri snap0)" "$(uri vol0)"
+qemu-img compare -f raw -F raw "$(uri snap0)" "$(uri vol0)" >/dev/null || die "nbdcopy snapshot -> origin differs"
+fio --name=verify --ioengine=nbd --uri="$(uri vol0)" --rw=randwrite --bs=4k --size=8M --offset=40M \
+    --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1 --output=fio.log >/dev/null 2>&1 \
+    || die "fio verify: $(cat fio.log)"
+qemu_io "-r" "$(uri snap0)" "read -P 0xa1 16M 1M" "read -P 0 40M 8M"
+stop_server
+
+step "everything written is there after a restart"
+start_server tank/vol0 tank/snap0
+qemu_io "-r" "$(uri snap0)" "read -P 0xa1 16M 1M" "read -P 0xa2 32M 64k"
+qemu-img compare -f raw -F raw "$(uri snap0)" snap.raw >/dev/null || die "snapshot changed across a restart"
+stop_server
+
+echo "PASS"

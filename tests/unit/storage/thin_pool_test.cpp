@@ -1,0 +1,349 @@
+#include <chrono>
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "base/try.h"
+#include "pool_test_support.h"
+
+namespace kasou::storage {
+namespace {
+
+using test::FaultDisks;
+using test::pattern;
+
+struct ThinPoolTest : ::testing::Test {
+    FaultDisks disks;
+    std::shared_ptr<ThinPool> pool;
+
+    void SetUp() override
+    {
+        pool = MUST(ThinPool::create("tank", SegmentKind::Linear, 0, disks.make(2, 16 * MiB), false));
+    }
+
+    std::shared_ptr<BlockDevice> make_volume(std::string const& name, u64 size)
+    {
+        MUST(pool->create_volume(name, size));
+        return MUST(pool->open_volume(name));
+    }
+
+    std::vector<u8> read(BlockDevice& device, u64 offset, u64 length)
+    {
+        std::vector<u8> data(length);
+        MUST(device.read(offset, data));
+        return data;
+    }
+
+    void expect_clean()
+    {
+        auto faults = pool->check();
+        EXPECT_TRUE(faults.empty()) << test::describe(faults);
+    }
+
+    // Reopens the pool from what its disks hold (as after a clean shutdown).
+    void reopen()
+    {
+        MUST(pool->close());
+        std::vector<std::unique_ptr<MemberDisk>> owned;
+        FaultDisks copies;
+        for (auto* disk : disks.disks) {
+            std::vector<u8> image(disk->size());
+            MUST(disk->read(0, image));
+            auto copy = std::make_unique<FaultMemberDisk>(disk->name(), std::move(image));
+            copies.disks.push_back(copy.get());
+            owned.push_back(std::move(copy));
+        }
+        pool.reset();
+        disks = copies;
+        pool = MUST(ThinPool::open(std::move(owned)));
+    }
+};
+
+TEST_F(ThinPoolTest, UnwrittenRangesReadAsZeroesAndAllocateNothing)
+{
+    auto volume = make_volume("v", 8 * MiB);
+    EXPECT_EQ(volume->size(), 8 * MiB);
+    EXPECT_EQ(read(*volume, 0, 1 * MiB), std::vector<u8>(1 * MiB, 0));
+    EXPECT_EQ(pool->usage().data_used, 0u);
+    auto extents = MUST(volume->block_status(0, 8 * MiB));
+    ASSERT_EQ(extents.size(), 1u);
+    EXPECT_FALSE(extents[0].allocated);
+    EXPECT_TRUE(extents[0].zero);
+}
+
+TEST_F(ThinPoolTest, WritesReadBackAndAllocateWholeChunks)
+{
+    auto volume = make_volume("v", 8 * MiB);
+    auto data = pattern(10000, 1);
+    ASSERT_OK(volume->write(CHUNK_SIZE - 3000, data, false));
+    EXPECT_EQ(read(*volume, CHUNK_SIZE - 3000, data.size()), data);
+    EXPECT_EQ(read(*volume, 0, CHUNK_SIZE - 3000), std::vector<u8>(CHUNK_SIZE - 3000, 0));
+    EXPECT_EQ(pool->usage().data_used, 2 * CHUNK_SIZE);
+    auto extents = MUST(volume->block_status(0, 8 * MiB));
+    ASSERT_EQ(extents.size(), 2u);
+    EXPECT_TRUE(extents[0].allocated);
+    EXPECT_EQ(extents[0].length, 2 * CHUNK_SIZE);
+    EXPECT_FALSE(extents[1].allocated);
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, AccessPastTheEndFailsWithoutEffect)
+{
+    auto volume = make_volume("v", 1 * MiB);
+    auto data = pattern(4096, 2);
+    auto result = volume->write(1 * MiB - 2048, data, false);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code(), EINVAL);
+    EXPECT_NE(result.error().to_string().find("past the end"), std::string::npos);
+    EXPECT_EQ(pool->usage().data_used, 0u);
+}
+
+TEST_F(ThinPoolTest, SnapshotKeepsItsContentWhileTheOriginChanges)
+{
+    auto volume = make_volume("v", 4 * MiB);
+    auto before = pattern(4 * MiB, 3);
+    ASSERT_OK(volume->write(0, before, false));
+    u64 used = pool->usage().data_used;
+    ASSERT_OK(pool->snapshot("v", "snap", false));
+    EXPECT_EQ(pool->usage().data_used, used) << "a snapshot copies no data";
+    auto snapshot = MUST(pool->open_volume("snap"));
+    EXPECT_TRUE(snapshot->read_only());
+    auto after = pattern(4096, 4);
+    ASSERT_OK(volume->write(CHUNK_SIZE + 100, after, false));
+    EXPECT_EQ(read(*snapshot, 0, 4 * MiB), before);
+    EXPECT_EQ(read(*volume, CHUNK_SIZE + 100, 4096), after);
+    EXPECT_EQ(pool->usage().data_used, used + CHUNK_SIZE) << "only the written chunk is copied";
+    auto denied = snapshot->write(0, after, false);
+    ASSERT_FALSE(denied);
+    EXPECT_EQ(denied.error().code(), EROFS);
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, ClonesAreWritableAndIndependent)
+{
+    auto volume = make_volume("v", 2 * MiB);
+    auto base = pattern(2 * MiB, 5);
+    ASSERT_OK(volume->write(0, base, false));
+    ASSERT_OK(pool->snapshot("v", "snap", false));
+    ASSERT_OK(pool->snapshot("snap", "clone", true));
+    auto clone = MUST(pool->open_volume("clone"));
+    EXPECT_FALSE(clone->read_only());
+    auto mine = pattern(8192, 6);
+    ASSERT_OK(clone->write(0, mine, false));
+    auto theirs = pattern(8192, 7);
+    ASSERT_OK(volume->write(0, theirs, false));
+    EXPECT_EQ(read(*clone, 0, 8192), mine);
+    EXPECT_EQ(read(*volume, 0, 8192), theirs);
+    auto snapshot = MUST(pool->open_volume("snap"));
+    EXPECT_EQ(read(*snapshot, 0, 2 * MiB), base);
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, SnapshotTakesNoTimeProportionalToData)
+{
+    auto volume = make_volume("v", 24 * MiB);
+    auto data = pattern(1 * MiB, 8);
+    for (u64 offset = 0; offset < 24 * MiB; offset += data.size())
+        ASSERT_OK(volume->write(offset, data, false));
+    u64 nodes_before = pool->usage().metadata_used;
+    ASSERT_OK(pool->snapshot("v", "s1", false));
+    // The snapshot adds no tree node: only the volume table grows.
+    EXPECT_LE(pool->usage().metadata_used, nodes_before + BLOCK_SIZE);
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, DiscardReleasesChunksAndReadsZeroes)
+{
+    auto volume = make_volume("v", 4 * MiB);
+    ASSERT_OK(volume->write(0, pattern(4 * MiB, 9), false));
+    EXPECT_EQ(pool->usage().data_used, 4 * MiB);
+    ASSERT_OK(volume->discard(CHUNK_SIZE / 2, 3 * CHUNK_SIZE));
+    EXPECT_EQ(read(*volume, CHUNK_SIZE / 2, 3 * CHUNK_SIZE), std::vector<u8>(3 * CHUNK_SIZE, 0));
+    EXPECT_EQ(pool->usage().data_used, 4 * MiB - 2 * CHUNK_SIZE) << "the two whole chunks are released";
+    ASSERT_OK(volume->flush());
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, WriteZeroesDoesNotAllocate)
+{
+    auto volume = make_volume("v", 4 * MiB);
+    ASSERT_OK(volume->write_zeroes(0, 4 * MiB, false));
+    EXPECT_EQ(pool->usage().data_used, 0u);
+    auto data = pattern(CHUNK_SIZE * 2, 10);
+    ASSERT_OK(volume->write(0, data, false));
+    ASSERT_OK(volume->write_zeroes(100, CHUNK_SIZE * 3, false));
+    EXPECT_EQ(read(*volume, 0, 100), std::vector<u8>(data.begin(), data.begin() + 100));
+    EXPECT_EQ(read(*volume, 100, CHUNK_SIZE * 3), std::vector<u8>(CHUNK_SIZE * 3, 0));
+    EXPECT_EQ(pool->usage().data_used, 2 * CHUNK_SIZE) << "no chunk allocated, none released without may_unmap";
+    ASSERT_OK(volume->write_zeroes(0, 4 * MiB, true));
+    EXPECT_EQ(pool->usage().data_used, 0u);
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, ResizeGrowsAndShrinksDroppingTheTail)
+{
+    auto volume = make_volume("v", 1 * MiB);
+    ASSERT_OK(volume->write(0, pattern(1 * MiB, 11), false));
+    ASSERT_OK(pool->resize("v", 300 * KiB));
+    EXPECT_EQ(volume->size(), 300 * KiB);
+    EXPECT_EQ(pool->usage().data_used, 5 * CHUNK_SIZE);
+    ASSERT_OK(pool->resize("v", 2 * MiB));
+    EXPECT_EQ(read(*volume, 300 * KiB, 2 * MiB - 300 * KiB), std::vector<u8>(2 * MiB - 300 * KiB, 0)) << "old data must not reappear";
+    auto written = pattern(1 * MiB, 11);
+    written.resize(300 * KiB);
+    EXPECT_EQ(read(*volume, 0, 300 * KiB), written);
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, RemovedVolumesAreReleasedInTheBackground)
+{
+    auto volume = make_volume("v", 8 * MiB);
+    ASSERT_OK(volume->write(0, pattern(8 * MiB, 12), false));
+    ASSERT_OK(pool->snapshot("v", "keep", false));
+    auto other = make_volume("w", 4 * MiB);
+    ASSERT_OK(other->write(0, pattern(4 * MiB, 13), false));
+    volume.reset();
+    other.reset();
+    ASSERT_OK(pool->remove("v"));
+    ASSERT_OK(pool->remove("w"));
+    EXPECT_FALSE(pool->volume_info("w"));
+    pool->start_background();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (pool->usage().data_used != 8 * MiB && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(pool->usage().data_used, 8 * MiB) << "w's chunks are freed, v's stay with the snapshot";
+    auto snapshot = MUST(pool->open_volume("keep"));
+    EXPECT_EQ(read(*snapshot, 0, 8 * MiB), pattern(8 * MiB, 12));
+    ASSERT_OK(pool->commit());
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, OpenVolumesCannotBeRemoved)
+{
+    auto volume = make_volume("v", 1 * MiB);
+    auto result = pool->remove("v");
+    ASSERT_FALSE(result);
+    EXPECT_NE(result.error().to_string().find("in use"), std::string::npos);
+}
+
+TEST_F(ThinPoolTest, NamesAreCheckedAndUnique)
+{
+    ASSERT_OK(pool->create_volume("v", 1 * MiB));
+    EXPECT_FALSE(pool->create_volume("v", 1 * MiB));
+    EXPECT_FALSE(pool->create_volume("a/b", 1 * MiB));
+    EXPECT_FALSE(pool->create_volume("", 1 * MiB));
+    EXPECT_FALSE(pool->create_volume("x", 1000));
+    EXPECT_FALSE(pool->snapshot("missing", "s", false));
+}
+
+TEST_F(ThinPoolTest, EverythingSurvivesAReopen)
+{
+    auto volume = make_volume("v", 4 * MiB);
+    auto data = pattern(3 * MiB, 14);
+    ASSERT_OK(volume->write(12345, data, false));
+    ASSERT_OK(pool->snapshot("v", "s", false));
+    ASSERT_OK(volume->write(0, pattern(4096, 15), false));
+    volume.reset();
+    reopen();
+    EXPECT_EQ(pool->name(), "tank");
+    auto names = pool->volumes();
+    ASSERT_EQ(names.size(), 2u);
+    auto snapshot = MUST(pool->open_volume("s"));
+    EXPECT_EQ(read(*snapshot, 12345, data.size()), data);
+    auto reopened = MUST(pool->open_volume("v"));
+    EXPECT_EQ(read(*reopened, 0, 4096), pattern(4096, 15));
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, FullPoolFailsWithEnospcAndGrowsByAddingADisk)
+{
+    auto volume = make_volume("big", 64 * MiB);
+    auto data = pattern(1 * MiB, 16);
+    u64 offset = 0;
+    ErrorOr<void> result;
+    for (; offset < 64 * MiB; offset += data.size()) {
+        result = volume->write(offset, data, false);
+        if (!result)
+            break;
+    }
+    ASSERT_FALSE(result) << "32 MiB of disks cannot hold 64 MiB";
+    EXPECT_EQ(result.error().code(), ENOSPC);
+    ASSERT_OK(volume->flush());
+    expect_clean();
+    // Everything acknowledged is still there.
+    for (u64 done = 0; done + data.size() <= offset; done += data.size())
+        ASSERT_EQ(read(*volume, done, data.size()), data);
+    ASSERT_OK(pool->add_members(SegmentKind::Linear, 0, disks.make(1, 64 * MiB), false));
+    for (; offset < 64 * MiB; offset += data.size())
+        ASSERT_OK(volume->write(offset, data, false));
+    ASSERT_OK(volume->flush());
+    EXPECT_EQ(read(*volume, 63 * MiB, data.size()), data);
+    expect_clean();
+    volume.reset();
+    reopen();
+    EXPECT_EQ(pool->layout().members().size(), 3u);
+    expect_clean();
+}
+
+TEST_F(ThinPoolTest, UncommittedWritesNeverChangeWhatTheLastCommitShares)
+{
+    auto volume = make_volume("v", 1 * MiB);
+    auto original = pattern(CHUNK_SIZE, 17);
+    ASSERT_OK(volume->write(0, original, true));
+    ASSERT_OK(pool->snapshot("v", "c", true));
+    auto clone = MUST(pool->open_volume("c"));
+    // The clone copies chunk 0 away; the origin's chunk is then its own again, but the committed
+    // state still shares it with the clone, so it must not be overwritten in place.
+    ASSERT_OK(clone->write(0, pattern(4096, 18), false));
+    ASSERT_OK(volume->write(0, pattern(4096, 19), false));
+    // The disks write their caches back, but the pool never commits: the power fails first.
+    for (auto* disk : disks.disks)
+        ASSERT_OK(disk->flush());
+    std::vector<std::unique_ptr<MemberDisk>> images;
+    for (auto* disk : disks.disks)
+        images.push_back(std::make_unique<FaultMemberDisk>(disk->name(), disk->durable_image()));
+    auto after = MUST(ThinPool::open(std::move(images)));
+    EXPECT_EQ(read(*MUST(after->open_volume("c")), 0, CHUNK_SIZE), original);
+    auto origin_now = read(*MUST(after->open_volume("v")), 0, CHUNK_SIZE);
+    EXPECT_TRUE(origin_now == original || std::equal(origin_now.begin(), origin_now.begin() + 4096, pattern(4096, 19).begin()));
+    MUST(after->close());
+}
+
+TEST_F(ThinPoolTest, UnflushedWritesAreCommittedWithinASecond)
+{
+    auto volume = make_volume("v", 1 * MiB);
+    auto data = pattern(8192, 20);
+    ASSERT_OK(volume->write(CHUNK_SIZE, data, false));
+    u64 generation = pool->generation();
+    pool->start_background();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (pool->generation() == generation && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_GT(pool->generation(), generation) << "no commit within 5 seconds";
+    // What the disks hold for sure now includes the write.
+    std::vector<std::unique_ptr<MemberDisk>> images;
+    for (auto* disk : disks.disks)
+        images.push_back(std::make_unique<FaultMemberDisk>(disk->name(), disk->durable_image()));
+    auto after = MUST(ThinPool::open(std::move(images)));
+    EXPECT_EQ(read(*MUST(after->open_volume("v")), CHUNK_SIZE, data.size()), data);
+    MUST(after->close());
+}
+
+TEST_F(ThinPoolTest, DisksOfAnotherPoolAreRefused)
+{
+    FaultDisks more;
+    auto owned = more.make(1, 8 * MiB);
+    auto* raw = owned.front().get();
+    auto other = MUST(ThinPool::create("other", SegmentKind::Linear, 0, std::move(owned), false));
+    MUST(other->close());
+    std::vector<u8> image(raw->size());
+    MUST(raw->read(0, image));
+    std::vector<std::unique_ptr<MemberDisk>> again;
+    again.push_back(std::make_unique<FaultMemberDisk>("reused", std::move(image)));
+    auto result = pool->add_members(SegmentKind::Linear, 0, std::move(again), false);
+    ASSERT_FALSE(result);
+    EXPECT_NE(result.error().to_string().find("belongs to pool 'other'"), std::string::npos) << result.error().to_string();
+}
+
+} // namespace
+} // namespace kasou::storage
