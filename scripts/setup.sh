@@ -9,7 +9,7 @@ BUILD="cmake ninja-build g++ gcc clang libclang-rt-14-dev pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev liblmdb-dev"
 # Peers used by the tests and the benchmarks.
 PEERS="qemu-system-x86 qemu-utils fio libnbd-bin nbdkit busybox-static cpio acpica-tools time
-  e2fsprogs iproute2 procps util-linux"
+  e2fsprogs iproute2 procps util-linux python3"
 
 missing=""
 for package in $BUILD $PEERS; do

@@ -62,7 +62,7 @@ else
 fi
 
 stage "unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
-if cmake --preset asan >/dev/null && cmake --build build/asan -j "$jobs"; then
+if cmake --preset asan >/dev/null && cmake --build build/asan -j "$jobs" --target unit_tests; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_ctest build/asan -L unit
 else

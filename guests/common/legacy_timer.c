@@ -57,3 +57,33 @@ void pit_start_periodic(unsigned hz)
     outb(PIT_CHANNEL0, (uint8_t)divisor);
     outb(PIT_CHANNEL0, (uint8_t)(divisor >> 8));
 }
+
+#define PIT_CHANNEL2 0x42
+#define PIT_CHANNEL2_LOHI_ONE_SHOT 0xb0 /* channel 2, low then high byte, mode 0, binary */
+#define PORT_SYSTEM_CONTROL_B 0x61
+#define SYSTEM_CONTROL_GATE2 0x01
+#define SYSTEM_CONTROL_SPEAKER 0x02
+#define SYSTEM_CONTROL_OUT2 0x20
+#define PIT_MAX_CALIBRATION_MS 50
+
+uint64_t pit_measure_tsc_hz(unsigned ms)
+{
+    if (ms == 0 || ms > PIT_MAX_CALIBRATION_MS)
+        ms = PIT_MAX_CALIBRATION_MS;
+    unsigned count = PIT_HZ / 1000 * ms;
+    uint8_t control = inb(PORT_SYSTEM_CONTROL_B);
+    outb(PORT_SYSTEM_CONTROL_B, (uint8_t)((control & ~SYSTEM_CONTROL_SPEAKER) | SYSTEM_CONTROL_GATE2));
+    outb(PIT_COMMAND, PIT_CHANNEL2_LOHI_ONE_SHOT);
+    outb(PIT_CHANNEL2, (uint8_t)count);
+    outb(PIT_CHANNEL2, (uint8_t)(count >> 8));
+    uint64_t start = rdtsc();
+    uint64_t deadline = start + TSC_CYCLES_ONE_SECOND;
+    bool expired = false;
+    while (!(expired = inb(PORT_SYSTEM_CONTROL_B) & SYSTEM_CONTROL_OUT2) && !deadline_passed(deadline))
+        ;
+    uint64_t cycles = rdtsc() - start;
+    outb(PORT_SYSTEM_CONTROL_B, control);
+    if (!expired)
+        return 0;
+    return cycles * 1000 / ms;
+}

@@ -15,3 +15,8 @@ void pic_eoi(unsigned irq);
 
 /* Programs PIT channel 0 as a rate generator (mode 2) at about hz interrupts a second. */
 void pit_start_periodic(unsigned hz);
+
+/* Measures the TSC frequency against PIT channel 2 (gated through port 0x61, no interrupt):
+ * counts TSC cycles while the channel counts down ms milliseconds (at most 50) in mode 0.
+ * Returns cycles per second, or 0 if the channel's output never rose within ~1 s of TSC. */
+uint64_t pit_measure_tsc_hz(unsigned ms);

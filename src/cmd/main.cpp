@@ -22,6 +22,9 @@ int main(int argc, char** argv)
     Action action;
     add_run_command(app, options, action);
     add_cores_command(app, options, action);
+    add_nbd_command(app, options, action);
+    add_pool_command(app, options, action);
+    add_vol_command(app, options, action);
     // Subcommands of other capabilities are added here as they land.
     try {
         app.parse(argc, argv);

@@ -6,7 +6,7 @@
 #include "base/log.h"
 #include "base/size.h"
 #include "cmd/commands.h"
-#include "vmm/machine.h"
+#include "vmm/machine_runner.h"
 
 namespace kasou::cmd {
 
@@ -14,22 +14,33 @@ namespace {
 
 struct RunOptions {
     std::string kernel;
+    std::optional<std::string> initrd;
+    std::string on_reboot { "exit" };
     bool flat { false };
     u32 cpus { 1 };
     std::string memory { "256M" };
     std::optional<std::string> command_line;
     std::string serial { "stdio" };
     std::string cpu_features;
+    std::vector<std::string> disks;
+    bool no_rng { false };
+    std::optional<std::string> cores;
+    std::vector<std::string> nets;
+    std::optional<std::string> vsock;
+    std::string console { "serial" };
 };
 
 constexpr char const* RUN_FOOTER = R"(Examples:
   kasou run --kernel guest.elf                      boot a PVH ELF image, console on this terminal
   kasou run --kernel boot.bin --flat                run a raw real-mode binary loaded at 0x10000
   kasou run --kernel vmlinux --cpus 2 --memory 1G --cmdline "console=ttyS0 root=/dev/vda"
+  kasou run --kernel /boot/vmlinuz-6.1.0-13-amd64 --initrd /boot/initrd.img-6.1.0-13-amd64 --memory 1G
+  kasou run --kernel bzImage --initrd rootfs.cpio.gz --on-reboot=restart
   kasou run --kernel guest.elf --serial file:/tmp/console.log --cpu-features -xsave,-cx16
+  kasou run --kernel vmlinux --disk root.img --disk vol:tank/data,ro --cpus 4 --cores auto
 
 Exit status: how the guest ended.
-  0  the guest powered off                  4  the guest asked for a reboot
+  0  the guest powered off                  4  the guest asked for a reboot (--on-reboot=exit)
   2  bad options, kernel or host (nothing ran)
   6  triple fault (CPU shutdown)            8  stopped by SIGINT or SIGTERM
   10 KVM could not run the guest            12 a vCPU halted for good
@@ -38,7 +49,16 @@ Exit status: how the guest ended.
       (QEMU's isa-debug-exit convention)
 )";
 
-int run_machine(RunOptions const& options, GlobalOptions const&, std::chrono::steady_clock::time_point start)
+int report_stop(vmm::StopReason const& reason)
+{
+    if (reason.kind == vmm::StopKind::PoweredOff || reason.kind == vmm::StopKind::DebugExit)
+        spdlog::info("{}", reason.message);
+    else
+        spdlog::warn("{} (exit status {})", reason.message, reason.status);
+    return reason.status;
+}
+
+int run_machine(RunOptions const& options, GlobalOptions const& global, std::chrono::steady_clock::time_point start)
 {
     auto fail = [](Error const& error) {
         spdlog::error("{}", error.to_string());
@@ -47,6 +67,7 @@ int run_machine(RunOptions const& options, GlobalOptions const&, std::chrono::st
     vmm::MachineConfig config;
     config.start_time = start;
     config.kernel_path = options.kernel;
+    config.initrd_path = options.initrd;
     config.flat = options.flat;
     config.cpus = options.cpus;
     config.command_line = options.command_line;
@@ -62,16 +83,34 @@ int run_machine(RunOptions const& options, GlobalOptions const&, std::chrono::st
     if (!hidden)
         return fail(hidden.error());
     config.hidden_features = *hidden;
+    for (auto const& text : options.disks) {
+        auto disk = vmm::DiskSpec::parse(text);
+        if (!disk)
+            return fail(disk.error());
+        config.disks.push_back(*disk);
+    }
+    config.entropy = !options.no_rng;
+    config.state_dir = global.state_dir;
+    config.cores = options.cores;
+    for (auto const& text : options.nets) {
+        auto net = vmm::NetSpec::parse(text);
+        if (!net)
+            return fail(net.error());
+        config.nets.push_back(*net);
+    }
+    if (options.vsock) {
+        auto vsock = vmm::VsockSpec::parse(*options.vsock);
+        if (!vsock)
+            return fail(vsock.error());
+        config.vsock = *vsock;
+    }
+    config.virtio_console = options.console == "virtio";
 
-    auto machine = vmm::Machine::create(std::move(config));
-    if (!machine)
-        return fail(machine.error());
-    auto reason = (*machine)->run();
-    if (reason.kind == vmm::StopKind::PoweredOff || reason.kind == vmm::StopKind::DebugExit)
-        spdlog::info("{}", reason.message);
-    else
-        spdlog::warn("{} (exit status {})", reason.message, reason.status);
-    return reason.status;
+    auto policy = options.on_reboot == "restart" ? vmm::RebootPolicy::Restart : vmm::RebootPolicy::Exit;
+    auto reason = vmm::run_machines(config, policy);
+    if (!reason)
+        return fail(reason.error());
+    return report_stop(*reason);
 }
 
 } // namespace
@@ -83,8 +122,14 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
     auto* run = app.add_subcommand("run", "Boot a guest kernel in a KVM virtual machine");
     run->footer(RUN_FOOTER);
     run->add_option("--kernel", options->kernel,
-           "Kernel image: an ELF with a PVH entry note (vmlinux, PVH test guests), or a raw real-mode binary with --flat")
+           "Kernel image: a Linux bzImage (vmlinuz), an ELF with a PVH entry note (vmlinux, PVH test guests), or a raw real-mode binary with --flat")
         ->required();
+    run->add_option("--initrd", options->initrd,
+        "Initial RAM disk for a Linux bzImage or PVH kernel, placed as high as it fits below 4 GiB");
+    run->add_option("--on-reboot", options->on_reboot,
+           "What a guest reboot does: exit (kasou ends with status 4) or restart (boot the same kernel again)")
+        ->check(CLI::IsMember({ "exit", "restart" }))
+        ->capture_default_str();
     run->add_flag("--flat", options->flat, "Treat --kernel as a raw real-mode binary, loaded at 0x10000 and entered at 1000:0000");
     run->add_option("--cpus", options->cpus, "Number of vCPUs; the guest wakes the others with INIT/SIPI (e.g. --cpus 2)")
         ->capture_default_str();
@@ -96,6 +141,20 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
         ->capture_default_str();
     run->add_option("--cpu-features", options->cpu_features,
         "Hide CPU features from the guest, comma-separated with a leading '-' (e.g. -xsave,-cx16)");
+    run->add_option("--disk", options->disks,
+        "A virtio-blk disk, repeatable: PATH[,ro][,serial=S] for a raw image, or vol:POOL/VOL[,ro] for a pool volume");
+    run->add_flag("--no-rng", options->no_rng, "Leave out the virtio-rng entropy device (present by default)");
+    run->add_option("--cores", options->cores,
+        "Run the vCPUs on a core group: auto (kasou picks CPUs sharing a cache) or a host CPU list such as 2,3 or 4-7");
+    run->add_option("--net", options->nets, "A virtio-net device on a tap interface, repeatable: tap=NAME[,mac=52:54:00:12:34:56]");
+    run->add_option("--vsock", options->vsock,
+        "A virtio-vsock device: cid=N,uds=PATH (host side: connect to PATH and send \"CONNECT PORT\"; the guest's "
+        "connections to port P go to PATH_P)");
+    run->add_option("--console", options->console,
+           "serial: the console is COM1 (ttyS0); virtio: a virtio console (hvc0) gets the keyboard and the default command line "
+           "says console=hvc0")
+        ->check(CLI::IsMember({ "serial", "virtio" }))
+        ->capture_default_str();
     run->callback([&action, options, &global, start] {
         action = [options, &global, start] { return run_machine(*options, global, start); };
     });

@@ -60,7 +60,7 @@ void store(std::span<u8> data, u64 value)
 // PCI class for each device type, as QEMU presents them, so guests that look at classes agree.
 pci::PciIdentity identity_for(u16 type)
 {
-    pci::PciIdentity identity { 0x1af4, static_cast<u16>(0x1040 + type), 1, 0xFF, 0x00, 0, 0x1af4, static_cast<u16>(0x40 + type) };
+    pci::PciIdentity identity { 0x1af4, static_cast<u16>(0x1040 + type), 1, 0x00, 0x00, 0, 0x1af4, static_cast<u16>(0x40 + type) };
     switch (type) {
     case DEVICE_BLOCK:
         identity.class_code = 0x01;
@@ -73,7 +73,8 @@ pci::PciIdentity identity_for(u16 type)
         identity.subclass = 0x80;
         break;
     default:
-        identity.class_code = 0xFF;
+        identity.class_code = 0x00; // "other" (0x00ff), as QEMU presents virtio-rng and vsock
+        identity.subclass = 0xFF;
         break;
     }
     return identity;
@@ -385,21 +386,44 @@ void PciTransport::io_loop(std::vector<ServedQueue> queues, int stop_fd)
         return;
     }
     constexpr u64 STOP = ~u64 { 0 };
+    constexpr u64 HOST = STOP - 1;
     (void)sys::epoll_ctl(epoll->get(), EPOLL_CTL_ADD, stop_fd, EPOLLIN, STOP);
     for (size_t slot = 0; slot < queues.size(); ++slot)
         (void)sys::epoll_ctl(epoll->get(), EPOLL_CTL_ADD, queues[slot].notify_fd, EPOLLIN, slot);
+    if (int host_fd = m_device->host_event_fd(); host_fd >= 0) {
+        if (auto added = sys::epoll_ctl(epoll->get(), EPOLL_CTL_ADD, host_fd, EPOLLIN, HOST); !added) {
+            fail(added.error());
+            return;
+        }
+    }
+    std::vector<SplitQueue*> by_index(m_queues.size(), nullptr);
+    for (auto& served : queues)
+        by_index[served.index] = &served.queue;
 
-    auto serve = [&](ServedQueue& served) -> ErrorOr<void> {
-        // Serve, then ask for the next notification, then look again: a buffer the driver added in
-        // between would otherwise wait for a notification that never comes.
-        do {
-            TRY(m_device->process(served.index, served.queue));
-            served.queue.request_notification();
-        } while (served.queue.has_available());
+    auto interrupt_if_wanted = [&](ServedQueue& served) {
         if (served.queue.should_interrupt()) {
             m_isr.fetch_or(ISR_QUEUE);
             m_msix.signal(served.vector);
         }
+    };
+    auto serve = [&](ServedQueue& served) -> ErrorOr<void> {
+        // Serve, then ask for the next notification, then look again: a buffer the driver added in
+        // between would otherwise wait for a notification that never comes. A device may leave
+        // buffers it has nothing for (a receive queue without host data); it is not asked again
+        // then, or the thread would spin.
+        u16 before;
+        do {
+            before = served.queue.popped();
+            TRY(m_device->process(served.index, served.queue));
+            served.queue.request_notification();
+        } while (served.queue.popped() != before && served.queue.has_available());
+        interrupt_if_wanted(served);
+        return {};
+    };
+    auto serve_host = [&]() -> ErrorOr<void> {
+        TRY(m_device->process_host_events(by_index));
+        for (auto& served : queues)
+            interrupt_if_wanted(served);
         return {};
     };
 
@@ -415,6 +439,13 @@ void PciTransport::io_loop(std::vector<ServedQueue> queues, int stop_fd)
         for (int i = 0; i < ready; ++i) {
             if (events[i].data.u64 == STOP)
                 return;
+            if (events[i].data.u64 == HOST) {
+                if (auto result = serve_host(); !result) {
+                    fail(result.error());
+                    return;
+                }
+                continue;
+            }
             auto& served = queues[events[i].data.u64];
             u64 drained;
             (void)sys::read(served.notify_fd, &drained, sizeof(drained));

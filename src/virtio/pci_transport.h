@@ -20,8 +20,9 @@ namespace kasou::virtio {
 // each described by a vendor capability. It negotiates features, takes the queue layout, and on
 // DRIVER_OK starts an I/O thread that waits on the queues' notification eventfds (which the VMM
 // also registers as KVM ioeventfds, so a guest notification costs no userspace exit) and calls the
-// device's process(). A device error sets DEVICE_NEEDS_RESET and raises the configuration
-// interrupt; the VM goes on. Interrupts go out through MSI-X only.
+// device's process(), and on the device's host_event_fd() when it has one (process_host_events()).
+// A device error sets DEVICE_NEEDS_RESET and raises the configuration interrupt; the VM goes on.
+// Interrupts go out through MSI-X only.
 //
 // Threads: BAR and config accesses arrive on vCPU threads and take m_lock; the I/O thread takes
 // no lock (what it reports goes through atomics and the MSI-X table's own lock). Queue settings are

@@ -41,6 +41,8 @@ public:
     ErrorOr<std::optional<DescriptorChain>> pop();
     // Whether the driver has made a chain available that pop() has not returned yet.
     bool has_available() const { return available_index() != m_next_available; }
+    // How many chains pop() has returned (modulo 2^16): whether serving the queue took any.
+    u16 popped() const { return m_next_available; }
     // Returns a chain to the driver, with the number of bytes written into its writable buffers.
     ErrorOr<void> push(u16 head, u32 written);
     // Whether the driver asked to be interrupted for the buffers pushed since the last call that

@@ -35,11 +35,26 @@ public:
     virtual void write_config(u64, std::span<u8 const>) { }
     // The driver accepted `features` and set DRIVER_OK: queues are about to be served.
     virtual void activate(u64 features) { (void)features; }
-    // Serves every request waiting on queue `index`. A malformed request (one the spec says a
-    // driver must not make) is returned as an error: the transport then sets NEEDS_RESET.
+    // Serves every request waiting on queue `index` (a receive queue keeps the buffers it has no
+    // host data for, and fills them from process_host_events()). A malformed request (one the
+    // spec says a driver must not make) is returned as an error: the transport then sets
+    // NEEDS_RESET.
     virtual ErrorOr<void> process(u16 index, SplitQueue& queue) = 0;
     // The driver reset the device: forget negotiated state.
     virtual void reset() { }
+
+    // Devices fed from the host side (a tap, a console input, sockets) name one descriptor the I/O
+    // thread polls besides the queue notifications, -1 for none; it must stay the same for the
+    // device's lifetime. When it is readable the transport calls process_host_events() on the I/O
+    // thread with every served queue by index (nullptr for a queue the driver did not enable), then
+    // raises the interrupts the driver asked for. The device must leave the descriptor unreadable
+    // when it cannot make progress (no receive buffers), so the thread does not spin.
+    virtual int host_event_fd() const { return -1; }
+    virtual ErrorOr<void> process_host_events(std::span<SplitQueue* const> queues)
+    {
+        (void)queues;
+        return {};
+    }
 };
 
 } // namespace kasou::virtio

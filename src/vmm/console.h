@@ -26,6 +26,8 @@ public:
     void write(std::span<u8 const> bytes) const;
     // The descriptor to poll for input, or -1 when there is no input.
     int input_fd() const { return m_input_fd; }
+    // Where guest output goes.
+    int output_fd() const { return m_output_fd; }
 
 private:
     Console() = default;

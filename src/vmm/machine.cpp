@@ -10,13 +10,16 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "arch/x86_64/acpi_tables.h"
 #include "arch/x86_64/boot_cpu_state.h"
 #include "arch/x86_64/cpuid.h"
 #include "base/log.h"
 #include "base/size.h"
 #include "base/sys.h"
 #include "base/try.h"
+#include "devices/acpi_power.h"
 #include "devices/boot_timer.h"
 #include "devices/cmos_rtc.h"
 #include "devices/debug_exit.h"
@@ -45,14 +48,15 @@ int kick_signal() { return SIGRTMIN; }
 
 void ignore_kick(int) { }
 
-ErrorOr<std::vector<u8>> read_kernel(std::string const& path, u64 memory_size)
+// Reads a whole file the guest gets (kernel, initrd); `what` names it in errors.
+ErrorOr<std::vector<u8>> read_guest_file(char const* what, std::string const& path, u64 memory_size)
 {
-    auto fd = TRY(sys::open(path, O_RDONLY).map_error([&](Error const& e) { return e.with_prefix("kernel"); }));
+    auto fd = TRY(sys::open(path, O_RDONLY).map_error([&](Error const& e) { return e.with_prefix(what); }));
     u64 size = TRY(sys::file_size(fd.get()));
     if (size > memory_size)
-        return make_error(fmt::format("kernel {} ({}) is larger than guest memory ({})", path, format_size(size), format_size(memory_size)));
+        return make_error(fmt::format("{} {} ({}) is larger than guest memory ({})", what, path, format_size(size), format_size(memory_size)));
     std::vector<u8> image(size);
-    TRY(sys::pread_exact(fd.get(), image.data(), image.size(), 0).map_error([&](Error const& e) { return e.with_prefix(fmt::format("kernel {}", path)); }));
+    TRY(sys::pread_exact(fd.get(), image.data(), image.size(), 0).map_error([&](Error const& e) { return e.with_prefix(fmt::format("{} {}", what, path)); }));
     return image;
 }
 
@@ -84,9 +88,18 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
         if (!system.check_extension(capability))
             return make_error(fmt::format("this host's KVM lacks {}, which kasou needs", name));
     }
-    auto image = TRY(read_kernel(config.kernel_path, config.memory));
+    auto image = TRY(read_guest_file("kernel", config.kernel_path, config.memory));
+    std::vector<u8> initrd;
+    if (config.initrd_path) {
+        initrd = TRY(read_guest_file("initrd", *config.initrd_path, config.memory));
+        if (initrd.empty())
+            return make_error(fmt::format("initrd {} is empty", *config.initrd_path));
+    }
     auto memory = TRY(memory::GuestMemory::create(config.memory));
-    arch::x86_64::KernelOptions options { config.flat, config.effective_command_line() };
+    arch::x86_64::AcpiConfig acpi { config.cpus,
+        { devices::AcpiPowerControl::SLEEP_CONTROL, devices::AcpiPowerControl::SLEEP_STATUS, devices::AcpiPowerControl::RESET,
+            devices::AcpiPowerControl::RESET_VALUE, devices::AcpiPowerControl::S5_SLEEP_TYPE } };
+    arch::x86_64::KernelOptions options { config.flat, config.effective_command_line(), initrd, TRY(arch::x86_64::write_acpi_tables(memory, acpi)) };
     auto kernel = TRY(arch::x86_64::load_kernel(memory, image, options).map_error(
         [&](Error const& error) { return error.with_prefix(fmt::format("kernel {}", config.kernel_path)); }));
 
@@ -106,6 +119,8 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
         new Machine(std::move(config), std::move(system), std::move(vm), std::move(memory), std::move(console), std::move(stop_event)));
     machine->m_kernel = kernel;
     TRY(machine->add_devices());
+    TRY(machine->add_pci_devices());
+    TRY(machine->place_vcpus());
     TRY(machine->create_vcpus());
     machine->m_pio_bus.freeze();
     machine->m_mmio_bus.freeze();
@@ -156,6 +171,10 @@ ErrorOr<void> Machine::add_devices()
     TRY(m_pio_bus.insert(std::make_shared<devices::I8042>(
                              [this] { request_stop(StopReason::make(StopKind::Reboot, "guest reset the machine through the i8042 controller")); }),
         devices::I8042::PORT, devices::I8042::PORT_COUNT, "i8042"));
+    TRY(m_pio_bus.insert(std::make_shared<devices::AcpiPowerControl>(
+                             [this] { request_stop(StopReason::make(StopKind::PoweredOff, "guest powered off (ACPI S5)")); },
+                             [this] { request_stop(StopReason::make(StopKind::Reboot, "guest reset the machine through the ACPI reset register")); }),
+        devices::AcpiPowerControl::PORT, devices::AcpiPowerControl::PORT_COUNT, "ACPI power control"));
     u64 low_end = m_memory.regions().front().end();
     u64 high_size = m_memory.size() - m_memory.regions().front().size();
     TRY(m_pio_bus.insert(std::make_shared<devices::CmosRtc>(low_end, high_size, [] { return std::time(nullptr); }),
@@ -163,9 +182,40 @@ ErrorOr<void> Machine::add_devices()
     return {};
 }
 
+ErrorOr<void> Machine::add_pci_devices()
+{
+    // The whole GSI table is installed even without PCI devices: it also routes the PIT to IOAPIC
+    // pin 2, as the MADT's interrupt source override says.
+    m_routing = std::make_unique<GsiRouting>(m_vm);
+    TRY(m_routing->commit());
+    PciDevices::Options options { m_config.disks, m_config.entropy, m_config.state_dir, m_config.nets, m_config.vsock, std::nullopt };
+    if (m_config.virtio_console)
+        options.console_fds = std::pair { m_console.input_fd(), m_console.output_fd() };
+    m_pci = TRY(PciDevices::create(m_vm, m_memory, *m_routing, options));
+    TRY(m_pci->attach(m_pio_bus, m_mmio_bus, m_vm));
+    return {};
+}
+
+ErrorOr<void> Machine::place_vcpus()
+{
+    if (!m_config.cores)
+        return {};
+    m_cores = TRY(sched::HostCores::open({}));
+    m_placement = TRY(m_cores->allocate_for_run(m_config.cpus, *m_config.cores).map_error(
+        [](Error const& error) { return error.with_prefix("--cores"); }));
+    spdlog::info("vCPUs run on host CPUs {}", fmt::join(m_placement->cpus, ","));
+    return {};
+}
+
 ErrorOr<void> Machine::create_vcpus()
 {
     auto topology = arch::x86_64::CpuTopology::single_package(m_config.cpus);
+    if (m_placement) {
+        auto const& guest = m_placement->guest;
+        arch::x86_64::CpuTopology placed { guest.threads_per_core, guest.cores_per_package, guest.packages };
+        if (placed.vcpu_count() == m_config.cpus)
+            topology = placed;
+    }
     for (u32 index = 0; index < m_config.cpus; ++index) {
         auto vcpu = TRY(m_vm.create_vcpu(index));
         auto cpuid = arch::x86_64::shape_cpuid(m_system.supported_cpuid(), index, topology, m_config.hidden_features);
@@ -246,7 +296,8 @@ void Machine::control_loop()
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     Fd signals(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
-    int input_fd = m_console.input_fd();
+    // With a virtio console, keystrokes belong to it; the UART only prints.
+    int input_fd = m_config.virtio_console ? -1 : m_console.input_fd();
     while (!m_stopping.load(std::memory_order_acquire)) {
         pollfd fds[3] = {
             { m_stop_event.fd(), POLLIN, 0 },

@@ -16,7 +16,10 @@
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
 #include "memory/guest_memory.h"
+#include "sched/host_cores.h"
 #include "vmm/console.h"
+#include "vmm/gsi_routing.h"
+#include "vmm/pci_devices.h"
 #include "vmm/machine_config.h"
 #include "vmm/stop_reason.h"
 
@@ -47,6 +50,8 @@ private:
         EventFd stop_event);
 
     ErrorOr<void> add_devices();
+    ErrorOr<void> add_pci_devices();
+    ErrorOr<void> place_vcpus();
     ErrorOr<void> create_vcpus();
     void vcpu_thread(u32 index);
     void control_loop();
@@ -62,6 +67,10 @@ private:
     bus::IoBus m_pio_bus { "port I/O" };
     bus::IoBus m_mmio_bus { "MMIO" };
     std::shared_ptr<devices::Serial16550> m_serial;
+    std::unique_ptr<GsiRouting> m_routing;
+    std::unique_ptr<PciDevices> m_pci;
+    std::unique_ptr<sched::HostCores> m_cores;
+    std::optional<sched::VmPlacement> m_placement;
     arch::x86_64::LoadedKernel m_kernel;
     std::vector<kvm::Vcpu> m_vcpus;
     std::vector<std::thread> m_threads;

@@ -8,6 +8,7 @@
 #include "arch/x86_64/cpu_features.h"
 #include "base/error.h"
 #include "base/types.h"
+#include "vmm/device_specs.h"
 
 namespace kasou::vmm {
 
@@ -29,16 +30,29 @@ struct MachineConfig {
     static constexpr char const* DEFAULT_COMMAND_LINE = "console=ttyS0 reboot=k panic=-1";
 
     std::string kernel_path;
+    std::optional<std::string> initrd_path;
     bool flat { false };
     u32 cpus { 1 };
     u64 memory { DEFAULT_MEMORY };
     std::optional<std::string> command_line; // unset: DEFAULT_COMMAND_LINE
     SerialSpec serial;
     std::vector<arch::x86_64::CpuFeature> hidden_features;
+    std::vector<DiskSpec> disks;      // --disk: one virtio-blk device each
+    bool entropy { true };            // virtio-rng; --no-rng leaves it out
+    std::string state_dir;            // the registry that vol: disks are looked up in
+    std::optional<std::string> cores; // --cores auto|LIST: run the vCPUs on a core group
+    std::vector<NetSpec> nets;        // --net: one virtio-net device each
+    std::optional<VsockSpec> vsock;   // --vsock
+    bool virtio_console { false };    // --console virtio: the console is hvc0, not COM1
     // When kasou started, for the boot timer.
     std::chrono::steady_clock::time_point start_time { std::chrono::steady_clock::now() };
 
-    std::string effective_command_line() const { return command_line.value_or(DEFAULT_COMMAND_LINE); }
+    static constexpr char const* VIRTIO_CONSOLE_COMMAND_LINE = "console=hvc0 reboot=k panic=-1";
+
+    std::string effective_command_line() const
+    {
+        return command_line.value_or(virtio_console ? VIRTIO_CONSOLE_COMMAND_LINE : DEFAULT_COMMAND_LINE);
+    }
 
     // Refuses zero or absurd sizes and counts: memory must be a multiple of 4 KiB, at least
     // MIN_MEMORY and at most host_memory; cpus from 1 to max_vcpus.

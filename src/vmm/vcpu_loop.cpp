@@ -1,6 +1,7 @@
 // The loop each vCPU thread runs: KVM_RUN, then dispatch of the exit to a bus or a stop reason.
 
 #include <algorithm>
+#include <pthread.h>
 #include <sched.h>
 
 #include <fmt/format.h>
@@ -31,6 +32,11 @@ void Machine::vcpu_thread(u32 index)
 {
     auto& vcpu = m_vcpus[index];
     kvm_run* run = vcpu.run_state();
+    ::pthread_setname_np(::pthread_self(), fmt::format("vcpu{}", index).c_str());
+    if (m_placement) {
+        if (auto pinned = sched::HostCores::pin_current_thread(m_placement->cpus[index]); !pinned)
+            spdlog::warn("vCPU {}: cannot pin to host CPU {}: {}", index, m_placement->cpus[index], pinned.error().to_string());
+    }
     u64 const run_size = m_system.vcpu_mmap_size();
 
     auto handle_exit = [&]() -> ExitOutcome {

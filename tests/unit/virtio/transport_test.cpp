@@ -1,12 +1,18 @@
+#include <atomic>
 #include <chrono>
+#include <fcntl.h>
+#include <unistd.h>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "base/sys.h"
+
 #include "test_driver.h"
 #include "virtio/pci_transport.h"
+#include "virtio/console/console_device.h"
 #include "virtio/rng/entropy_device.h"
 
 using namespace kasou;
@@ -29,6 +35,21 @@ struct RecordingSink final : pci::MsiSink {
     {
         std::lock_guard guard(lock);
         return delivered.size();
+    }
+};
+
+// A device that leaves every buffer on its queue (a receive queue with nothing to receive) and
+// counts how often it is asked.
+struct IdleDevice final : VirtioDevice {
+    std::atomic<int> calls { 0 };
+    u16 device_type() const override { return DEVICE_CONSOLE; }
+    u64 device_features() const override { return 0; }
+    u16 queue_count() const override { return 1; }
+    void read_config(u64, std::span<u8> data) override { std::fill(data.begin(), data.end(), 0); }
+    ErrorOr<void> process(u16, SplitQueue&) override
+    {
+        ++calls;
+        return {};
     }
 };
 
@@ -198,4 +219,42 @@ TEST_F(TransportFixture, QueueLayoutOutsideRamIsRefusedAtDriverOk)
     write(0x1C, 1, 2);
     set_status(1 | 2 | PciTransport::STATUS_FEATURES_OK | PciTransport::STATUS_DRIVER_OK);
     EXPECT_TRUE(status() & PciTransport::STATUS_NEEDS_RESET);
+}
+
+TEST_F(TransportFixture, HostEventsOfADeviceReachTheGuest)
+{
+    int fds[2];
+    ASSERT_TRUE(sys::pipe(fds, O_NONBLOCK));
+    Fd input(fds[0]);
+    Fd keyboard(fds[1]);
+    transport = PciTransport::create(memory, console::ConsoleDevice::create({ input.get(), -1 }).value(), sink).value();
+    bring_up(F_VERSION_1); // receiveq only: the transmitq stays disabled
+    u64 buffer = ring.buffer(std::vector<u8>(16, 0));
+    ring.set_descriptor(0, { buffer, 16, WRITE, 0 });
+    ring.make_available(0);
+    write(PciTransport::notify_offset(0), 0, 2);
+    ASSERT_EQ(::write(keyboard.get(), "ls\n", 3), 3);
+    ASSERT_TRUE(wait_until([&] { return ring.used_index() == 1; })) << "the I/O thread polls the device's host descriptor";
+    EXPECT_EQ(ring.used_element(0), (std::pair<u32, u32> { 0, 3 }));
+    std::string typed(3, '\0');
+    ASSERT_TRUE(memory.read(buffer, std::span(reinterpret_cast<u8*>(typed.data()), 3)));
+    EXPECT_EQ(typed, "ls\n");
+    ASSERT_TRUE(wait_until([&] { return sink.count() == 1; }));
+    EXPECT_EQ(sink.delivered[0], 1) << "the receiveq's vector";
+    transport.reset(); // stops the I/O thread before the pipe closes
+}
+
+TEST_F(TransportFixture, BuffersADeviceLeavesDoNotKeepTheThreadBusy)
+{
+    auto idle = std::make_shared<IdleDevice>();
+    transport = PciTransport::create(memory, idle, sink).value();
+    bring_up(F_VERSION_1 | F_RING_EVENT_IDX);
+    ring.set_descriptor(0, { ring.buffer(std::vector<u8>(16)), 16, WRITE, 0 });
+    ring.make_available(0);
+    write(PciTransport::notify_offset(0), 0, 2);
+    ASSERT_TRUE(wait_until([&] { return idle->calls.load() > 0; }));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(idle->calls.load(), 1) << "asked once per notification";
+    EXPECT_EQ(ring.used_index(), 0);
+    transport.reset();
 }

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <string>
+
+#include "base/error.h"
+#include "base/types.h"
+
+namespace kasou::vmm {
+
+// One --disk option: `PATH[,ro][,serial=S]` for a raw image file or block device, or
+// `vol:POOL/VOL[,ro][,serial=S]` for a thin volume of a kasou pool.
+struct DiskSpec {
+    enum class Kind { RawFile, Volume };
+    Kind kind { Kind::RawFile };
+    std::string path;   // RawFile
+    std::string pool;   // Volume
+    std::string volume; // Volume
+    bool read_only { false };
+    std::string serial;
+
+    static ErrorOr<DiskSpec> parse(std::string const& text);
+};
+
+// One --net option: `tap=NAME[,mac=52:54:00:12:34:56]`, a virtio-net device on a tap interface.
+struct NetSpec {
+    std::string tap;
+    std::string mac; // empty: a random locally administered address
+
+    static ErrorOr<NetSpec> parse(std::string const& text);
+};
+
+// The --vsock option: `cid=N,uds=PATH`, a virtio-vsock device whose host side is Unix sockets at
+// PATH (connect there and send "CONNECT PORT") and PATH_PORT (for the guest's connections).
+struct VsockSpec {
+    u32 guest_cid { 0 };
+    std::string uds_path;
+
+    static ErrorOr<VsockSpec> parse(std::string const& text);
+};
+
+} // namespace kasou::vmm

@@ -1,0 +1,103 @@
+#include "vmm/gsi_routing.h"
+
+#include "base/log.h"
+#include "base/try.h"
+
+namespace kasou::vmm {
+
+namespace {
+
+kvm_irq_routing_entry irqchip_route(u32 gsi, u32 chip, u32 pin)
+{
+    kvm_irq_routing_entry entry {};
+    entry.gsi = gsi;
+    entry.type = KVM_IRQ_ROUTING_IRQCHIP;
+    entry.u.irqchip.irqchip = chip;
+    entry.u.irqchip.pin = pin;
+    return entry;
+}
+
+} // namespace
+
+GsiRouting::GsiRouting(kvm::Vm& vm)
+    : m_vm(vm)
+{
+    // The PC's wiring, as QEMU programs it for KVM: ISA IRQs 0-15 to the PICs (but the cascade, 2),
+    // GSIs 0-23 to the IOAPIC's pins, except that the PIT's IRQ 0 arrives at pin 2, which is what
+    // the MADT's interrupt source override tells the guest.
+    for (u32 gsi = 0; gsi < 24; ++gsi) {
+        if (gsi < 8 && gsi != 2)
+            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_PIC_MASTER, gsi));
+        else if (gsi >= 8 && gsi < 16)
+            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_PIC_SLAVE, gsi - 8));
+        if (gsi == 0)
+            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_IOAPIC, 2));
+        else if (gsi != 2)
+            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_IOAPIC, gsi));
+    }
+}
+
+u32 GsiRouting::allocate_msi()
+{
+    std::lock_guard guard(m_lock);
+    u32 gsi = m_next_gsi++;
+    kvm_irq_routing_entry entry {};
+    entry.gsi = gsi;
+    entry.type = KVM_IRQ_ROUTING_MSI;
+    m_entries.push_back(entry);
+    return gsi;
+}
+
+ErrorOr<void> GsiRouting::set_msi(u32 gsi, u64 address, u32 data)
+{
+    std::lock_guard guard(m_lock);
+    for (auto& entry : m_entries) {
+        if (entry.gsi == gsi && entry.type == KVM_IRQ_ROUTING_MSI) {
+            entry.u.msi.address_lo = static_cast<u32>(address);
+            entry.u.msi.address_hi = static_cast<u32>(address >> 32);
+            entry.u.msi.data = data;
+        }
+    }
+    return commit_locked();
+}
+
+ErrorOr<void> GsiRouting::commit()
+{
+    std::lock_guard guard(m_lock);
+    return commit_locked();
+}
+
+ErrorOr<void> GsiRouting::commit_locked()
+{
+    return m_vm.set_gsi_routing(m_entries);
+}
+
+ErrorOr<std::unique_ptr<IrqfdMsiSink>> IrqfdMsiSink::create(kvm::Vm& vm, GsiRouting& routing, u16 vectors)
+{
+    std::vector<Vector> created;
+    for (u16 i = 0; i < vectors; ++i) {
+        Vector vector { routing.allocate_msi(), TRY(EventFd::create()) };
+        created.push_back(std::move(vector));
+    }
+    // The routes must exist before their irqfds are bound to them.
+    TRY(routing.commit());
+    for (auto const& vector : created)
+        TRY(vm.register_irqfd(vector.event.fd(), vector.gsi));
+    return std::unique_ptr<IrqfdMsiSink>(new IrqfdMsiSink(routing, std::move(created)));
+}
+
+void IrqfdMsiSink::route_changed(u16 vector, u64 address, u32 data)
+{
+    if (vector >= m_vectors.size())
+        return;
+    if (auto result = m_routing.set_msi(m_vectors[vector].gsi, address, data); !result)
+        spdlog::warn("MSI-X vector {}: {}", vector, result.error().to_string());
+}
+
+void IrqfdMsiSink::deliver(u16 vector)
+{
+    if (vector < m_vectors.size())
+        (void)m_vectors[vector].event.signal();
+}
+
+} // namespace kasou::vmm

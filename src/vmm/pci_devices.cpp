@@ -1,0 +1,100 @@
+#include "vmm/pci_devices.h"
+
+#include <fmt/format.h>
+
+#include "base/try.h"
+#include "storage/io/raw_file_device.h"
+#include "virtio/blk/blk_device.h"
+#include "virtio/console/console_device.h"
+#include "virtio/net/mac_address.h"
+#include "virtio/net/net_device.h"
+#include "virtio/rng/entropy_device.h"
+#include "virtio/vsock/vsock_device.h"
+
+namespace kasou::vmm {
+
+namespace {
+
+ErrorOr<std::shared_ptr<storage::BlockDevice>> open_raw_disk(DiskSpec const& spec)
+{
+    storage::RawFileOptions options;
+    options.read_only = spec.read_only;
+    options.engine = storage::IoEngineKind::Uring;
+    auto disk = TRY(storage::RawFileDevice::open(spec.path, options).map_error(
+        [&](Error const& error) { return error.with_prefix(fmt::format("--disk {}", spec.path)); }));
+    return std::shared_ptr<storage::BlockDevice>(std::move(disk));
+}
+
+} // namespace
+
+ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing,
+    Options const& options)
+{
+    std::unique_ptr<PciDevices> devices(new PciDevices());
+    for (auto const& spec : options.disks) {
+        std::shared_ptr<storage::BlockDevice> disk;
+        if (spec.kind == DiskSpec::Kind::RawFile) {
+            disk = TRY(open_raw_disk(spec));
+        } else {
+            auto pool = devices->m_pools.find(spec.pool);
+            if (pool == devices->m_pools.end()) {
+                auto handle = TRY(storage::PoolHandle::open(options.state_dir, spec.pool));
+                pool = devices->m_pools.emplace(spec.pool, std::move(handle)).first;
+            }
+            disk = TRY(pool->second.volume(spec.volume).map_error(
+                [&](Error const& error) { return error.with_prefix(fmt::format("--disk vol:{}/{}", spec.pool, spec.volume)); }));
+        }
+        virtio::blk::BlkOptions blk { spec.read_only, spec.serial, 1, 256 };
+        TRY(devices->add(vm, memory, routing, std::make_shared<virtio::blk::BlkDevice>(std::move(disk), blk)));
+    }
+    for (auto const& spec : options.nets) {
+        virtio::net::NetOptions net;
+        net.tap_name = spec.tap;
+        if (!spec.mac.empty())
+            net.mac = TRY(virtio::net::parse_mac(spec.mac).map_error([&](Error const& e) { return e.with_prefix("--net mac"); }));
+        auto device = TRY(virtio::net::NetDevice::create(std::move(net)).map_error(
+            [&](Error const& e) { return e.with_prefix(fmt::format("--net tap={}", spec.tap)); }));
+        TRY(devices->add(vm, memory, routing, std::move(device)));
+    }
+    if (options.console_fds) {
+        virtio::console::ConsoleOptions console { options.console_fds->first, options.console_fds->second, 0, 0 };
+        TRY(devices->add(vm, memory, routing, TRY(virtio::console::ConsoleDevice::create(console))));
+    }
+    if (options.vsock) {
+        virtio::vsock::VsockOptions vsock { options.vsock->guest_cid, options.vsock->uds_path };
+        auto device = TRY(virtio::vsock::VsockDevice::create(vsock).map_error([](Error const& e) { return e.with_prefix("--vsock"); }));
+        TRY(devices->add(vm, memory, routing, std::move(device)));
+    }
+    if (options.entropy)
+        TRY(devices->add(vm, memory, routing, std::make_shared<virtio::EntropyDevice>()));
+    return devices;
+}
+
+ErrorOr<void> PciDevices::add(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::shared_ptr<virtio::VirtioDevice> device)
+{
+    u16 vectors = static_cast<u16>(device->queue_count() + 1);
+    auto sink = TRY(IrqfdMsiSink::create(vm, routing, vectors));
+    std::shared_ptr<virtio::PciTransport> transport = TRY(virtio::PciTransport::create(memory, std::move(device), *sink));
+    TRY(m_bus.add(transport));
+    m_sinks.push_back(std::move(sink));
+    m_transports.push_back(std::move(transport));
+    return {};
+}
+
+ErrorOr<void> PciDevices::attach(bus::IoBus& pio, bus::IoBus& mmio, kvm::Vm& vm)
+{
+    TRY(pio.insert(m_bus.config_ports(), pci::PciBus::CONFIG_PORT, pci::PciBus::CONFIG_PORT_COUNT, "PCI configuration ports"));
+    TRY(mmio.insert(m_bus.ecam(), PCI_ECAM, pci::PciBus::ECAM_BUS_SIZE, "PCI ECAM"));
+    TRY(mmio.insert(m_bus.bar_window(), m_bus.window_base(), m_bus.window_size(), "PCI BAR window"));
+    // FIXME: a driver that moves a BAR keeps working (the window dispatches by current address),
+    // but its notifications then take the slower userspace exit: the ioeventfds stay where the
+    // BARs were first placed.
+    for (auto const& transport : m_transports) {
+        u64 bar = transport->config().bar_address(0);
+        for (u16 queue = 0; queue < transport->queue_count(); ++queue)
+            TRY(vm.register_ioeventfd(transport->notify_fd(queue), bar + virtio::PciTransport::notify_offset(queue), 0, false));
+    }
+    return {};
+}
+
+} // namespace kasou::vmm

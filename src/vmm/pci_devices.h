@@ -1,0 +1,60 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "bus/io_bus.h"
+#include "kvm/vm.h"
+#include "memory/guest_memory.h"
+#include "pci/pci_bus.h"
+#include "storage/pool/pool_handle.h"
+#include "virtio/pci_transport.h"
+#include "vmm/device_specs.h"
+#include "vmm/gsi_routing.h"
+
+namespace kasou::vmm {
+
+// Where the PCI bus lives in guest-physical space: BARs are assigned from the first part of the
+// MMIO hole, ECAM (bus 0 only) sits above it, clear of the IOAPIC and LAPIC pages.
+constexpr u64 PCI_BAR_WINDOW = 0xC000'0000;
+constexpr u64 PCI_BAR_WINDOW_SIZE = 0x2000'0000;
+constexpr u64 PCI_ECAM = 0xE800'0000;
+
+// The machine's PCI bus with its virtio devices: the disks (raw files or pool volumes, with the
+// pools they come from held open for the machine's life), the entropy device, their MSI-X routes
+// and notification eventfds. Built before the buses freeze; attach() puts it on them.
+class PciDevices {
+public:
+    struct Options {
+        std::vector<DiskSpec> disks;
+        bool entropy { true };
+        std::string state_dir; // where pool volumes are looked up
+        std::vector<NetSpec> nets;
+        std::optional<VsockSpec> vsock;
+        // A virtio console on these descriptors (owned by the caller, outliving the devices).
+        std::optional<std::pair<int, int>> console_fds; // input, output
+    };
+
+    static ErrorOr<std::unique_ptr<PciDevices>> create(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing,
+        Options const& options);
+
+    // Inserts the configuration ports, ECAM and BAR window into the buses, and registers each
+    // queue's notification address as a KVM ioeventfd.
+    ErrorOr<void> attach(bus::IoBus& pio, bus::IoBus& mmio, kvm::Vm& vm);
+    size_t device_count() const { return m_transports.size(); }
+
+private:
+    PciDevices() = default;
+    ErrorOr<void> add(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::shared_ptr<virtio::VirtioDevice> device);
+
+    pci::PciBus m_bus { PCI_BAR_WINDOW, PCI_BAR_WINDOW_SIZE };
+    std::map<std::string, storage::PoolHandle> m_pools;
+    std::vector<std::unique_ptr<IrqfdMsiSink>> m_sinks;
+    std::vector<std::shared_ptr<virtio::PciTransport>> m_transports;
+};
+
+} // namespace kasou::vmm

@@ -1,0 +1,179 @@
+// Boots guests/virtio_smoke, a guest with its own virtio-pci driver, with kasou's virtio devices
+// on /dev/kvm: PCI enumeration, MSI-X through irqfd, notifications through ioeventfd, virtio-blk
+// on a raw image and virtio-rng; and the --cores placement of vCPU threads.
+
+#include <csignal>
+#include <dirent.h>
+#include <regex>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <kasou_guests.h>
+
+#include "kasou_process.h"
+
+using namespace kasou::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int GUEST_PASSED = 1;
+
+void expect_lines(std::string const& output, std::vector<std::string> const& patterns)
+{
+    for (auto const& pattern : patterns) {
+        std::regex line("(^|\n)" + pattern + "(\n|$)", std::regex::extended);
+        EXPECT_TRUE(std::regex_search(output, line)) << "no line matching '" << pattern << "' in:\n" << output;
+    }
+}
+
+std::string make_disk(TemporaryDirectory const& directory, std::string const& name = "disk.img")
+{
+    auto path = directory.file(name);
+    write_file(path, "");
+    EXPECT_EQ(::truncate(path.c_str(), 64 << 20), 0);
+    return path;
+}
+
+} // namespace
+
+TEST(Virtio, BlkAndRngWithMsix)
+{
+    TemporaryDirectory directory;
+    auto disk = make_disk(directory);
+    auto result = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", disk + ",serial=kasou-disk-0", "--memory", "128M",
+        "--cmdline", "expect=blk,rng" });
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
+    expect_lines(result.out, {
+        "virtio_smoke: start \\(msi-x interrupts\\)",
+        "pci 00:[0-9a-f]{2}\\.0 1af4:1042 class 010000 virtio-blk",
+        "pci 00:[0-9a-f]{2}\\.0 1af4:1044 class 00ff00 virtio-rng",
+        "pci: 3 functions on bus 0, 0 memory bars assigned by the guest",
+        "virtio-blk: capacity 131072 sectors \\(67108864 bytes\\), block size 512",
+        "virtio-blk: wrote 3 blocks of 4096 bytes at sectors 0, 65536, 131064 \\(indirect descriptors\\)",
+        "virtio-blk: flush ok",
+        "virtio-blk: read back 3 blocks, all match",
+        "virtio-blk: discard of sectors 65536-65543 reads back as zeroes",
+        "virtio-blk: write-zeroes of sectors 131064-131071 reads back as zeroes",
+        "virtio-blk: serial \"kasou-disk-0\"",
+        "virtio-rng: 2 reads of 64 bytes, not zero, different .*",
+        "virtio: [1-9][0-9]* queue interrupts",
+        "virtio_smoke: all checks passed",
+    });
+    // The pattern the guest wrote at sector 0 reached the image file, and the discarded range is a hole.
+    auto image = read_file(disk);
+    ASSERT_EQ(image.size(), 64u << 20);
+    EXPECT_NE(image.substr(0, 4096), std::string(4096, '\0'));
+    EXPECT_EQ(image.substr(65536 * 512, 4096), std::string(4096, '\0'));
+}
+
+TEST(Virtio, PollingDriverWithoutInterrupts)
+{
+    TemporaryDirectory directory;
+    auto result = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", make_disk(directory), "--memory", "128M",
+        "--cmdline", "expect=blk,rng wait=poll" });
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
+    expect_lines(result.out, { "virtio_smoke: start \\(polling\\)", "virtio_smoke: all checks passed" });
+}
+
+TEST(Virtio, NoRngLeavesTheEntropyDeviceOut)
+{
+    TemporaryDirectory directory;
+    auto without = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", make_disk(directory), "--memory", "128M", "--no-rng",
+        "--cmdline", "expect=blk" });
+    EXPECT_EQ(without.status, GUEST_PASSED) << without.out << without.err;
+    EXPECT_EQ(without.out.find("virtio-rng"), std::string::npos) << without.out;
+    auto missing = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--memory", "128M", "--no-rng", "--cmdline", "expect=rng" });
+    EXPECT_EQ(missing.status, 9) << "the guest's 'device missing' value: " << missing.out;
+}
+
+TEST(Virtio, TwoDisks)
+{
+    TemporaryDirectory directory;
+    auto result = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", make_disk(directory, "a.img"), "--disk",
+        make_disk(directory, "b.img"), "--memory", "128M", "--cmdline", "expect=blk,rng" });
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
+    std::regex checked("virtio-blk: read back 3 blocks, all match");
+    auto count = std::distance(std::sregex_iterator(result.out.begin(), result.out.end(), checked), std::sregex_iterator());
+    EXPECT_EQ(count, 2) << "the guest checks every disk it finds: " << result.out;
+}
+
+TEST(Virtio, ReadOnlyDiskRefusesWrites)
+{
+    TemporaryDirectory directory;
+    auto disk = make_disk(directory);
+    auto result = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", disk + ",ro", "--memory", "128M", "--cmdline", "expect=blk" });
+    EXPECT_EQ(result.status, 17) << "the guest's 'write status not OK' value: " << result.out;
+    expect_lines(result.out, { "FAIL: virtio-blk: writing sector 0: status 1" });
+    EXPECT_EQ(read_file(disk), std::string(64u << 20, '\0')) << "the image is untouched";
+}
+
+TEST(Virtio, BadDiskOptionsAreRefusedBeforeBoot)
+{
+    auto missing = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", "/nonexistent/disk.img" });
+    EXPECT_EQ(missing.status, 2);
+    EXPECT_NE(missing.err.find("--disk /nonexistent/disk.img"), std::string::npos) << missing.err;
+    EXPECT_EQ(missing.out, "");
+    auto bad = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", "disk.img,turbo" });
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("unknown option 'turbo'"), std::string::npos) << bad.err;
+}
+
+TEST(Cores, VcpuThreadsArePinnedToTheGroup)
+{
+    KasouProcess process({ "run", "--kernel", KASOU_GUEST_SPIN, "--cpus", "1", "--cores", "1" });
+    ASSERT_TRUE(process.wait_for_output("spinning", 30s));
+    std::string task_dir = "/proc/" + std::to_string(process.pid()) + "/task";
+    std::string allowed;
+    if (DIR* tasks = ::opendir(task_dir.c_str())) {
+        while (dirent* entry = ::readdir(tasks)) {
+            std::string task = task_dir + "/" + entry->d_name;
+            if (read_file(task + "/comm") != "vcpu0\n")
+                continue;
+            std::istringstream status(read_file(task + "/status"));
+            for (std::string line; std::getline(status, line);)
+                if (line.starts_with("Cpus_allowed_list:"))
+                    allowed = line.substr(line.find_first_not_of(" \t", 18));
+        }
+        ::closedir(tasks);
+    }
+    process.send_signal(SIGTERM);
+    auto result = process.wait(10s);
+    EXPECT_EQ(allowed, "1") << result.err;
+    EXPECT_EQ(result.status, 8);
+}
+
+TEST(Cores, ImpossibleGroupsAreRefused)
+{
+    auto result = run_kasou({ "run", "--kernel", KASOU_GUEST_PVH_HELLO, "--cpus", "2", "--cores", "1" });
+    EXPECT_EQ(result.status, 2);
+    EXPECT_NE(result.err.find("--cores"), std::string::npos) << result.err;
+}
+
+TEST(Virtio, ConsoleNetAndVsockEnumerate)
+{
+    TemporaryDirectory directory;
+    auto result = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--memory", "128M", "--console", "virtio", "--net",
+        "tap=kasou-it0,mac=52:54:00:12:34:56", "--vsock", "cid=7,uds=" + directory.file("vsock.sock"), "--cmdline", "expect=rng,console" });
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
+    expect_lines(result.out, {
+        "pci 00:[0-9a-f]{2}\\.0 1af4:1041 class 020000 .*",
+        "pci 00:[0-9a-f]{2}\\.0 1af4:1043 class 078000 virtio-console",
+        "pci 00:[0-9a-f]{2}\\.0 1af4:1053 class 00ff00 .*",
+        "virtio_smoke: hello on virtio-console port 0",
+        "virtio_smoke: all checks passed",
+    });
+}
+
+TEST(Virtio, BadNetAndVsockOptionsAreRefused)
+{
+    auto net = run_kasou({ "run", "--kernel", KASOU_GUEST_PVH_HELLO, "--net", "mac=52:54:00:00:00:01" });
+    EXPECT_EQ(net.status, 2);
+    EXPECT_NE(net.err.find("the tap interface is missing"), std::string::npos) << net.err;
+    auto mac = run_kasou({ "run", "--kernel", KASOU_GUEST_PVH_HELLO, "--net", "tap=kasou-it1,mac=zz" });
+    EXPECT_EQ(mac.status, 2);
+    EXPECT_NE(mac.err.find("--net mac"), std::string::npos) << mac.err;
+    auto vsock = run_kasou({ "run", "--kernel", KASOU_GUEST_PVH_HELLO, "--vsock", "cid=2,uds=/tmp/x" });
+    EXPECT_EQ(vsock.status, 2);
+    EXPECT_NE(vsock.err.find("cid must be a number from 3"), std::string::npos) << vsock.err;
+}
