@@ -79,8 +79,8 @@ ErrorOr<std::unique_ptr<IrqfdMsiSink>> IrqfdMsiSink::create(kvm::Vm& vm, GsiRout
         Vector vector { routing.allocate_msi(), TRY(EventFd::create()) };
         created.push_back(std::move(vector));
     }
-    // The routes must exist before their irqfds are bound to them.
-    TRY(routing.commit());
+    // An irqfd may be bound before its route is committed: KVM re-resolves irqfds whenever the
+    // routing table changes, so the machine commits the table once, after every device is added.
     for (auto const& vector : created)
         TRY(vm.register_irqfd(vector.event.fd(), vector.gsi));
     return std::unique_ptr<IrqfdMsiSink>(new IrqfdMsiSink(routing, std::move(created)));

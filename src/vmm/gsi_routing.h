@@ -38,7 +38,8 @@ private:
 };
 
 // The MSI-X vectors of one PCI function, each raised through an eventfd that KVM turns into the
-// vector's MSI (irqfd), so a device thread interrupts the guest with one write and no ioctl.
+// vector's MSI (irqfd), so a device thread interrupts the guest with one write and no ioctl. Its
+// GSIs take effect when the GsiRouting is next committed.
 class IrqfdMsiSink final : public pci::MsiSink {
 public:
     static ErrorOr<std::unique_ptr<IrqfdMsiSink>> create(kvm::Vm& vm, GsiRouting& routing, u16 vectors);

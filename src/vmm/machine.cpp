@@ -187,12 +187,13 @@ ErrorOr<void> Machine::add_pci_devices()
     // The whole GSI table is installed even without PCI devices: it also routes the PIT to IOAPIC
     // pin 2, as the MADT's interrupt source override says.
     m_routing = std::make_unique<GsiRouting>(m_vm);
-    TRY(m_routing->commit());
     PciDevices::Options options { m_config.disks, m_config.entropy, m_config.state_dir, m_config.nets, m_config.vsock, std::nullopt };
     if (m_config.virtio_console)
         options.console_fds = std::pair { m_console.input_fd(), m_console.output_fd() };
     m_pci = TRY(PciDevices::create(m_vm, m_memory, *m_routing, options));
     TRY(m_pci->attach(m_pio_bus, m_mmio_bus, m_vm));
+    // One commit for the whole table: each one waits for KVM's readers to drain.
+    TRY(m_routing->commit());
     return {};
 }
 

@@ -177,3 +177,33 @@ TEST(Virtio, BadNetAndVsockOptionsAreRefused)
     EXPECT_EQ(vsock.status, 2);
     EXPECT_NE(vsock.err.find("cid must be a number from 3"), std::string::npos) << vsock.err;
 }
+
+TEST(Virtio, PoolVolumeAsDisk)
+{
+    TemporaryDirectory directory;
+    auto state = directory.file("state");
+    auto member = make_disk(directory, "member.img");
+    auto kasou = [&](std::vector<std::string> arguments) {
+        arguments.insert(arguments.begin(), { "--state-dir", state });
+        return run_kasou(arguments);
+    };
+    ASSERT_EQ(kasou({ "pool", "create", "tank", "--layout", "linear", member }).status, 0);
+    ASSERT_EQ(kasou({ "vol", "create", "tank/root", "--size", "32M" }).status, 0);
+    ASSERT_EQ(kasou({ "vol", "snapshot", "tank/root", "tank/before" }).status, 0);
+
+    auto result = kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--memory", "128M", "--disk", "vol:tank/root", "--cmdline", "expect=blk" });
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
+    expect_lines(result.out, { "virtio-blk: capacity 65536 sectors \\(33554432 bytes\\), block size 512", "virtio-blk: read back 3 blocks, all match" });
+
+    // The guest's writes reached the volume; the snapshot taken before still reads as zeroes and,
+    // being a snapshot, cannot be written by a guest.
+    auto exported = directory.file("root.raw");
+    ASSERT_EQ(kasou({ "vol", "export", "tank/root", exported }).status, 0);
+    EXPECT_NE(read_file(exported).substr(0, 4096), std::string(4096, '\0'));
+    auto snapshot = kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--memory", "128M", "--disk", "vol:tank/before", "--cmdline", "expect=blk" });
+    EXPECT_EQ(snapshot.status, 17) << snapshot.out << snapshot.err;
+    auto snapshot_raw = directory.file("before.raw");
+    ASSERT_EQ(kasou({ "vol", "export", "tank/before", snapshot_raw }).status, 0);
+    EXPECT_EQ(read_file(snapshot_raw), std::string(32u << 20, '\0'));
+    ASSERT_EQ(kasou({ "pool", "check", "tank" }).status, 0);
+}
