@@ -4,7 +4,7 @@
 #   2. the unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer;
 #   3. every libFuzzer target for a short run, seeded with the test guests.
 # Options: --skip-nested leaves out the tests that boot the emulated nested host (CTest label
-# "nested"; also KASOU_SKIP_NESTED=1). KASOU_FUZZ_SECONDS sets each fuzz run's length (default 30).
+# "nested"; also KASOU_SKIP_NESTED=1). KASOU_FUZZ_SECONDS sets each fuzz run's length (default 15).
 # Ends with one line "N passed, M failed" counting every test of every stage; the exit status is
 # 0 only when nothing failed.
 set -u
@@ -17,7 +17,7 @@ for argument in "$@"; do
     *) echo "test.sh: unknown option $argument (known: --skip-nested)" >&2; exit 2 ;;
     esac
 done
-fuzz_seconds=${KASOU_FUZZ_SECONDS:-30}
+fuzz_seconds=${KASOU_FUZZ_SECONDS:-15}
 jobs=$(nproc)
 passed=0
 failed=0

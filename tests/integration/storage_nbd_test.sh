@@ -7,56 +7,12 @@ set -euo pipefail
 KASOU=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
 RAW_CLIENT="$HERE/storage_nbd_raw_client.py"
-WORK=$(mktemp -d /tmp/kasou-nbd-test.XXXXXX)
-SERVER_PID=""
-cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
-
-step() { echo "--- $*"; }
-die() { echo "FAIL: $*" >&2; [[ -f server.log ]] && sed 's/^/server: /' server.log >&2; exit 1; }
-
-# start_server ARGS...: runs kasou nbd serve in the background on $WORK/nbd.sock, waits for it.
-start_server() {
-    rm -f nbd.sock
-    "$KASOU" --log-level info nbd serve --unix "$WORK/nbd.sock" "$@" 2>server.log &
-    SERVER_PID=$!
-    echo "$SERVER_PID" > server.pid
-    for _ in $(seq 100); do
-        [[ -S nbd.sock ]] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || die "server exited at start"
-        sleep 0.05
-    done
-    die "server did not create its socket"
-}
-
-# stop_server: SIGTERM, expect exit status 0.
-stop_server() {
-    kill -TERM "$SERVER_PID"
-    local status=0
-    wait "$SERVER_PID" || status=$?
-    SERVER_PID=""
-    [[ $status -eq 0 ]] || die "server exited with status $status after SIGTERM"
-}
+# shellcheck source=nbd_test_lib.sh
+source "$HERE/nbd_test_lib.sh"
 
 # byte_values FILE BLOCK INDEX: the distinct byte values (hex, concatenated) of block INDEX.
 byte_values() {
     dd if="$1" bs="$2" skip="$3" count=1 status=none | od -An -v -tx1 | tr -s ' ' '\n' | grep -v '^$' | sort -u | tr -d '\n'
-}
-
-uri() { echo "nbd+unix:///$1?socket=$WORK/nbd.sock"; }
-
-# qemu_io URI COMMANDS...: runs qemu-io, fails on any error or pattern mismatch.
-qemu_io() {
-    local target=$1; shift
-    local args=()
-    for c in "$@"; do args+=(-c "$c"); done
-    local out
-    out=$(qemu-io -f raw "${args[@]}" "$target" 2>&1) || die "qemu-io failed: $out"
-    if grep -qiE "fail|error|mismatch" <<<"$out"; then die "qemu-io: $out"; fi
 }
 
 truncate -s 64M disk.img
@@ -89,7 +45,7 @@ qemu-img convert -f raw -O raw "$(uri disk.img)" out.raw
 cmp out.raw disk.img || die "convert out differs"
 
 step "qemu-io pattern writes and reads, write -z, discard"
-qemu_io "$(uri disk.img)" "write -P 0x5a 1M 256k" "read -P 0x5a 1M 256k" \
+qemu_io "" "$(uri disk.img)" "write -P 0x5a 1M 256k" "read -P 0x5a 1M 256k" \
     "write -z 1M 64k" "read -P 0 1M 64k" "read -P 0x5a 1088k 192k" \
     "write -P 0x33 30M 1M" "discard 30M 512k" "read -P 0 30M 512k" "read -P 0x33 31232k 512k" \
     "write -P 0x77 -f 40M 4k" "flush" "read -P 0x77 40M 4k"
@@ -99,11 +55,11 @@ qemu_io "$(uri disk.img)" "write -P 0x5a 1M 256k" "read -P 0x5a 1M 256k" \
 step "nbdinfo --map reports holes and data (base:allocation)"
 map=$(nbdinfo --map "$(uri other)")
 [[ "$(awk '{print $3}' <<<"$map" | sort -u | tr -d '\n')" == "3" ]] || die "an empty image should be one hole: $map"
-qemu_io "$(uri other)" "write -P 0x11 4M 1M"
+qemu_io "" "$(uri other)" "write -P 0x11 4M 1M"
 map=$(nbdinfo --map "$(uri other)")
 grep -qE '^ +4194304 +1048576 +0 +data' <<<"$map" || die "written range not reported as data: $map"
 grep -qE '^ +0 +4194304 +3 +hole,zero' <<<"$map" || die "unwritten range not reported as a hole: $map"
-qemu_io "$(uri other)" "discard 4M 1M"
+qemu_io "" "$(uri other)" "discard 4M 1M"
 map=$(nbdinfo --map "$(uri other)")
 [[ "$(awk '{print $3}' <<<"$map" | sort -u | tr -d '\n')" == "3" ]] || die "discarded range still allocated: $map"
 
@@ -124,7 +80,7 @@ fio --name=multi --ioengine=nbd --uri="$(uri disk.img)" --rw=randrw --bs=64k --s
     --output=fio-multi.log >/dev/null 2>&1 &
 FIO_PID=$!
 for i in 1 2 3 4; do
-    qemu_io "$(uri other)" "write -P 0x4$i $((i * 2))M 1M" "read -P 0x4$i $((i * 2))M 1M" &
+    qemu_io "" "$(uri other)" "write -P 0x4$i $((i * 2))M 1M" "read -P 0x4$i $((i * 2))M 1M" &
 done
 wait %2 %3 %4 %5 || die "a concurrent qemu-io failed"
 wait $FIO_PID || die "concurrent fio jobs: $(cat fio-multi.log)"
@@ -133,7 +89,7 @@ step "hostile raw-socket clients close only their own connection"
 for case in bad-client-flags bad-option-magic huge-option unknown-option bad-request-magic \
     unknown-command oversized-write out-of-range truncated-write; do
     python3 "$RAW_CLIENT" "$WORK/nbd.sock" hostile "$case" || die "hostile case $case"
-    qemu_io "$(uri disk.img)" "read -P 0x77 40M 4k"
+    qemu_io "" "$(uri disk.img)" "read -P 0x77 40M 4k"
 done
 grep -q "bad request magic" server.log || die "bad magic not logged"
 grep -q "unknown command type" server.log || die "unknown command not logged"
@@ -161,7 +117,7 @@ stop_server
 
 step "io_uring engine"
 start_server --file disk.img --engine uring
-qemu_io "$(uri disk.img)" "write -P 0x99 8M 1M" "read -P 0x99 8M 1M"
+qemu_io "" "$(uri disk.img)" "write -P 0x99 8M 1M" "read -P 0x99 8M 1M"
 fio --name=uring --ioengine=nbd --uri="$(uri disk.img)" --rw=randwrite --bs=4k --size=4M \
     --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1 --output=fio-uring.log >/dev/null 2>&1 \
     || die "fio verify with io_uring: $(cat fio-uring.log)"

@@ -2,52 +2,13 @@
 # `kasou nbd serve` on thin volumes of a pool, driven by qemu-io, qemu-img, nbdinfo, nbdcopy and
 # fio: thin allocation seen through base:allocation, a snapshot that keeps its content while the
 # origin is written, data that survives a restart of the server.
-# Usage: storage_nbd_thin_test.sh KASOU_BINARY   (exit 77: this kasou has no pool commands yet)
+# Usage: storage_nbd_thin_test.sh KASOU_BINARY
 set -euo pipefail
 
 KASOU=$(realpath "$1")
-"$KASOU" --help | grep -qE "^ +vol +" || { echo "SKIP: kasou has no pool and vol commands yet"; exit 77; }
-WORK=$(mktemp -d /tmp/kasou-nbd-thin.XXXXXX)
-SERVER_PID=""
-cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
-K() { "$KASOU" --state-dir "$WORK/state" "$@"; }
-
-step() { echo "--- $*"; }
-die() { echo "FAIL: $*" >&2; [[ -f server.log ]] && sed 's/^/server: /' server.log >&2; exit 1; }
-
-start_server() {
-    rm -f nbd.sock
-    "$KASOU" --state-dir "$WORK/state" --log-level info nbd serve --unix "$WORK/nbd.sock" "$@" 2>server.log &
-    SERVER_PID=$!
-    for _ in $(seq 200); do
-        [[ -S nbd.sock ]] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || die "server exited at start"
-        sleep 0.05
-    done
-    die "server did not create its socket"
-}
-stop_server() {
-    kill -TERM "$SERVER_PID"
-    local status=0
-    wait "$SERVER_PID" || status=$?
-    SERVER_PID=""
-    [[ $status -eq 0 ]] || die "server exited with status $status after SIGTERM"
-}
-uri() { echo "nbd+unix:///$1?socket=$WORK/nbd.sock"; }
-qemu_io() {
-    local flags=$1 target=$2; shift 2
-    local args=()
-    for c in "$@"; do args+=(-c "$c"); done
-    local out
-    # shellcheck disable=SC2086
-    out=$(qemu-io $flags -f raw "${args[@]}" "$target" 2>&1) || die "qemu-io failed: $out"
-    if grep -qiE "fail|error|mismatch" <<<"$out"; then die "qemu-io: $out"; fi
-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=nbd_test_lib.sh
+source "$HERE/nbd_test_lib.sh"
 
 truncate -s 512M member0.disk
 K pool create tank --layout linear "$WORK/member0.disk" >/dev/null

@@ -92,4 +92,17 @@ std::string name_of(char const (&field)[NAME_LENGTH])
     return std::string(field, strnlen(field, NAME_LENGTH));
 }
 
+char const* layout_name(SegmentKind kind)
+{
+    switch (kind) {
+    case SegmentKind::Linear:
+        return "linear";
+    case SegmentKind::Striped:
+        return "striped";
+    case SegmentKind::Mirror:
+        return "mirror";
+    }
+    return "unknown";
+}
+
 } // namespace kasou::storage

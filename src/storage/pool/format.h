@@ -59,6 +59,9 @@ enum class SegmentKind : u32 {
     Mirror = 3,
 };
 
+// "linear", "striped" or "mirror", as the commands spell a layout.
+char const* layout_name(SegmentKind kind);
+
 enum class MemberState : u32 {
     Healthy = 0,
     Failed = 1,

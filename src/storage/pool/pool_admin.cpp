@@ -24,19 +24,6 @@ ErrorOr<SegmentKind> parse_layout(std::string_view text)
     return make_error(fmt::format("unknown layout '{}': use linear, striped or mirror", text));
 }
 
-char const* layout_name(SegmentKind kind)
-{
-    switch (kind) {
-    case SegmentKind::Linear:
-        return "linear";
-    case SegmentKind::Striped:
-        return "striped";
-    case SegmentKind::Mirror:
-        return "mirror";
-    }
-    return "unknown";
-}
-
 namespace {
 
 // The registry keeps absolute paths, so a pool opens from any working directory.

@@ -16,7 +16,6 @@ namespace kasou::storage {
 using ProgressFunction = std::function<void(u64 done, u64 total)>;
 
 ErrorOr<SegmentKind> parse_layout(std::string_view text);
-char const* layout_name(SegmentKind kind);
 
 struct CreatePoolOptions {
     std::string name;

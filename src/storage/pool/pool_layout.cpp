@@ -12,23 +12,6 @@
 
 namespace kasou::storage {
 
-namespace {
-
-char const* kind_name(SegmentKind kind)
-{
-    switch (kind) {
-    case SegmentKind::Linear:
-        return "linear";
-    case SegmentKind::Striped:
-        return "striped";
-    case SegmentKind::Mirror:
-        return "mirror";
-    }
-    return "unknown";
-}
-
-} // namespace
-
 ErrorOr<u64> PoolLayout::plan_segment(SegmentKind kind, std::vector<u64> const& disk_sizes, u64 stripe_size)
 {
     if (disk_sizes.empty())
@@ -139,7 +122,7 @@ ErrorOr<PoolLayout> PoolLayout::from_superblock(Superblock const& superblock, st
             for (u32 m = entry.first_member; m < entry.first_member + entry.width; ++m) {
                 if (layout.m_members[m]->state != MemberState::Healthy)
                     return make_error(fmt::format("member {} ({}) of {} segment {} is missing or failed and has no copy: the pool cannot be opened",
-                        m, layout.m_members[m]->uuid.to_string(), kind_name(entry.kind), i));
+                        m, layout.m_members[m]->uuid.to_string(), layout_name(entry.kind), i));
             }
         }
         layout.m_segments.push_back(segment);
