@@ -98,7 +98,8 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
     auto memory = TRY(memory::GuestMemory::create(config.memory));
     arch::x86_64::AcpiConfig acpi { config.cpus,
         { devices::AcpiPowerControl::SLEEP_CONTROL, devices::AcpiPowerControl::SLEEP_STATUS, devices::AcpiPowerControl::RESET,
-            devices::AcpiPowerControl::RESET_VALUE, devices::AcpiPowerControl::S5_SLEEP_TYPE } };
+            devices::AcpiPowerControl::RESET_VALUE, devices::AcpiPowerControl::S5_SLEEP_TYPE },
+        arch::x86_64::AcpiPciHost { PCI_ECAM, static_cast<u32>(PCI_BAR_WINDOW), static_cast<u32>(PCI_BAR_WINDOW_SIZE) } };
     arch::x86_64::KernelOptions options { config.flat, config.effective_command_line(), initrd, TRY(arch::x86_64::write_acpi_tables(memory, acpi)) };
     auto kernel = TRY(arch::x86_64::load_kernel(memory, image, options).map_error(
         [&](Error const& error) { return error.with_prefix(fmt::format("kernel {}", config.kernel_path)); }));

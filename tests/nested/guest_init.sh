@@ -10,6 +10,7 @@ mount -t devtmpfs devtmpfs /dev
 echo "GUEST processors=$(grep -c '^processor' /proc/cpuinfo)"
 echo "GUEST memtotal_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
 echo "GUEST cmdline=$(cat /proc/cmdline)"
+echo "GUEST pci=$(ls /sys/bus/pci/devices 2>/dev/null | tr '\n' ' ')"
 # kasou's boot timer: the marker 1 to port 0x440.
 port_write 0x440 1 || echo "GUEST boot timer write failed"
 

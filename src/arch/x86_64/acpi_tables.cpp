@@ -56,6 +56,11 @@ constexpr u16 COM1_PORT = 0x3F8;
 constexpr u8 COM1_IRQ = 4;
 constexpr u16 RTC_PORT = 0x70;
 constexpr u8 RTC_IRQ = 8;
+constexpr u16 PCI_CONFIG_PORT = 0xCF8;
+
+// MCFG (PCI Firmware Specification 3.2, 4.1.2): header, 8 reserved bytes, one allocation per
+// segment: ECAM base, segment, first and last bus, 4 reserved bytes.
+constexpr u64 MCFG_SIZE = 36 + 8 + 16;
 
 // Lays tables out one after the other in a buffer sized once up front (`capacity` must cover every
 // table; the callers' sizes are fixed but for the MADT's per-vCPU entries), so nothing reallocates
@@ -134,8 +139,19 @@ std::vector<u8> dsdt_body(AcpiConfig const& config)
     // Described so a hardware-reduced OS, which sets up no legacy ISA interrupts, finds the RTC's IRQ.
     auto rtc = device("RTC",
         { name("_HID", eisa_id("PNP0B00")), name("_CRS", resource_template({ io_port(RTC_PORT, RTC_PORT, 1, 2), irq_no_flags(RTC_IRQ) })) });
+    std::vector<aml::Bytes> devices { com1, rtc };
+    if (config.pci) {
+        u32 window_end = config.pci->window_base + (config.pci->window_size - 1);
+        devices.push_back(device("PCI0",
+            { name("_HID", eisa_id("PNP0A08")), name("_CID", eisa_id("PNP0A03")), name("_SEG", integer(0)), name("_BBN", integer(0)),
+                name("_UID", integer(0)),
+                name("_CRS",
+                    resource_template({ word_address(AddressSpace::BusNumber, 0, 0), io_port(PCI_CONFIG_PORT, PCI_CONFIG_PORT, 1, 8),
+                        word_address(AddressSpace::Io, 0, PCI_CONFIG_PORT - 1), word_address(AddressSpace::Io, PCI_CONFIG_PORT + 8, 0xFFFF),
+                        dword_memory(config.pci->window_base, window_end) })) }));
+    }
     auto s5 = name("_S5", package({ integer(config.power.s5_sleep_type), integer(config.power.s5_sleep_type), integer(0), integer(0) }));
-    auto body = scope("\\_SB", { com1, rtc });
+    auto body = scope("\\_SB", devices);
     body.insert(body.end(), s5.begin(), s5.end());
     return body;
 }
@@ -147,8 +163,8 @@ AcpiTableLayout build_acpi_tables(u64 base, AcpiConfig const& config)
     AcpiTableLayout layout;
     auto dsdt = dsdt_body(config);
     u64 madt_size = HEADER_SIZE + 8 + u64 { config.cpus } * 16 + 12 + 10;
-    u64 all_tables = HEADER_SIZE + dsdt.size() + FADT_SIZE + madt_size + HEADER_SIZE + 16 + 36;
-    TableWriter writer(layout.bytes, all_tables + 5 * TABLE_ALIGNMENT);
+    u64 all_tables = HEADER_SIZE + dsdt.size() + FADT_SIZE + madt_size + MCFG_SIZE + HEADER_SIZE + 24 + 36;
+    TableWriter writer(layout.bytes, all_tables + 6 * TABLE_ALIGNMENT);
 
     // DSDT first, so every pointer below is known when its table is written.
     layout.dsdt = writer.start_table("DSDT", HEADER_SIZE, 2);
@@ -191,9 +207,21 @@ AcpiTableLayout build_acpi_tables(u64 base, AcpiConfig const& config)
     writer.append(layout.madt, timer_override);
     writer.finish(layout.madt);
 
-    layout.xsdt = writer.start_table("XSDT", HEADER_SIZE + 16, 1);
+    if (config.pci) {
+        layout.mcfg = writer.start_table("MCFG", MCFG_SIZE, 1);
+        writer.put<u64>(layout.mcfg + HEADER_SIZE + 8, config.pci->ecam);
+        writer.put<u16>(layout.mcfg + HEADER_SIZE + 16, 0); // segment
+        writer.put<u8>(layout.mcfg + HEADER_SIZE + 18, 0);  // first bus
+        writer.put<u8>(layout.mcfg + HEADER_SIZE + 19, 0);  // last bus
+        writer.finish(layout.mcfg);
+    }
+
+    u64 entries = config.pci ? 3 : 2;
+    layout.xsdt = writer.start_table("XSDT", HEADER_SIZE + 8 * entries, 1);
     writer.put<u64>(layout.xsdt + HEADER_SIZE, base + layout.fadt);
     writer.put<u64>(layout.xsdt + HEADER_SIZE + 8, base + layout.madt);
+    if (config.pci)
+        writer.put<u64>(layout.xsdt + HEADER_SIZE + 16, base + layout.mcfg);
     writer.finish(layout.xsdt);
 
     // RSDP (ACPI 6.5, 5.2.5.3): 20-byte ACPI 1.0 part with its checksum, 36 bytes in all.

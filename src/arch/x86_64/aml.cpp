@@ -26,6 +26,12 @@ constexpr u8 ROOT_CHAR = '\\';
 constexpr u8 IRQ_NO_FLAGS_TAG = 0x22;
 constexpr u8 IO_PORT_TAG = 0x47;
 constexpr u8 END_TAG = 0x79;
+constexpr u8 DWORD_ADDRESS_TAG = 0x87;
+constexpr u8 WORD_ADDRESS_TAG = 0x88;
+// General flags: producer (bit 0 clear), positive decode (bit 1 clear), _MIF and _MAF set.
+constexpr u8 ADDRESS_FIXED_PRODUCER = 0x0C;
+constexpr u8 IO_ENTIRE_RANGE = 0x03;       // I/O type-specific flags: _RNG = both ISA and non-ISA
+constexpr u8 MEMORY_READ_WRITE = 0x01;     // memory type-specific flags: _RW, non-cacheable
 constexpr u8 IO_DECODE_16 = 0x01;
 
 void append(Bytes& out, Bytes const& more)
@@ -187,6 +193,36 @@ Bytes io_port(u16 minimum, u16 maximum, u8 alignment, u8 length)
     append_little_endian(out, maximum, 2);
     out.push_back(alignment);
     out.push_back(length);
+    return out;
+}
+
+Bytes word_address(AddressSpace space, u16 minimum, u16 maximum)
+{
+    Bytes out { WORD_ADDRESS_TAG };
+    append_little_endian(out, 13, 2); // length of what follows the length field
+    out.push_back(static_cast<u8>(space));
+    out.push_back(ADDRESS_FIXED_PRODUCER);
+    out.push_back(space == AddressSpace::Io ? IO_ENTIRE_RANGE : 0);
+    append_little_endian(out, 0, 2); // granularity
+    append_little_endian(out, minimum, 2);
+    append_little_endian(out, maximum, 2);
+    append_little_endian(out, 0, 2); // translation offset
+    append_little_endian(out, u64 { maximum } - minimum + 1, 2);
+    return out;
+}
+
+Bytes dword_memory(u32 minimum, u32 maximum)
+{
+    Bytes out { DWORD_ADDRESS_TAG };
+    append_little_endian(out, 23, 2);
+    out.push_back(static_cast<u8>(AddressSpace::Memory));
+    out.push_back(ADDRESS_FIXED_PRODUCER);
+    out.push_back(MEMORY_READ_WRITE);
+    append_little_endian(out, 0, 4); // granularity
+    append_little_endian(out, minimum, 4);
+    append_little_endian(out, maximum, 4);
+    append_little_endian(out, 0, 4); // translation offset
+    append_little_endian(out, u64 { maximum } - minimum + 1, 4);
     return out;
 }
 

@@ -41,4 +41,17 @@ Bytes io_port(u16 minimum, u16 maximum, u8 alignment, u8 length);
 // IRQNoFlags () { irq }: small IRQ descriptor, 2-byte form (6.4.2.1).
 Bytes irq_no_flags(u8 irq);
 
+// The resource types of address space descriptors (6.4.3.5.1).
+enum class AddressSpace : u8 {
+    Memory = 0,
+    Io = 1,
+    BusNumber = 2,
+};
+// WordBusNumber / WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, [EntireRange], 0,
+// minimum, maximum, 0, length): word address space descriptor (6.4.3.5.3) for I/O or bus numbers.
+Bytes word_address(AddressSpace space, u16 minimum, u16 maximum);
+// DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite, 0,
+// minimum, maximum, 0, length): double-word address space descriptor (6.4.3.5.2).
+Bytes dword_memory(u32 minimum, u32 maximum);
+
 } // namespace kasou::arch::x86_64::aml

@@ -35,7 +35,7 @@ TEST(LinuxBootInput, GuestPowersOffThroughAcpi)
     auto result = run_kasou({ "--log-level", "info", "run", "--kernel", KASOU_GUEST_ACPI_POWEROFF, "--memory", "64M" });
     EXPECT_EQ(result.status, 0) << result.out << result.err;
     EXPECT_NE(result.out.find("modules: none"), std::string::npos) << result.out;
-    EXPECT_NE(result.out.find("xsdt with 2 tables, fadt revision 6"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("xsdt with 3 tables, fadt revision 6"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("sleep control register at port 0x600"), std::string::npos) << result.out;
     EXPECT_NE(result.err.find("guest powered off (ACPI S5)"), std::string::npos) << result.err;
 }

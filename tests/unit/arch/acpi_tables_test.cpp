@@ -20,7 +20,15 @@ constexpr u64 BASE = 0xE0000;
 
 AcpiConfig config_for(u32 cpus)
 {
-    return { cpus, { 0x600, 0x601, 0x602, 0x01, 5 } };
+    return { cpus, { 0x600, 0x601, 0x602, 0x01, 5 }, std::nullopt };
+}
+
+// The configuration kasou's machines use: with the PCI host bridge and ECAM.
+AcpiConfig config_with_pci(u32 cpus)
+{
+    auto config = config_for(cpus);
+    config.pci = AcpiPciHost { 0xE800'0000, 0xC000'0000, 0x2000'0000 };
+    return config;
 }
 
 template<class T>
@@ -189,11 +197,12 @@ TEST(AcpiTables, WrittenIntoTheReservedBiosArea)
 TEST(AcpiTables, IaslDisassemblesAndRecompilesEveryTable)
 {
     ASSERT_EQ(run("iasl -v").status, 0) << "iasl is missing: install Debian's acpica-tools";
-    auto layout = build_acpi_tables(BASE, config_for(2));
+    auto layout = build_acpi_tables(BASE, config_with_pci(2));
     char directory_template[] = "/tmp/kasou-acpi.XXXXXX";
     ASSERT_NE(::mkdtemp(directory_template), nullptr);
     std::string directory = directory_template;
-    for (auto [name, offset] : { std::pair { "dsdt", layout.dsdt }, { "facp", layout.fadt }, { "apic", layout.madt }, { "xsdt", layout.xsdt } }) {
+    for (auto [name, offset] : { std::pair { "dsdt", layout.dsdt }, { "facp", layout.fadt }, { "apic", layout.madt }, { "xsdt", layout.xsdt },
+             { "mcfg", layout.mcfg } }) {
         auto table = table_bytes(layout, offset);
         std::string path = directory + "/" + name;
         std::ofstream(path + ".dat", std::ios::binary).write(reinterpret_cast<char const*>(table.data()), static_cast<std::streamsize>(table.size()));
@@ -242,4 +251,26 @@ TEST(Aml, IntegersNamesAndIds)
     EXPECT_EQ(aml::name("_S5", aml::integer(0)), (aml::Bytes { 0x08, '_', 'S', '5', '_', 0x00 }));
     EXPECT_EQ(aml::device("DEV", {}), (aml::Bytes { 0x5B, 0x82, 0x05, 'D', 'E', 'V', '_' }));
     EXPECT_EQ(aml::scope("\\_SB", {}), (aml::Bytes { 0x10, 0x06, '\\', '_', 'S', 'B', '_' }));
+}
+
+TEST(AcpiTables, PciHostBridgeAndMcfg)
+{
+    EXPECT_EQ(build_acpi_tables(BASE, config_for(1)).mcfg, 0u) << "no MCFG without PCI";
+    auto layout = build_acpi_tables(BASE, config_with_pci(1));
+    auto const& bytes = layout.bytes;
+    ASSERT_NE(layout.mcfg, 0u);
+    EXPECT_EQ(signature(bytes, layout.mcfg), "MCFG");
+    EXPECT_EQ(sum(bytes, layout.mcfg, at<u32>(bytes, layout.mcfg + 4)), 0);
+    EXPECT_EQ(at<u32>(bytes, layout.mcfg + 4), 60u);
+    EXPECT_EQ(at<u64>(bytes, layout.mcfg + 44), 0xE800'0000u) << "ECAM base";
+    EXPECT_EQ(at<u8>(bytes, layout.mcfg + 54), 0) << "first bus";
+    EXPECT_EQ(at<u8>(bytes, layout.mcfg + 55), 0) << "last bus";
+    EXPECT_EQ(at<u32>(bytes, layout.xsdt + 4), 36u + 24);
+    EXPECT_EQ(at<u64>(bytes, layout.xsdt + 52), BASE + layout.mcfg);
+    // The DSDT names a PCI0 device with a DWordMemory descriptor for the BAR window.
+    auto dsdt = table_bytes(layout, layout.dsdt);
+    std::string text(dsdt.begin(), dsdt.end());
+    EXPECT_NE(text.find("PCI0"), std::string::npos);
+    u8 const window[] = { 0x87, 23, 0, 0, 0x0C, 0x01, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0xC0, 0xFF, 0xFF, 0xFF, 0xDF };
+    EXPECT_NE(std::search(dsdt.begin(), dsdt.end(), std::begin(window), std::end(window)), dsdt.end());
 }
