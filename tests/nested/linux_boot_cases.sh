@@ -27,6 +27,7 @@ run_case panic /vmlinuz --cpus 1 --memory 256M --cmdline "console=ttyS0 reboot=k
 # A shell on the serial console: commands typed into kasou's standard input run in the guest.
 echo "=== CASE shell"
 mkfifo /tmp/console_input
+: >/tmp/shell.log
 kasou --log-level info run --kernel /vmlinuz --initrd /guest.cpio.gz --cpus 1 --memory 256M \
     --cmdline "console=ttyS0 reboot=k panic=-1 quiet kasou_action=shell" </tmp/console_input >/tmp/shell.log 2>&1 &
 pid=$!
@@ -48,6 +49,8 @@ echo "=== STATUS shell $status"
 
 # --on-reboot=restart: the guest reboots, kasou boots it again; SIGTERM ends it after the second boot.
 echo "=== CASE restart_sigterm"
+# Created first: the loop below reads it before the background kasou has opened it.
+: >/tmp/restart.log
 kasou --log-level info run --kernel /vmlinuz --initrd /guest.cpio.gz --cpus 1 --memory 256M --on-reboot=restart \
     --cmdline "console=ttyS0 reboot=k panic=-1 quiet kasou_action=reboot" </dev/null >/tmp/restart.log 2>&1 &
 pid=$!
