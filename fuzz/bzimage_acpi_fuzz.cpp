@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "arch/x86_64/acpi_tables.h"
 #include "arch/x86_64/bzimage.h"
@@ -26,8 +28,14 @@ extern "C" int LLVMFuzzerTestOneInput(uint8_t const* data, size_t size)
     }
 
     u32 cpus = size >= 2 ? (u32 { data[0] } | (u32 { data[1] } << 8)) % 1024 + 1 : 1;
-    auto layout = build_acpi_tables(0xE0000, { cpus, { 0x600, 0x601, 0x602, 1, 5 } });
-    for (u64 table : { layout.xsdt, layout.fadt, layout.madt, layout.dsdt }) {
+    std::optional<AcpiPciHost> pci;
+    if (size >= 3 && (data[2] & 1))
+        pci = AcpiPciHost { 0xE800'0000, 0xC000'0000, 0x2000'0000 };
+    auto layout = build_acpi_tables(0xE0000, { cpus, { 0x600, 0x601, 0x602, 1, 5 }, pci });
+    std::vector<u64> tables { layout.xsdt, layout.fadt, layout.madt, layout.dsdt };
+    if (pci)
+        tables.push_back(layout.mcfg);
+    for (u64 table : tables) {
         u32 length = 0;
         std::memcpy(&length, layout.bytes.data() + table + 4, 4);
         u8 sum = 0;
