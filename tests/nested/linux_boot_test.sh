@@ -86,7 +86,9 @@ memtotal_within() { # case, MiB of guest RAM: MemTotal is below it and above 3/4
     [ -n "$kb" ] && [ "$kb" -lt $(($2 * 1024)) ] && [ "$kb" -gt $(($2 * 1024 * 3 / 4)) ]
 }
 equals() { [ "$1" = "$2" ] || { echo "  expected '$2', got '$1'"; return 1; }; }
-contains() { section "$1" | grep -aq -- "$2" || { echo "  '$2' not in the output of $1"; return 1; }; }
+# grep reads all of its input (no -q): with pipefail, a grep that stops at the first match could
+# make the writer die of SIGPIPE and the whole check fail although the text is there.
+contains() { section "$1" | grep -a -- "$2" >/dev/null || { echo "  '$2' not in the output of $1"; return 1; }; }
 count_of() { section "$1" | grep -ac -- "$2" || true; }
 
 check "1 vCPU: guest sees 1 processor" equals "$(guest_value default_1cpu processors)" 1
