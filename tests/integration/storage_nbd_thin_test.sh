@@ -33,7 +33,7 @@ stop_server
 step "snapshot; writes to the origin leave the snapshot unchanged"
 K vol snapshot tank/vol0 tank/snap0 >/dev/null
 start_server tank/vol0 tank/snap0
-nbdinfo "$(uri snap0)" | grep -q 'is_read_only: true' || die "snapshot export is writable"
+nbdinfo "$(uri snap0)" | grep 'is_read_only: true' || die "snapshot export is writable"
 qemu_io "" "$(uri vol0)" "write -P 0xb1 16M 1M" "write -z 32M 64k" "discard 0 4M"
 qemu_io "" "$(uri vol0)" "read -P 0xb1 16M 1M" "read -P 0 32M 64k" "read -P 0 0 4M"
 qemu_io "-r" "$(uri snap0)" "read -P 0xa1 16M 1M" "read -P 0xa2 32M 64k"
