@@ -24,6 +24,7 @@
 #include "devices/cmos_rtc.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
+#include "sched/memory_binding.h"
 
 namespace kasou::vmm {
 
@@ -206,6 +207,11 @@ ErrorOr<void> Machine::place_vcpus()
     m_placement = TRY(m_cores->allocate_for_run(m_config.cpus, *m_config.cores).map_error(
         [](Error const& error) { return error.with_prefix("--cores"); }));
     spdlog::info("vCPUs run on host CPUs {}", fmt::join(m_placement->cpus, ","));
+    // With more than one NUMA node, guest RAM follows the group's CPUs.
+    if (m_cores->topology().numa_nodes().size() > 1 && !m_placement->nodes.empty()) {
+        for (auto const& region : m_memory.regions())
+            TRY(sched::bind_memory_to_nodes(region.mapping.data(), region.size(), m_placement->nodes));
+    }
     return {};
 }
 

@@ -1,6 +1,8 @@
 // Corrupt kernels and impossible configurations: each must end kasou with status 2 and one clear
 // error line before any vCPU runs (so the guest prints nothing).
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <kasou_guests.h>
 
@@ -104,4 +106,35 @@ TEST(BadInput, UsageErrors)
     EXPECT_EQ(help.status, 0);
     EXPECT_NE(help.out.find("Exit status"), std::string::npos) << help.out;
     EXPECT_NE(help.out.find("--cpu-features"), std::string::npos);
+}
+
+TEST(BadInput, EmulationFailureNamesTheExitAndTheBytes)
+{
+    // int3 at the PVH entry: PVM cannot emulate it at CPL0 (KVM_EXIT_INTERNAL_ERROR); with
+    // VT-x/AMD-V it raises #BP with no IDT, a triple fault. Either way kasou says where it stopped.
+    TemporaryDirectory directory;
+    write_file(directory.file("int3.elf"), as_string(build_pvh_guest({ 0xcc })));
+    auto result = run_kasou({ "run", "--kernel", directory.file("int3.elf") }, std::chrono::seconds(20));
+    bool pvm = ::access("/sys/module/kvm_pvm", F_OK) == 0;
+    EXPECT_EQ(result.status, pvm ? 10 : 6) << result.err;
+    if (pvm) {
+        EXPECT_NE(result.err.find("emulation failure"), std::string::npos) << result.err;
+        EXPECT_NE(result.err.find("bytes at RIP: cc"), std::string::npos) << result.err;
+    }
+    EXPECT_NE(result.err.find("vCPU 0"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("RIP 0x100000"), std::string::npos) << result.err;
+}
+
+TEST(BadInput, LinuxImagesOnPvmHostsAreWarnedAbout)
+{
+    // An image marked as Linux by its ELF note (it only exits through the debug port).
+    TemporaryDirectory directory;
+    std::vector<u8> code = { 0xb0, 0x00, 0xe6, 0xf4 }; // mov al, 0; out 0xf4, al
+    auto image = build_elf64(0x100000, { { 0x100000, code, code.size() } },
+        { { "Linux", 6, { 'x' } }, { "Xen", 18, pvh_entry_description(0x100000) } });
+    write_file(directory.file("linux.elf"), as_string(image));
+    auto result = run_kasou({ "run", "--kernel", directory.file("linux.elf") }, std::chrono::seconds(20));
+    EXPECT_EQ(result.status, 1) << result.err;
+    bool pvm = ::access("/sys/module/kvm_pvm", F_OK) == 0;
+    EXPECT_EQ(result.err.find("KVM is PVM") != std::string::npos, pvm) << result.err;
 }
