@@ -12,6 +12,11 @@ per completed request, and the ratios kasou / QEMU.
 The CPU time covers the whole VMM run: boot (QEMU's qboot firmware, a few tens of ms) and the
 guest's 50 ms TSC measurement included, which at the default 5 s per run is a few per cent.
 
+That figure includes the vCPU threads, i.e. the guest itself and, on PVM, the emulation of its
+kernel-mode code, which costs both VMMs alike. A second figure isolates the device side: the CPU
+time of every thread but the vCPUs (kasou's "vcpuN", QEMU's "CPU N/KVM"), read from
+/proc/PID/task/*/schedstat every 20 ms while the VMM runs (so a thread's last 20 ms may be missed).
+
 usage: virtio_bench.py [--kasou PATH] [--guest PATH] [--modes randread,randwrite] [--depths 1,16]
                        [--seconds 5] [--runs 3] [--image-size 256M] [--qemu-only]
 """
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QEMU = "qemu-system-x86_64"
@@ -38,7 +44,8 @@ def kasou_command(kasou, guest, image, guest_options):
 
 
 def qemu_command(guest, image, guest_options):
-    return [QEMU, "-M", "q35,accel=kvm", "-bios", QBOOT, "-m", MEMORY,
+    # debug-threads=on names the vCPU threads "CPU N/KVM", which the device-side figure leaves out.
+    return [QEMU, "-M", "q35,accel=kvm", "-name", "bench,debug-threads=on", "-bios", QBOOT, "-m", MEMORY,
             "-cpu", "host,+x2apic,-arch-capabilities", "-nodefaults", "-no-user-config", "-nographic",
             "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
             "-kernel", guest, "-append", guest_options,
@@ -46,15 +53,56 @@ def qemu_command(guest, image, guest_options):
             "-device", "virtio-blk-pci,drive=d0,disable-legacy=on"]
 
 
+VCPU_THREAD = re.compile(r"^(vcpu\d+|CPU \d+/KVM)$")
+
+
+class DeviceThreadSampler(threading.Thread):
+    """Samples the on-CPU time of a process's non-vCPU threads until stopped."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.seen = {}  # tid -> nanoseconds on CPU, last sample
+        self.done = threading.Event()
+
+    def sample(self):
+        try:
+            tids = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            return
+        for tid in tids:
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/comm") as comm:
+                    name = comm.read().strip()
+                with open(f"/proc/{self.pid}/task/{tid}/schedstat") as schedstat:
+                    runtime = int(schedstat.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            if not VCPU_THREAD.match(name):
+                self.seen[tid] = runtime
+
+    def run(self):
+        while not self.done.wait(0.02):
+            self.sample()
+
+    def seconds(self):
+        return sum(self.seen.values()) / 1e9
+
+
 def run_once(command, timeout):
-    """Runs one VMM; returns (iops, requests, cpu seconds) or raises with its output."""
+    """Runs one VMM; returns (iops, requests, process cpu seconds, device-thread cpu seconds) or
+    raises with its output."""
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+        sampler = DeviceThreadSampler(process.pid)
+        sampler.start()
         # Reaped here rather than by Popen.wait, so that wait4 returns the child's own rusage.
         watchdog = threading.Timer(timeout, process.kill)
         watchdog.start()
         _, status, usage = os.wait4(process.pid, 0)
         watchdog.cancel()
+        sampler.done.set()
+        sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)
         output.seek(0)
         text = output.read().decode(errors="replace")
@@ -62,7 +110,7 @@ def run_once(command, timeout):
     requests = re.search(r"^bench: (\d+) requests in", text, re.M)
     if process.returncode != GUEST_SUCCESS_STATUS or not iops or not requests:
         raise RuntimeError(f"{' '.join(command)}\nexit status {process.returncode}, output:\n{text}")
-    return int(iops.group(1)), int(requests.group(1)), usage.ru_utime + usage.ru_stime
+    return int(iops.group(1)), int(requests.group(1)), usage.ru_utime + usage.ru_stime, sampler.seconds()
 
 
 def kasou_has_disks(kasou):
@@ -123,22 +171,25 @@ def main():
                 row = {"mode": mode, "qd": depth}
                 for vmm in vmms:
                     row[vmm] = (statistics.median(r[0] for r in results[vmm]),
-                                statistics.median(r[2] / r[1] * 1e6 for r in results[vmm]))
+                                statistics.median(r[2] / r[1] * 1e6 for r in results[vmm]),
+                                statistics.median(r[3] / r[1] * 1e6 for r in results[vmm]))
                 rows.append(row)
 
     print(f"virtio-blk, 4 KiB random I/O, {args.seconds} s a run, median of {args.runs} runs, "
           f"image {args.image_size} raw (host page cache)")
-    header = "| mode | qd |" + "".join(f" {v} IOPS | {v} CPU µs/req |" for v in vmms)
+    header = "| mode | qd |" + "".join(f" {v} IOPS | {v} CPU µs/req | {v} device µs/req |" for v in vmms)
     if with_kasou:
-        header += " IOPS kasou/QEMU | CPU/req kasou/QEMU |"
+        header += " IOPS kasou/QEMU | CPU/req kasou/QEMU | device/req kasou/QEMU |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for row in rows:
         line = f"| {row['mode']} | {row['qd']} |"
         for vmm in vmms:
-            line += f" {row[vmm][0]:.0f} | {row[vmm][1]:.1f} |"
+            line += f" {row[vmm][0]:.0f} | {row[vmm][1]:.1f} | {row[vmm][2]:.1f} |"
         if with_kasou:
-            line += f" {row['kasou'][0] / row['qemu'][0]:.2f} | {row['kasou'][1] / row['qemu'][1]:.2f} |"
+            kasou, qemu = row["kasou"], row["qemu"]
+            device_ratio = f"{kasou[2] / qemu[2]:.2f}" if qemu[2] > 0 else "n/a"
+            line += f" {kasou[0] / qemu[0]:.2f} | {kasou[1] / qemu[1]:.2f} | {device_ratio} |"
         print(line)
 
 

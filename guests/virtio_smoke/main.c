@@ -137,6 +137,37 @@ static void print_function(struct pci_function const *f)
     }
 }
 
+/* Whether key=1 is on the command line. */
+static bool option_enabled(char const *key)
+{
+    char const *value;
+    size_t length;
+    return cmdline_option(boot.cmdline, key, &value, &length) && option_is(value, length, "1");
+}
+
+/* move_bars=1: with memory decoding first on at the VMM's addresses (as firmware leaves it),
+ * places every memory BAR afresh in the upper half of the window, decoding off meanwhile, as an OS
+ * that reassigns resources does; the devices must follow. */
+static void move_bars(unsigned count)
+{
+    for (unsigned i = 0; i < count; ++i) {
+        struct pci_function *f = &functions[i];
+        pci_enable(f);
+        pci_write16(f, PCI_COMMAND, (uint16_t)(pci_read16(f, PCI_COMMAND) & ~PCI_COMMAND_MEMORY));
+        for (unsigned b = 0; b < PCI_BAR_COUNT; ++b) {
+            if (!f->bars[b].is_io)
+                f->bars[b].address = 0;
+        }
+    }
+    uint64_t upper_half = BAR_WINDOW_BASE + (BAR_WINDOW_LIMIT - BAR_WINDOW_BASE) / 2;
+    int moved = pci_assign_bars(functions, count, upper_half, BAR_WINDOW_LIMIT);
+    if (moved < 0)
+        guest_fail(EXIT_PCI_BARS, "cannot move the memory bars into 0x%lx-0x%lx", upper_half, BAR_WINDOW_LIMIT);
+    for (unsigned i = 0; i < count; ++i)
+        print_function(&functions[i]);
+    console_printf("pci: %d memory bars moved by the guest\n", moved);
+}
+
 void guest_main(struct hvm_start_info const *start_info)
 {
     if (!boot_info_read(start_info, &boot))
@@ -166,6 +197,8 @@ void guest_main(struct hvm_start_info const *start_info)
             found |= 1u << type;
     }
     console_printf("pci: %u functions on bus 0, %d memory bars assigned by the guest\n", count, assigned);
+    if (option_enabled("move_bars"))
+        move_bars(count);
     if (expected & ~found)
         guest_fail(EXIT_DEVICE_MISSING, "expected devices missing:%s%s%s",
                    (expected & ~found & (1u << VIRTIO_ID_BLOCK)) ? " virtio-blk" : "",

@@ -76,15 +76,29 @@ ErrorOr<void> Vm::unregister_irqfd(int event_fd, u32 gsi)
     return {};
 }
 
-ErrorOr<void> Vm::register_ioeventfd(int event_fd, u64 address, u32 size, bool pio)
+namespace {
+
+ErrorOr<void> assign_ioeventfd(int vm_fd, int event_fd, u64 address, u32 size, bool pio, bool deassign)
 {
     kvm_ioeventfd ioeventfd {};
     ioeventfd.addr = address;
     ioeventfd.len = size;
     ioeventfd.fd = event_fd;
-    ioeventfd.flags = pio ? KVM_IOEVENTFD_FLAG_PIO : 0;
-    TRY(sys::ioctl(fd(), KVM_IOEVENTFD, &ioeventfd, "KVM_IOEVENTFD"));
+    ioeventfd.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0);
+    TRY(sys::ioctl(vm_fd, KVM_IOEVENTFD, &ioeventfd, deassign ? "KVM_IOEVENTFD (deassign)" : "KVM_IOEVENTFD"));
     return {};
+}
+
+} // namespace
+
+ErrorOr<void> Vm::register_ioeventfd(int event_fd, u64 address, u32 size, bool pio)
+{
+    return assign_ioeventfd(fd(), event_fd, address, size, pio, false);
+}
+
+ErrorOr<void> Vm::unregister_ioeventfd(int event_fd, u64 address, u32 size, bool pio)
+{
+    return assign_ioeventfd(fd(), event_fd, address, size, pio, true);
 }
 
 ErrorOr<void> Vm::set_gsi_routing(std::span<kvm_irq_routing_entry const> entries)

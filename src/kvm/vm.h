@@ -38,6 +38,8 @@ public:
     // A guest write of `size` bytes to `address` (port I/O when pio) signals event_fd without a
     // userspace exit.
     ErrorOr<void> register_ioeventfd(int event_fd, u64 address, u32 size, bool pio);
+    // Removes a registration made with the same arguments.
+    ErrorOr<void> unregister_ioeventfd(int event_fd, u64 address, u32 size, bool pio);
     ErrorOr<void> set_gsi_routing(std::span<kvm_irq_routing_entry const> entries);
     ErrorOr<void> signal_msi(u64 address, u32 data);
     // Returns the dirty-page bitmap of a slot created with log_dirty, one bit per 4 KiB page.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <pthread.h>
 #include <sys/epoll.h>
 
 #include <fmt/format.h>
@@ -95,7 +96,7 @@ void add_virtio_capability(pci::ConfigSpace& config, u8 type, u64 offset, u32 le
 } // namespace
 
 ErrorOr<std::unique_ptr<PciTransport>> PciTransport::create(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device,
-    pci::MsiSink& sink)
+    pci::MsiSink& sink, NotifyRouter* router)
 {
     u16 count = device->queue_count();
     if (count == 0 || count > 64)
@@ -103,15 +104,17 @@ ErrorOr<std::unique_ptr<PciTransport>> PciTransport::create(memory::GuestMemory 
     std::vector<Queue> queues;
     for (u16 i = 0; i < count; ++i)
         queues.push_back(Queue { TRY(EventFd::create()), device->queue_max_size() });
-    return std::unique_ptr<PciTransport>(new PciTransport(memory, std::move(device), sink, std::move(queues)));
+    return std::unique_ptr<PciTransport>(new PciTransport(memory, std::move(device), sink, router, std::move(queues)));
 }
 
-PciTransport::PciTransport(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, pci::MsiSink& sink, std::vector<Queue> queues)
+PciTransport::PciTransport(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, pci::MsiSink& sink, NotifyRouter* router,
+    std::vector<Queue> queues)
     : m_memory(memory)
     , m_device(std::move(device))
     , m_config(identity_for(m_device->device_type()))
     , m_msix(static_cast<u16>(queues.size() + 1), sink)
     , m_queues(std::move(queues))
+    , m_router(router)
 {
     m_config.set_memory_bar(0, BAR_SIZE, 0, true);
     add_virtio_capability(m_config, CAP_COMMON, COMMON_OFFSET, COMMON_LENGTH);
@@ -151,6 +154,31 @@ void PciTransport::config_written(u16 offset, u8 size)
         u16 control = static_cast<u16>(m_config.read(control_offset, 2));
         m_msix.set_control(control & MSIX_ENABLE, control & MSIX_FUNCTION_MASK);
     }
+    route_notifications();
+}
+
+void PciTransport::route_notifications()
+{
+    if (!m_router)
+        return;
+    u64 bar = m_config.bar_address(0);
+    std::optional<u64> wanted;
+    if (m_config.memory_enabled() && bar != 0)
+        wanted = bar;
+    if (wanted == m_routed_base)
+        return;
+    for (u16 index = 0; index < queue_count(); ++index) {
+        int fd = m_queues[index].notify.fd();
+        if (m_routed_base) {
+            if (auto removed = m_router->unroute(*m_routed_base + notify_offset(index), fd); !removed)
+                spdlog::warn("virtio: cannot remove the notification route of queue {}: {}", index, removed.error().to_string());
+        }
+        if (wanted) {
+            if (auto added = m_router->route(*wanted + notify_offset(index), fd); !added)
+                spdlog::warn("virtio: queue {}'s notifications at {:#x} will exit to userspace: {}", index, *wanted + notify_offset(index), added.error().to_string());
+        }
+    }
+    m_routed_base = wanted;
 }
 
 void PciTransport::bar_read(u8 bar, u64 offset, std::span<u8> data)
@@ -183,6 +211,9 @@ void PciTransport::bar_write(u8 bar, u64 offset, std::span<u8 const> data)
         m_device->write_config(offset - DEVICE_OFFSET, data);
     } else if (offset >= NOTIFY_OFFSET && offset < NOTIFY_OFFSET + m_queues.size() * NOTIFY_MULTIPLIER) {
         // Reached only when the notification did not go through a KVM ioeventfd.
+        if (!m_userspace_notify_reported.exchange(true))
+            spdlog::debug("virtio-{}: a queue notification took a userspace exit (no ioeventfd route at this address)",
+                device_type_name(m_device->device_type()));
         (void)m_queues[(offset - NOTIFY_OFFSET) / NOTIFY_MULTIPLIER].notify.signal();
     } else if (offset >= MSIX_TABLE_OFFSET && offset < MSIX_PBA_OFFSET) {
         m_msix.table_write(offset - MSIX_TABLE_OFFSET, data);
@@ -380,6 +411,9 @@ void PciTransport::fail(Error const& error)
 
 void PciTransport::io_loop(std::vector<ServedQueue> queues, int stop_fd)
 {
+    // Started from the vCPU thread that set DRIVER_OK; without a name of its own it would pass for
+    // that vCPU in ps and /proc.
+    ::pthread_setname_np(::pthread_self(), fmt::format("virtio-{}", device_type_name(m_device->device_type())).c_str());
     auto epoll = sys::epoll_create();
     if (!epoll) {
         fail(epoll.error());

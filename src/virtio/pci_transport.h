@@ -11,6 +11,7 @@
 #include "memory/guest_memory.h"
 #include "pci/msix.h"
 #include "pci/pci_device.h"
+#include "virtio/notify_router.h"
 #include "virtio/virtio_device.h"
 
 namespace kasou::virtio {
@@ -18,8 +19,9 @@ namespace kasou::virtio {
 // The virtio over PCI transport, modern interface only (virtio 1.2, 4.1): one 64-bit memory BAR
 // holding the common configuration, ISR, device configuration, notification and MSI-X regions,
 // each described by a vendor capability. It negotiates features, takes the queue layout, and on
-// DRIVER_OK starts an I/O thread that waits on the queues' notification eventfds (which the VMM
-// also registers as KVM ioeventfds, so a guest notification costs no userspace exit) and calls the
+// DRIVER_OK starts an I/O thread that waits on the queues' notification eventfds (which a
+// NotifyRouter, when given, routes from the notification addresses inside the kernel, so a guest
+// notification costs no userspace exit; the routes follow the BAR while memory decoding is on) and calls the
 // device's process(), and on the device's host_event_fd() when it has one (process_host_events()).
 // A device error sets DEVICE_NEEDS_RESET and raises the configuration interrupt; the VM goes on.
 // Interrupts go out through MSI-X only.
@@ -41,8 +43,9 @@ public:
     static constexpr u8 STATUS_FEATURES_OK = 8;
     static constexpr u8 STATUS_NEEDS_RESET = 0x40;
 
+    // `router` (may be null: every notification then exits to userspace) must outlive the transport.
     static ErrorOr<std::unique_ptr<PciTransport>> create(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device,
-        pci::MsiSink& sink);
+        pci::MsiSink& sink, NotifyRouter* router = nullptr);
     ~PciTransport() override;
 
     pci::ConfigSpace& config() override { return m_config; }
@@ -50,10 +53,14 @@ public:
     void bar_read(u8 bar, u64 offset, std::span<u8> data) override;
     void bar_write(u8 bar, u64 offset, std::span<u8 const> data) override;
 
-    // The eventfd a guest notification of queue `index` signals (for KVM_IOEVENTFD), and the offset
-    // of that queue's notification register in the BAR.
-    int notify_fd(u16 index) const { return m_queues[index].notify.fd(); }
+    // The offset of queue `index`'s notification register in the BAR.
     static u64 notify_offset(u16 index) { return NOTIFY_OFFSET + u64 { index } * NOTIFY_MULTIPLIER; }
+    // Brings the router's routes in line with the BAR: at its address while memory decoding is on,
+    // none while it is off. Called after every configuration write, and by the machine once the
+    // bus is attached. A route that cannot be made is logged; those notifications exit to userspace.
+    void route_notifications();
+    // Where the notifications are routed now (nullopt: nowhere).
+    std::optional<u64> routed_base() const { return m_routed_base; }
     u16 queue_count() const { return static_cast<u16>(m_queues.size()); }
     u8 status() const;
 
@@ -68,7 +75,8 @@ private:
         u64 device_area { 0 };
     };
 
-    PciTransport(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, pci::MsiSink& sink, std::vector<Queue> queues);
+    PciTransport(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, pci::MsiSink& sink, NotifyRouter* router,
+        std::vector<Queue> queues);
 
     u32 common_read(u64 offset, size_t size);
     void common_write(u64 offset, size_t size, u32 value);
@@ -93,6 +101,8 @@ private:
     pci::MsixTable m_msix;
     u8 m_msix_capability { 0 };
     std::vector<Queue> m_queues;
+    NotifyRouter* m_router;
+    std::optional<u64> m_routed_base; // changed only under the PCI bus's configuration lock
 
     mutable std::mutex m_lock;
     u32 m_device_feature_select { 0 };
@@ -103,6 +113,7 @@ private:
     std::atomic<u8> m_status { 0 };
     std::atomic<u8> m_isr { 0 };
     std::atomic<u8> m_config_generation { 0 };
+    std::atomic<bool> m_userspace_notify_reported { false }; // logged once, at debug level
     std::optional<EventFd> m_stop_event;
     std::thread m_io_thread;
 };

@@ -14,6 +14,9 @@ constexpr u16 DEVICE_BLOCK = 2;
 constexpr u16 DEVICE_CONSOLE = 3;
 constexpr u16 DEVICE_ENTROPY = 4;
 constexpr u16 DEVICE_VSOCK = 19;
+// "net", "blk", "console", "rng", "vsock", or "dev" for another type.
+char const* device_type_name(u16 type);
+
 constexpr u64 F_RING_INDIRECT_DESC = 1ull << 28;
 constexpr u64 F_RING_EVENT_IDX = 1ull << 29;
 constexpr u64 F_VERSION_1 = 1ull << 32;

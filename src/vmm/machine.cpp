@@ -193,7 +193,7 @@ ErrorOr<void> Machine::add_pci_devices()
     if (m_config.virtio_console)
         options.console_fds = std::pair { m_console.input_fd(), m_console.output_fd() };
     m_pci = TRY(PciDevices::create(m_vm, m_memory, *m_routing, options));
-    TRY(m_pci->attach(m_pio_bus, m_mmio_bus, m_vm));
+    TRY(m_pci->attach(m_pio_bus, m_mmio_bus));
     // One commit for the whole table: each one waits for KVM's readers to drain.
     TRY(m_routing->commit());
     return {};

@@ -31,6 +31,7 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(kvm::Vm& vm, memory::Gue
     Options const& options)
 {
     std::unique_ptr<PciDevices> devices(new PciDevices());
+    devices->m_router = std::make_unique<IoeventfdRouter>(vm);
     for (auto const& spec : options.disks) {
         std::shared_ptr<storage::BlockDevice> disk;
         if (spec.kind == DiskSpec::Kind::RawFile) {
@@ -74,26 +75,21 @@ ErrorOr<void> PciDevices::add(kvm::Vm& vm, memory::GuestMemory const& memory, Gs
 {
     u16 vectors = static_cast<u16>(device->queue_count() + 1);
     auto sink = TRY(IrqfdMsiSink::create(vm, routing, vectors));
-    std::shared_ptr<virtio::PciTransport> transport = TRY(virtio::PciTransport::create(memory, std::move(device), *sink));
+    std::shared_ptr<virtio::PciTransport> transport = TRY(virtio::PciTransport::create(memory, std::move(device), *sink, m_router.get()));
     TRY(m_bus.add(transport));
     m_sinks.push_back(std::move(sink));
     m_transports.push_back(std::move(transport));
     return {};
 }
 
-ErrorOr<void> PciDevices::attach(bus::IoBus& pio, bus::IoBus& mmio, kvm::Vm& vm)
+ErrorOr<void> PciDevices::attach(bus::IoBus& pio, bus::IoBus& mmio)
 {
     TRY(pio.insert(m_bus.config_ports(), pci::PciBus::CONFIG_PORT, pci::PciBus::CONFIG_PORT_COUNT, "PCI configuration ports"));
     TRY(mmio.insert(m_bus.ecam(), PCI_ECAM, pci::PciBus::ECAM_BUS_SIZE, "PCI ECAM"));
     TRY(mmio.insert(m_bus.bar_window(), m_bus.window_base(), m_bus.window_size(), "PCI BAR window"));
-    // FIXME: a driver that moves a BAR keeps working (the window dispatches by current address),
-    // but its notifications then take the slower userspace exit: the ioeventfds stay where the
-    // BARs were first placed.
-    for (auto const& transport : m_transports) {
-        u64 bar = transport->config().bar_address(0);
-        for (u16 queue = 0; queue < transport->queue_count(); ++queue)
-            TRY(vm.register_ioeventfd(transport->notify_fd(queue), bar + virtio::PciTransport::notify_offset(queue), 0, false));
-    }
+    // Routes for BARs whose memory decoding is already on; later ones follow configuration writes.
+    for (auto const& transport : m_transports)
+        transport->route_notifications();
     return {};
 }
 

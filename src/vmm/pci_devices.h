@@ -15,6 +15,7 @@
 #include "virtio/pci_transport.h"
 #include "vmm/device_specs.h"
 #include "vmm/gsi_routing.h"
+#include "vmm/ioeventfd_router.h"
 
 namespace kasou::vmm {
 
@@ -26,7 +27,7 @@ constexpr u64 PCI_ECAM = 0xE800'0000;
 
 // The machine's PCI bus with its virtio devices: the disks (raw files or pool volumes, with the
 // pools they come from held open for the machine's life), the entropy device, their MSI-X routes
-// and notification eventfds. Built before the buses freeze; attach() puts it on them.
+// and notification routes. Built before the buses freeze; attach() puts it on them.
 class PciDevices {
 public:
     struct Options {
@@ -42,9 +43,9 @@ public:
     static ErrorOr<std::unique_ptr<PciDevices>> create(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing,
         Options const& options);
 
-    // Inserts the configuration ports, ECAM and BAR window into the buses, and registers each
-    // queue's notification address as a KVM ioeventfd.
-    ErrorOr<void> attach(bus::IoBus& pio, bus::IoBus& mmio, kvm::Vm& vm);
+    // Inserts the configuration ports, ECAM and BAR window into the buses. Each queue's notification
+    // address becomes a KVM ioeventfd while its function has memory decoding on, following BAR moves.
+    ErrorOr<void> attach(bus::IoBus& pio, bus::IoBus& mmio);
     size_t device_count() const { return m_transports.size(); }
 
 private:
@@ -53,6 +54,7 @@ private:
 
     pci::PciBus m_bus { PCI_BAR_WINDOW, PCI_BAR_WINDOW_SIZE };
     std::map<std::string, storage::PoolHandle> m_pools;
+    std::unique_ptr<IoeventfdRouter> m_router; // outlives the transports, which hold it
     std::vector<std::unique_ptr<IrqfdMsiSink>> m_sinks;
     std::vector<std::shared_ptr<virtio::PciTransport>> m_transports;
 };

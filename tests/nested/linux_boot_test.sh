@@ -13,33 +13,14 @@
 # Usage: linux_boot_test.sh KASOU_BINARY PORT_WRITE_BINARY (port_write.c, built static)
 set -euo pipefail
 
-KASOU=${1:?usage: linux_boot_test.sh KASOU_BINARY PORT_WRITE_BINARY}
-PORT_WRITE=${2:?usage: linux_boot_test.sh KASOU_BINARY PORT_WRITE_BINARY}
-HERE=$(cd "$(dirname "$0")" && pwd)
-HARNESS="$HERE/nested_host.sh"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/kasou-linux-boot.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-
-failures=0
-check() { # description, command...
-    local description=$1
-    shift
-    if "$@"; then
-        echo "ok: $description"
-    else
-        echo "FAILED: $description"
-        failures=$((failures + 1))
-    fi
-}
+NESTED_DIR=$(cd "$(dirname "$0")" && pwd)
+source "$NESTED_DIR/nested_test_lib.sh"
+start_nested_test linux-boot "$@"
+PORT_WRITE=$HELPER
 
 # The guest: busybox and /init in a gzip'd cpio archive.
 KERNEL=$("$HARNESS" --print-kernel)
-mkdir -p "$WORK/guest/bin" "$WORK/guest/proc" "$WORK/guest/sys" "$WORK/guest/dev"
-cp /bin/busybox "$WORK/guest/bin/busybox"
-cp "$PORT_WRITE" "$WORK/guest/bin/port_write"
-cp "$HERE/guest_init.sh" "$WORK/guest/init"
-chmod +x "$WORK/guest/init"
-(cd "$WORK/guest" && find . | cpio -o -H newc --quiet | gzip -1 >"$WORK/guest.cpio.gz")
+build_guest_initramfs "$WORK/guest" "$WORK/guest.cpio.gz" "$PORT_WRITE=bin/port_write"
 
 # The same kernel as an uncompressed ELF vmlinux, for the PVH entry: the bzImage's payload
 # (payload_offset at 0x248 and payload_length at 0x24C, counted from the end of the setup sectors).
@@ -59,37 +40,14 @@ command -v "${decompress%% *}" >/dev/null || apt-get install -y -q "$package" >/
 $decompress "$WORK/payload" >"$WORK/vmlinux" 2>/dev/null || true
 [ "$(od -An -c -N4 "$WORK/vmlinux" | tr -d ' ')" = '177ELF' ] || { echo "FAILED: could not unpack vmlinux from $KERNEL"; exit 1; }
 
-set +e
-"$HARNESS" --kasou "$KASOU" --add "$KERNEL=/vmlinuz" --add "$WORK/vmlinux=/vmlinux" --add "$WORK/guest.cpio.gz=/guest.cpio.gz" \
-    --run "$HERE/linux_boot_cases.sh" --timeout 600 --log "$WORK/host-console.log" >"$WORK/output.txt" 2>&1
-harness_status=$?
-set -e
-if [ $harness_status -ne 0 ]; then
-    cat "$WORK/output.txt"
-    echo "FAILED: the nested host run ended with status $harness_status"
-    tail -n 40 "$WORK/host-console.log"
-    exit 1
-fi
+run_in_nested_host --kasou "$KASOU" --add "$KERNEL=/vmlinuz" --add "$WORK/vmlinux=/vmlinux" \
+    --add "$WORK/guest.cpio.gz=/guest.cpio.gz" --run "$NESTED_DIR/linux_boot_cases.sh" --timeout 600
 
-section() { # case name: its output
-    awk -v name="$1" '$0 == "=== CASE " name { on = 1; next } $0 ~ "^=== STATUS " name " " { on = 0 } on' "$WORK/output.txt"
-}
-status_of() {
-    grep -a "^=== STATUS $1 " "$WORK/output.txt" | awk '{ print $4 }'
-}
-guest_value() { # case, key: the value the guest printed
-    section "$1" | grep -a "^GUEST $2=" | head -n1 | sed "s/^GUEST $2=//" | tr -d '\r'
-}
 memtotal_within() { # case, MiB of guest RAM: MemTotal is below it and above 3/4 of it
     local kb
     kb=$(guest_value "$1" memtotal_kb)
     [ -n "$kb" ] && [ "$kb" -lt $(($2 * 1024)) ] && [ "$kb" -gt $(($2 * 1024 * 3 / 4)) ]
 }
-equals() { [ "$1" = "$2" ] || { echo "  expected '$2', got '$1'"; return 1; }; }
-# grep reads all of its input (no -q): with pipefail, a grep that stops at the first match could
-# make the writer die of SIGPIPE and the whole check fail although the text is there.
-contains() { section "$1" | grep -a -- "$2" >/dev/null || { echo "  '$2' not in the output of $1"; return 1; }; }
-count_of() { section "$1" | grep -ac -- "$2" || true; }
 
 check "1 vCPU: guest sees 1 processor" equals "$(guest_value default_1cpu processors)" 1
 check "1 vCPU: MemTotal fits 256 MiB" memtotal_within default_1cpu 256
@@ -119,7 +77,6 @@ check "reboot: status 4" equals "$(status_of reboot)" 4
 check "panic: the kernel panicked" contains panic "Kernel panic"
 check "panic: status 4 (panic=-1 reboots)" equals "$(status_of panic)" 4
 
-at_least() { [ "$1" -ge "$2" ] || { echo "  expected at least $2, got $1"; return 1; }; }
 check "shell: a command typed on the console ran in the guest" contains shell "the guest shell says 42"
 check "shell: poweroff from the shell, status 0" equals "$(status_of shell)" 0
 
@@ -129,10 +86,4 @@ check "SIGTERM: stopped by SIGTERM" contains restart_sigterm "stopped by SIGTERM
 check "SIGTERM: status 8" equals "$(status_of restart_sigterm)" 8
 check "SIGTERM: no kasou process left" contains restart_sigterm "processes named kasou after it ended: 0"
 
-if [ $failures -ne 0 ]; then
-    echo "--- nested host output ---"
-    cat "$WORK/output.txt"
-    echo "$failures check(s) failed"
-    exit 1
-fi
-echo "all checks passed"
+finish

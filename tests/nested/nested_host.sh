@@ -12,6 +12,8 @@
 #   --kasou BIN          put BIN at /bin/kasou in the host, with the shared libraries ldd lists
 #   --add SRC=DEST       put file SRC at DEST in the host (repeatable)
 #   --binary BIN=DEST    like --add, plus the shared libraries ldd lists for BIN (repeatable)
+#   --host-module PATH   also load the kernel package's module kernel/PATH in the host, after KVM's
+#                        (e.g. drivers/net/tun.ko; repeatable)
 #   --timeout SECONDS    whole-run limit (default 600); the host is killed when it passes
 #   --smp N              host CPUs (default 2)        --memory MIB   host RAM (default 2048)
 #   --log FILE           keep the host's kernel console there (default: a temporary file, shown on failure)
@@ -46,12 +48,15 @@ LOG=""
 PRINT_KERNEL=0
 declare -a FILES=()    # SRC=DEST
 declare -a BINARIES=() # SRC=DEST, with libraries
+# Loaded in this order in the host; paths under the kernel package's lib/modules/*/kernel.
+declare -a HOST_MODULES=(virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko)
 
 while [ $# -gt 0 ]; do
     case "$1" in
     --kasou) KASOU="$2"; shift 2 ;;
     --add) FILES+=("$2"); shift 2 ;;
     --binary) BINARIES+=("$2"); shift 2 ;;
+    --host-module) HOST_MODULES+=("$2"); shift 2 ;;
     --run) SCRIPT="$2"; shift 2 ;;
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --smp) SMP="$2"; shift 2 ;;
@@ -157,7 +162,8 @@ place_with_libraries() { # SRC DEST
 }
 
 place /bin/busybox /bin/busybox
-for module in virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+: >"$ROOT/lib/modules/order"
+for module in "${HOST_MODULES[@]}"; do
     found=$(ls "$KERNEL_DIR"/lib/modules/*/kernel/"$module"* 2>/dev/null | head -n1)
     [ -n "$found" ] || fail "the kernel package has no $module"
     case "$found" in
@@ -165,6 +171,7 @@ for module in virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko;
     *.zst) zstd -qdc "$found" >"$ROOT/lib/modules/$(basename "$module")" ;;
     *) cp "$found" "$ROOT/lib/modules/" ;;
     esac
+    basename "$module" >>"$ROOT/lib/modules/order"
 done
 [ -n "$KASOU" ] && place_with_libraries "$KASOU" /bin/kasou
 for entry in "${FILES[@]}"; do place "${entry%%=*}" "${entry#*=}"; done
@@ -180,8 +187,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 exec >/dev/ttyS1 2>&1 </dev/null
-for module in irqbypass kvm kvm-amd; do
-    insmod /lib/modules/\$module.ko || echo "nested host: insmod \$module failed"
+for module in \$(cat /lib/modules/order); do
+    insmod /lib/modules/\$module || echo "nested host: insmod \$module failed"
 done
 if [ -c /dev/kvm ]; then
     cd /tmp

@@ -135,15 +135,73 @@ std::pair<u8, u32> BlkDevice::execute(BlkRequest const& request)
     }
 }
 
+bool BlkDevice::batchable(BlkRequest const& request) const
+{
+    if (request.type != TYPE_IN && request.type != TYPE_OUT)
+        return false;
+    bool is_write = request.type == TYPE_OUT;
+    return request.data_bytes % SECTOR_SIZE == 0 && inside(request.sector, request.data_bytes, m_disk->size()) && !(is_write && read_only());
+}
+
+ErrorOr<void> BlkDevice::complete_batch(SplitQueue& queue, std::vector<Pending>& pending)
+{
+    std::vector<storage::BlockTransfer> transfers;
+    for (auto const& entry : pending) {
+        u64 offset = entry.request.sector * SECTOR_SIZE;
+        for (auto const& piece : entry.request.data) {
+            transfers.push_back({ .write = entry.request.type == TYPE_OUT, .offset = offset, .buffer = piece, .fua = false, .error = {} });
+            offset += piece.size();
+        }
+    }
+    m_disk->transfer_batch(transfers);
+    size_t next = 0;
+    for (auto const& entry : pending) {
+        u8 status = STATUS_OK;
+        for (size_t i = 0; i < entry.request.data.size(); ++i, ++next) {
+            if (transfers[next].error && status == STATUS_OK) {
+                spdlog::warn("virtio-blk: {}", transfers[next].error->to_string());
+                status = STATUS_IOERR;
+            }
+        }
+        *entry.request.status = status;
+        u32 written = entry.request.type == TYPE_IN && status == STATUS_OK ? static_cast<u32>(entry.request.data_bytes + 1) : 1;
+        TRY(queue.push(entry.head, written));
+    }
+    pending.clear();
+    return {};
+}
+
 ErrorOr<void> BlkDevice::process(u16, SplitQueue& queue)
 {
-    while (auto chain = TRY(queue.pop())) {
-        auto request = TRY(BlkRequest::parse(*chain));
-        auto [status, written] = execute(request);
-        *request.status = status;
-        TRY(queue.push(chain->head, written));
+    // Reads and writes are gathered and handed to the disk together (one io_uring submission for a
+    // raw file); any other request first completes what was gathered, so a flush covers every
+    // write the driver saw completed before it, and then runs on its own.
+    std::vector<Pending> pending;
+    for (;;) {
+        auto chain = queue.pop();
+        if (!chain || !*chain) {
+            TRY(complete_batch(queue, pending));
+            if (!chain)
+                return tl::unexpected(chain.error());
+            return {};
+        }
+        auto request = BlkRequest::parse(**chain);
+        if (!request) {
+            // A chain the driver must never send: answer what was gathered, then report it.
+            TRY(complete_batch(queue, pending));
+            return tl::unexpected(request.error());
+        }
+        if (batchable(*request)) {
+            pending.push_back({ (*chain)->head, std::move(*request) });
+            if (pending.size() >= MAX_BATCH)
+                TRY(complete_batch(queue, pending));
+            continue;
+        }
+        TRY(complete_batch(queue, pending));
+        auto [status, written] = execute(*request);
+        *request->status = status;
+        TRY(queue.push((*chain)->head, written));
     }
-    return {};
 }
 
 } // namespace kasou::virtio::blk

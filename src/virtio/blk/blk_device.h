@@ -2,8 +2,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "storage/block_device.h"
+#include "virtio/blk/blk_request.h"
 #include "virtio/virtio_device.h"
 
 namespace kasou::virtio::blk {
@@ -26,8 +28,9 @@ struct BlkOptions {
 
 // virtio-blk over one of the storage layer's BlockDevices (a raw file or a thin volume): read,
 // write, flush (which commits a volume's metadata), discard (which frees a volume's chunks),
-// write-zeroes, get-id, read-only, several queues. Requests run on the transport's I/O thread;
-// a request outside the disk or of a size that is not whole sectors is answered with IOERR, an
+// write-zeroes, get-id, read-only, several queues. Requests run on the transport's I/O thread:
+// the reads and writes found in one pass over a queue go to the disk as one batch (concurrent on
+// a raw file through io_uring) and complete together; a request outside the disk or of a size that is not whole sectors is answered with IOERR, an
 // unknown type with UNSUPP, and the VM goes on.
 class BlkDevice final : public VirtioDevice {
 public:
@@ -41,9 +44,21 @@ public:
     ErrorOr<void> process(u16 index, SplitQueue& queue) override;
 
 private:
+    // A read or write popped from the queue and not yet answered.
+    struct Pending {
+        u16 head;
+        BlkRequest request;
+    };
+    // Reads and writes gathered per batch at most (bounded memory for a huge queue).
+    static constexpr size_t MAX_BATCH = 64;
+
     // Carries out one parsed request; returns the status byte and how many bytes it wrote into
     // the driver's buffers (data plus status).
-    std::pair<u8, u32> execute(struct BlkRequest const& request);
+    std::pair<u8, u32> execute(BlkRequest const& request);
+    // Whether a request is a read or write that can join a batch (valid range, writable disk).
+    bool batchable(BlkRequest const& request) const;
+    // Runs the gathered requests as one batch on the disk and answers each.
+    ErrorOr<void> complete_batch(SplitQueue& queue, std::vector<Pending>& pending);
     bool read_only() const { return m_options.read_only || m_disk->read_only(); }
 
     std::shared_ptr<storage::BlockDevice> m_disk;

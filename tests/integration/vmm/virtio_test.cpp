@@ -67,6 +67,24 @@ TEST(Virtio, BlkAndRngWithMsix)
     EXPECT_EQ(image.substr(65536 * 512, 4096), std::string(4096, '\0'));
 }
 
+// A driver that moves every BAR (decoding off, new addresses, decoding on) keeps working, and its
+// notifications still go through ioeventfds at the new addresses: none reaches kasou as an exit.
+TEST(Virtio, MovedBarsKeepTheirNotificationRoutes)
+{
+    TemporaryDirectory directory;
+    auto disk = make_disk(directory);
+    auto result = run_kasou({ "--log-level", "debug", "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", disk, "--memory", "128M",
+        "--cmdline", "expect=blk,rng move_bars=1" });
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
+    expect_lines(result.out, {
+        "pci: 2 memory bars moved by the guest",
+        "pci 00:[0-9a-f]{2}\\.0 bar0 0xd[0-9a-f]{7}, 32 KiB, 64-bit",
+        "virtio-blk: read back 3 blocks, all match",
+        "virtio_smoke: all checks passed",
+    });
+    EXPECT_EQ(result.err.find("took a userspace exit"), std::string::npos) << result.err;
+}
+
 TEST(Virtio, PollingDriverWithoutInterrupts)
 {
     TemporaryDirectory directory;

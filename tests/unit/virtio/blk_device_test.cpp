@@ -1,4 +1,5 @@
 #include <cstring>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -25,16 +26,26 @@ public:
     bool read_only() const override { return m_read_only; }
     ErrorOr<void> read(u64 offset, std::span<u8> buffer) override
     {
+        if (offset == failing_offset)
+            return make_errno_error(EIO, "read");
         std::memcpy(buffer.data(), bytes.data() + offset, buffer.size());
         return {};
     }
     ErrorOr<void> write(u64 offset, std::span<u8 const> data, bool) override
     {
+        if (offset == failing_offset)
+            return make_errno_error(EIO, "write");
         std::memcpy(bytes.data() + offset, data.data(), data.size());
         return {};
     }
+    void transfer_batch(std::span<storage::BlockTransfer> transfers) override
+    {
+        events.push_back("batch of " + std::to_string(transfers.size()));
+        BlockDevice::transfer_batch(transfers);
+    }
     ErrorOr<void> flush() override
     {
+        events.push_back("flush");
         ++flushes;
         return {};
     }
@@ -55,6 +66,8 @@ public:
     }
 
     std::vector<u8> bytes;
+    u64 failing_offset { ~u64 { 0 } }; // reads and writes starting here fail with EIO
+    std::vector<std::string> events;   // "batch of N" and "flush", in order
     int flushes { 0 };
     u64 discarded { 0 };
 
@@ -132,6 +145,57 @@ TEST_F(BlkFixture, AnswersBadRequestsWithAStatus)
     EXPECT_EQ(status_at(huge_sector, 512), STATUS_IOERR);
     EXPECT_EQ(status_at(unknown, 0), STATUS_UNSUPPORTED);
     EXPECT_EQ(driver.used_index(), 4);
+}
+
+// Reads and writes of one pass go to the disk as one batch; a flush waits for the batch before it
+// and is not part of one.
+TEST_F(BlkFixture, BatchesReadsAndWritesAroundAFlush)
+{
+    BlkDevice device(disk, {});
+    auto write = header(TYPE_OUT, 4);
+    write.resize(16 + 512, 0x5A);
+    u64 first = submit(write, 0);
+    u64 second = submit(header(TYPE_IN, 0), 512);
+    u64 third = submit(header(TYPE_IN, 8), 1024);
+    u64 flush = submit(header(TYPE_FLUSH, 0), 0);
+    u64 last = submit(header(TYPE_IN, 4), 512);
+    ASSERT_TRUE(device.process(0, queue));
+    EXPECT_EQ(disk->events, (std::vector<std::string> { "batch of 3", "flush", "batch of 1" }));
+    for (auto [response, bytes] : { std::pair { first, 0 }, { second, 512 }, { third, 1024 }, { flush, 0 }, { last, 512 } })
+        EXPECT_EQ(status_at(response, bytes), STATUS_OK);
+    EXPECT_EQ(memory.read_object<u8>(last).value(), 0x5A) << "the read after the flush sees the write before it";
+    EXPECT_EQ(driver.used_index(), 5);
+}
+
+// One failed transfer fails its own request only.
+TEST_F(BlkFixture, AFailedTransferFailsOnlyItsRequest)
+{
+    BlkDevice device(disk, {});
+    disk->failing_offset = 8 * 512;
+    std::fill(disk->bytes.begin(), disk->bytes.end(), 0x33);
+    u64 before = submit(header(TYPE_IN, 0), 512);
+    u64 failing = submit(header(TYPE_IN, 8), 512);
+    u64 after = submit(header(TYPE_IN, 16), 512);
+    ASSERT_TRUE(device.process(0, queue));
+    EXPECT_EQ(status_at(before, 512), STATUS_OK);
+    EXPECT_EQ(status_at(failing, 512), STATUS_IOERR);
+    EXPECT_EQ(status_at(after, 512), STATUS_OK);
+    EXPECT_EQ(memory.read_object<u8>(after).value(), 0x33);
+    EXPECT_EQ(driver.used_element(1), (std::pair<u32, u32> { 2, 1 })) << "a failed read reports only the status byte";
+}
+
+// Requests gathered before a chain the driver must never send are still answered.
+TEST_F(BlkFixture, RequestsBeforeAMalformedChainAreAnswered)
+{
+    BlkDevice device(disk, {});
+    u64 good = submit(header(TYPE_IN, 0), 512);
+    u64 request = driver.buffer(header(TYPE_IN, 0));
+    driver.set_descriptor(next_descriptor, { request, 16, 0, 0 }); // no writable status byte
+    driver.make_available(next_descriptor);
+    auto result = device.process(0, queue);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(driver.used_index(), 1);
+    EXPECT_EQ(status_at(good, 512), STATUS_OK);
 }
 
 TEST_F(BlkFixture, DiscardWriteZeroesAndGetId)

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fcntl.h>
@@ -257,4 +258,95 @@ TEST_F(TransportFixture, BuffersADeviceLeavesDoNotKeepTheThreadBusy)
     EXPECT_EQ(idle->calls.load(), 1) << "asked once per notification";
     EXPECT_EQ(ring.used_index(), 0);
     transport.reset();
+}
+
+namespace {
+
+// Records the routes a transport asks for; can refuse them.
+struct RecordingRouter final : NotifyRouter {
+    std::vector<std::pair<u64, int>> routes; // what is routed now
+    int changes { 0 };
+    bool refuse { false };
+    ErrorOr<void> route(u64 address, int fd) override
+    {
+        ++changes;
+        if (refuse)
+            return make_errno_error(ENOSPC, "KVM_IOEVENTFD");
+        routes.emplace_back(address, fd);
+        return {};
+    }
+    ErrorOr<void> unroute(u64 address, int fd) override
+    {
+        ++changes;
+        auto found = std::find(routes.begin(), routes.end(), std::pair { address, fd });
+        if (found == routes.end())
+            return make_errno_error(ENOENT, "KVM_IOEVENTFD (deassign)");
+        routes.erase(found);
+        return {};
+    }
+};
+
+// The driver's view: configuration-space writes go through the transport's config_written().
+void config_write(PciTransport& transport, u16 offset, u8 size, u32 value)
+{
+    transport.config().write(offset, size, value);
+    transport.config_written(offset, size);
+}
+
+} // namespace
+
+// Notifications are routed at the BAR while memory decoding is on, not while it is off, and follow
+// the BAR when the driver moves it.
+TEST(TransportNotifyRoutes, FollowMemoryDecodingAndBarMoves)
+{
+    auto memory = memory::GuestMemory::create(1 * MiB).value();
+    RecordingSink sink;
+    RecordingRouter router;
+    auto transport = PciTransport::create(memory, std::make_shared<EntropyDevice>(), sink, &router).value();
+    transport->config().set_memory_bar(0, PciTransport::BAR_SIZE, 0xC000'0000, true);
+    transport->route_notifications();
+    EXPECT_TRUE(router.routes.empty()) << "memory decoding is still off";
+
+    config_write(*transport, pci::ConfigSpace::COMMAND, 2, pci::ConfigSpace::COMMAND_MEMORY);
+    ASSERT_EQ(router.routes.size(), 1u) << "the entropy device has one queue";
+    EXPECT_EQ(router.routes[0].first, 0xC000'0000 + PciTransport::notify_offset(0));
+    EXPECT_EQ(transport->routed_base(), 0xC000'0000u);
+
+    // Linux's way of moving a BAR: decoding off, both halves written, decoding on.
+    config_write(*transport, pci::ConfigSpace::COMMAND, 2, 0);
+    EXPECT_TRUE(router.routes.empty());
+    config_write(*transport, 0x10, 4, 0xC010'0000);
+    config_write(*transport, 0x14, 4, 0);
+    EXPECT_TRUE(router.routes.empty());
+    config_write(*transport, pci::ConfigSpace::COMMAND, 2, pci::ConfigSpace::COMMAND_MEMORY);
+    ASSERT_EQ(router.routes.size(), 1u);
+    EXPECT_EQ(router.routes[0].first, 0xC010'0000 + PciTransport::notify_offset(0));
+
+    // Moved while decoding stays on: the route moves at once.
+    config_write(*transport, 0x10, 4, 0xC020'0000);
+    ASSERT_EQ(router.routes.size(), 1u);
+    EXPECT_EQ(router.routes[0].first, 0xC020'0000 + PciTransport::notify_offset(0));
+
+    // Writes that change neither decoding nor the BAR leave the routes alone.
+    int changes = router.changes;
+    config_write(*transport, pci::ConfigSpace::COMMAND, 2, pci::ConfigSpace::COMMAND_MEMORY | pci::ConfigSpace::COMMAND_BUS_MASTER);
+    EXPECT_EQ(router.changes, changes);
+}
+
+// A route the router refuses is logged and not retried on every configuration write; those
+// notifications keep arriving through bar_write() (the userspace exit), as the other tests use.
+TEST(TransportNotifyRoutes, ARefusedRouteIsNotRetriedOnEveryWrite)
+{
+    auto memory = memory::GuestMemory::create(1 * MiB).value();
+    RecordingSink sink;
+    RecordingRouter router;
+    router.refuse = true;
+    auto transport = PciTransport::create(memory, std::make_shared<EntropyDevice>(), sink, &router).value();
+    transport->config().set_memory_bar(0, PciTransport::BAR_SIZE, 0xC000'0000, true);
+    config_write(*transport, pci::ConfigSpace::COMMAND, 2, pci::ConfigSpace::COMMAND_MEMORY);
+    EXPECT_TRUE(router.routes.empty());
+    EXPECT_EQ(router.changes, 1);
+    EXPECT_EQ(transport->routed_base(), 0xC000'0000u);
+    config_write(*transport, pci::ConfigSpace::COMMAND, 2, pci::ConfigSpace::COMMAND_MEMORY | pci::ConfigSpace::COMMAND_BUS_MASTER);
+    EXPECT_EQ(router.changes, 1);
 }
