@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -15,6 +16,15 @@ struct Extent {
     u64 length { 0 };
     bool allocated { true }; // false: a hole (no storage behind it)
     bool zero { false };     // true: reads return zeroes
+};
+
+// One read or write of a batch given to BlockDevice::transfer_batch(); error is set when it failed.
+struct BlockTransfer {
+    bool write { false };
+    u64 offset { 0 };
+    std::span<u8> buffer; // read into, or written from
+    bool fua { false };
+    std::optional<Error> error;
 };
 
 // A virtual disk as the block front ends (NBD server, virtio-blk) see it: byte-addressed, sized,
@@ -40,6 +50,10 @@ public:
     virtual ErrorOr<void> write_zeroes(u64 offset, u64 length, bool may_unmap) = 0;
     // Describes [offset, offset + length) as consecutive extents covering the whole range.
     virtual ErrorOr<std::vector<Extent>> block_status(u64 offset, u64 length) = 0;
+    // Carries out reads and writes that do not depend on one another, possibly at the same time
+    // and in any order, and records each one's outcome in its error. The default runs them one
+    // after another through read() and write(); devices that can overlap I/O override it.
+    virtual void transfer_batch(std::span<BlockTransfer> transfers);
 };
 
 } // namespace kasou::storage

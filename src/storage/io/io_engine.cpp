@@ -11,13 +11,13 @@
 
 namespace kasou::storage {
 
-ErrorOr<void> IoEngine::run(std::span<IoRequest const> batch)
+ErrorOr<void> IoEngine::run_each(std::span<IoRequest const> batch, std::span<int> errors)
 {
     if (in_flight() != 0)
         return make_error("I/O engine: run() needs an idle engine");
+    if (errors.size() != batch.size())
+        return make_error("I/O engine: run_each() needs one error slot per request");
     std::vector<IoCompletion> completions;
-    int first_error = 0;
-    IoOpcode failed_opcode = IoOpcode::Read;
     size_t next = 0;
     size_t done = 0;
     while (done < batch.size()) {
@@ -29,16 +29,23 @@ ErrorOr<void> IoEngine::run(std::span<IoRequest const> batch)
         }
         completions.clear();
         TRY(submit(1, completions));
-        for (auto const& completion : completions) {
-            if (completion.error != 0 && first_error == 0) {
-                first_error = completion.error;
-                failed_opcode = batch[completion.user_data].opcode;
-            }
-        }
+        for (auto const& completion : completions)
+            errors[completion.user_data] = completion.error;
         done += completions.size();
     }
-    if (first_error != 0)
-        return make_errno_error(first_error, failed_opcode == IoOpcode::Read ? "read" : failed_opcode == IoOpcode::Write ? "write" : "fdatasync");
+    return {};
+}
+
+ErrorOr<void> IoEngine::run(std::span<IoRequest const> batch)
+{
+    std::vector<int> errors(batch.size(), 0);
+    TRY(run_each(batch, errors));
+    for (size_t i = 0; i < batch.size(); ++i) {
+        if (errors[i] != 0) {
+            IoOpcode opcode = batch[i].opcode;
+            return make_errno_error(errors[i], opcode == IoOpcode::Read ? "read" : opcode == IoOpcode::Write ? "write" : "fdatasync");
+        }
+    }
     return {};
 }
 

@@ -66,6 +66,9 @@ public:
 
     // Runs a batch to completion; the first failure is returned after all have finished.
     ErrorOr<void> run(std::span<IoRequest const> batch);
+    // Runs a batch to completion and puts each request's errno value (0: done) into errors, which
+    // has one element per request. Fails only when the engine itself does.
+    ErrorOr<void> run_each(std::span<IoRequest const> batch, std::span<int> errors);
     ErrorOr<void> read(int fd, u64 offset, std::span<u8> buffer);
     ErrorOr<void> write(int fd, u64 offset, std::span<u8 const> data, bool fua);
     ErrorOr<void> flush(int fd);

@@ -88,30 +88,68 @@ ErrorOr<void> RawFileDevice::check_alignment(u64 offset, u64 length, void const*
     return {};
 }
 
+ErrorOr<void> RawFileDevice::check_transfer(bool write, u64 offset, std::span<u8 const> buffer) const
+{
+    if (write)
+        TRY(check_writable("write"));
+    TRY(check_range(offset, buffer.size(), write ? "write" : "read"));
+    return check_alignment(offset, buffer.size(), buffer.data());
+}
+
+void RawFileDevice::add_requests(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua, u64 user_data, std::vector<IoRequest>& batch) const
+{
+    for (u64 done = 0; done < length; done += MAX_PIECE) {
+        auto piece = static_cast<u32>(std::min(MAX_PIECE, length - done));
+        batch.push_back({ .opcode = opcode, .fd = m_fd.get(), .offset = offset + done, .buffer = buffer + done, .length = piece, .fua = fua, .user_data = user_data });
+    }
+}
+
 ErrorOr<void> RawFileDevice::transfer(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua)
 {
     std::vector<IoRequest> batch;
-    for (u64 done = 0; done < length; done += MAX_PIECE) {
-        auto piece = static_cast<u32>(std::min(MAX_PIECE, length - done));
-        batch.push_back({ .opcode = opcode, .fd = m_fd.get(), .offset = offset + done, .buffer = buffer + done, .length = piece, .fua = fua });
-    }
+    add_requests(opcode, offset, buffer, length, fua, 0, batch);
     auto engine = TRY(m_engines.lease());
     return engine->run(batch);
 }
 
 ErrorOr<void> RawFileDevice::read(u64 offset, std::span<u8> buffer)
 {
-    TRY(check_range(offset, buffer.size(), "read"));
-    TRY(check_alignment(offset, buffer.size(), buffer.data()));
+    TRY(check_transfer(false, offset, buffer));
     return transfer(IoOpcode::Read, offset, buffer.data(), buffer.size(), false);
 }
 
 ErrorOr<void> RawFileDevice::write(u64 offset, std::span<u8 const> data, bool fua)
 {
-    TRY(check_writable("write"));
-    TRY(check_range(offset, data.size(), "write"));
-    TRY(check_alignment(offset, data.size(), data.data()));
+    TRY(check_transfer(true, offset, data));
     return transfer(IoOpcode::Write, offset, const_cast<u8*>(data.data()), data.size(), fua);
+}
+
+void RawFileDevice::transfer_batch(std::span<BlockTransfer> transfers)
+{
+    std::vector<IoRequest> batch;
+    for (size_t i = 0; i < transfers.size(); ++i) {
+        auto& transfer = transfers[i];
+        if (auto checked = check_transfer(transfer.write, transfer.offset, transfer.buffer); !checked) {
+            transfer.error = checked.error();
+            continue;
+        }
+        add_requests(transfer.write ? IoOpcode::Write : IoOpcode::Read, transfer.offset, transfer.buffer.data(), transfer.buffer.size(), transfer.fua, i, batch);
+    }
+    auto fail_all = [&](Error const& error) {
+        for (auto const& request : batch)
+            transfers[request.user_data].error = error;
+    };
+    auto engine = m_engines.lease();
+    if (!engine)
+        return fail_all(engine.error());
+    std::vector<int> errors(batch.size(), 0);
+    if (auto ran = (*engine)->run_each(batch, errors); !ran)
+        return fail_all(ran.error());
+    for (size_t i = 0; i < batch.size(); ++i) {
+        auto& transfer = transfers[batch[i].user_data];
+        if (errors[i] != 0 && !transfer.error)
+            transfer.error = Error::from_errno(errors[i], fmt::format("{} of {} bytes at offset {} of {}", transfer.write ? "write" : "read", transfer.buffer.size(), transfer.offset, m_name));
+    }
 }
 
 ErrorOr<void> RawFileDevice::flush()

@@ -40,6 +40,9 @@ public:
     ErrorOr<void> discard(u64 offset, u64 length) override;
     ErrorOr<void> write_zeroes(u64 offset, u64 length, bool may_unmap) override;
     ErrorOr<std::vector<Extent>> block_status(u64 offset, u64 length) override;
+    // One engine lease for the whole batch: with io_uring, every transfer goes to the kernel in
+    // one submission and they run at once.
+    void transfer_batch(std::span<BlockTransfer> transfers) override;
 
 private:
     RawFileDevice(Fd fd, std::string name, u64 size, bool is_block_device, RawFileOptions const& options);
@@ -47,6 +50,10 @@ private:
     ErrorOr<void> check_range(u64 offset, u64 length, char const* what) const;
     ErrorOr<void> check_writable(char const* what) const;
     ErrorOr<void> check_alignment(u64 offset, u64 length, void const* buffer) const;
+    // The checks a read or a write must pass before it reaches the engine.
+    ErrorOr<void> check_transfer(bool write, u64 offset, std::span<u8 const> buffer) const;
+    // Appends the IoRequests that carry one transfer (pieces an IoRequest can hold).
+    void add_requests(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua, u64 user_data, std::vector<IoRequest>& batch) const;
     // Writes zero-filled buffers over the range (when the file system cannot zero it in place).
     ErrorOr<void> write_zero_buffers(u64 offset, u64 length);
     // Transfers through the engine in pieces an IoRequest can carry.

@@ -76,6 +76,52 @@ TEST_P(RawFileDeviceTest, ReadOnlyRefusesEveryChange)
     EXPECT_TRUE(device->read(0, back));
 }
 
+// transfer_batch() gives each transfer its own outcome; a bad one (past the end, or a write to a
+// read-only device) fails alone and touches nothing.
+TEST_P(RawFileDeviceTest, TransferBatchGivesEachTransferItsOutcome)
+{
+    ScratchFile file(1 * MiB);
+    auto device = open(file.path());
+    auto a = filled(4096, 0xA1);
+    auto b = filled(8192, 0xB2);
+    auto beyond = filled(4096, 0xEE);
+    std::vector<BlockTransfer> writes {
+        { .write = true, .offset = 0, .buffer = a, .fua = false, .error = {} },
+        { .write = true, .offset = 1 * MiB - 2048, .buffer = beyond, .fua = false, .error = {} },
+        { .write = true, .offset = 64 * KiB, .buffer = b, .fua = true, .error = {} },
+    };
+    device->transfer_batch(writes);
+    EXPECT_FALSE(writes[0].error);
+    ASSERT_TRUE(writes[1].error);
+    EXPECT_NE(writes[1].error->to_string().find("beyond the end"), std::string::npos);
+    EXPECT_FALSE(writes[2].error);
+
+    std::vector<u8> back_a(4096), back_b(8192), tail(2048);
+    std::vector<BlockTransfer> reads {
+        { .write = false, .offset = 0, .buffer = back_a, .fua = false, .error = {} },
+        { .write = false, .offset = 64 * KiB, .buffer = back_b, .fua = false, .error = {} },
+        { .write = false, .offset = 1 * MiB - 2048, .buffer = tail, .fua = false, .error = {} },
+    };
+    device->transfer_batch(reads);
+    for (auto const& read : reads)
+        EXPECT_FALSE(read.error);
+    EXPECT_EQ(back_a, a);
+    EXPECT_EQ(back_b, b);
+    EXPECT_TRUE(all_equal(tail, 0)) << "the refused write past the end left the last bytes alone";
+
+    auto read_only = open(file.path(), true);
+    std::vector<u8> again(4096);
+    std::vector<BlockTransfer> mixed {
+        { .write = true, .offset = 0, .buffer = b, .fua = false, .error = {} },
+        { .write = false, .offset = 0, .buffer = again, .fua = false, .error = {} },
+    };
+    read_only->transfer_batch(mixed);
+    ASSERT_TRUE(mixed[0].error);
+    EXPECT_EQ(mixed[0].error->code(), EPERM);
+    EXPECT_FALSE(mixed[1].error);
+    EXPECT_EQ(again, a);
+}
+
 TEST_P(RawFileDeviceTest, DiscardMakesAHoleThatReadsAsZeroes)
 {
     ScratchFile file(1 * MiB);
