@@ -37,8 +37,16 @@ ErrorOr<DiskSpec> DiskSpec::parse(std::string const& text)
             spec.serial = option.substr(7);
             if (spec.serial.size() > 20)
                 return make_error(fmt::format("--disk {}: a serial has at most 20 characters", text));
+        } else if (option.starts_with("queues=")) {
+            auto number = option.substr(7);
+            char* end = nullptr;
+            std::string digits(number);
+            unsigned long queues = std::strtoul(digits.c_str(), &end, 10);
+            if (digits.empty() || *end != '\0' || queues < 1 || queues > MAX_DISK_QUEUES)
+                return make_error(fmt::format("--disk {}: queues= takes a number from 1 to {}", text, MAX_DISK_QUEUES));
+            spec.queues = static_cast<u16>(queues);
         } else {
-            return make_error(fmt::format("--disk {}: unknown option '{}' (known: ro, serial=S)", text, option));
+            return make_error(fmt::format("--disk {}: unknown option '{}' (known: ro, serial=S, queues=N)", text, option));
         }
     }
     return spec;

@@ -7,8 +7,12 @@
 
 namespace kasou::vmm {
 
-// One --disk option: `PATH[,ro][,serial=S]` for a raw image file or block device, or
-// `vol:POOL/VOL[,ro][,serial=S]` for a thin volume of a kasou pool.
+// The most request queues a --disk may ask for.
+constexpr u16 MAX_DISK_QUEUES = 16;
+
+// One --disk option: `PATH[,ro][,serial=S][,queues=N]` for a raw image file or block device, or
+// `vol:POOL/VOL[,ro][,serial=S][,queues=N]` for a thin volume of a kasou pool.
+
 struct DiskSpec {
     enum class Kind { RawFile, Volume };
     Kind kind { Kind::RawFile };
@@ -17,6 +21,7 @@ struct DiskSpec {
     std::string volume; // Volume
     bool read_only { false };
     std::string serial;
+    u16 queues { 1 }; // virtio-blk request queues (the guest spreads them over its CPUs)
 
     static ErrorOr<DiskSpec> parse(std::string const& text);
 };

@@ -45,7 +45,7 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(kvm::Vm& vm, memory::Gue
             disk = TRY(pool->second.volume(spec.volume).map_error(
                 [&](Error const& error) { return error.with_prefix(fmt::format("--disk vol:{}/{}", spec.pool, spec.volume)); }));
         }
-        virtio::blk::BlkOptions blk { spec.read_only, spec.serial, 1, 256 };
+        virtio::blk::BlkOptions blk { spec.read_only, spec.serial, spec.queues, 256 };
         TRY(devices->add(vm, memory, routing, std::make_shared<virtio::blk::BlkDevice>(std::move(disk), blk)));
     }
     for (auto const& spec : options.nets) {

@@ -1,7 +1,7 @@
 # Runs in the Linux guest of the nested virtio test (/init with kasou_action=devices), after /init
 # loaded Debian's virtio modules and moved its output to hvc0. Exercises each virtio device through
 # the stock drivers and prints "GUEST key=value" lines for virtio_devices_test.sh to check:
-#   virtio-blk    /dev/vda: ext4 made on the host; read its file, write two more, fstrim, sync, unmount
+#   virtio-blk    /dev/vda (2 request queues): ext4 made on the host; read its file, write two more, fstrim, sync, unmount
 #                 /dev/vdb: attached read-only, a write must fail
 #   virtio-rng    the kernel's current hw_random source; 64 bytes from /dev/hwrng
 #   virtio-net    eth0 over the host's tap: ping the host
@@ -20,6 +20,7 @@ echo "GUEST vsock_listening=52"
 
 # --- virtio-blk -------------------------------------------------------------------------------
 echo "GUEST vda_serial=$(cat /sys/block/vda/serial 2>/dev/null)"
+echo "GUEST vda_queues=$(ls /sys/block/vda/mq 2>/dev/null | wc -l)"
 echo "GUEST vda_discard_max=$(cat /sys/block/vda/queue/discard_max_bytes 2>/dev/null)"
 echo "GUEST vdb_ro=$(cat /sys/block/vdb/ro 2>/dev/null)"
 if dd if=/dev/zero of=/dev/vdb bs=4096 count=1 oflag=direct 2>/dev/null; then

@@ -1,5 +1,5 @@
 # Runs inside the nested test host (busybox sh): boots the Linux guest under kasou with every virtio
-# device (two disks, a tap network, vsock, the console on hvc0, rng), plays the host's part of each
+# device (two disks, one with a request queue per vCPU, a tap network, vsock, the console on hvc0, rng), plays the host's part of each
 # exchange, then checks the guest's ext4 image. Prints the run between "=== CASE devices" and
 # "=== STATUS devices N"; "HOST key=value" lines are what the host saw. /bin/kasou, /vmlinuz,
 # /guest.cpio.gz, /disk.img, /ro.img, vsock_echo, e2fsck and debugfs are placed by the harness.
@@ -18,8 +18,8 @@ echo "=== CASE devices"
 vsock_echo serve-unix /tmp/v.sock_5000 >/tmp/unix_server.log 2>&1 &
 mkfifo /tmp/console_input
 : >/tmp/devices.log
-kasou --log-level info run --kernel /vmlinuz --initrd /guest.cpio.gz --cpus 1 --memory 256M --console virtio \
-    --disk /disk.img,serial=kasou-ext4 --disk /ro.img,ro --net tap=kasoutap0,mac=52:54:00:12:34:56 \
+kasou --log-level info run --kernel /vmlinuz --initrd /guest.cpio.gz --cpus 2 --memory 256M --console virtio \
+    --disk /disk.img,serial=kasou-ext4,queues=2 --disk /ro.img,ro --net tap=kasoutap0,mac=52:54:00:12:34:56 \
     --vsock cid=3,uds=/tmp/v.sock --cmdline "console=hvc0 reboot=k panic=-1 quiet kasou_action=devices" \
     </tmp/console_input >/tmp/devices.log 2>&1 &
 pid=$!

@@ -7,7 +7,7 @@
 #   virtio-blk     an ext4 image made here with mkfs.ext4 -d: the guest reads its file, writes a file
 #                  and 2 MiB of random data, fstrims, syncs and unmounts; afterwards `e2fsck -fn` is
 #                  clean and the host reads back exactly what the guest wrote; serial= reaches the
-#                  guest; a read-only disk refuses writes
+#                  guest, and queues=2 two request queues; a read-only disk refuses writes
 #   virtio-net     the guest pings the host over the tap, MAC and offloads as negotiated
 #   virtio-console console=hvc0 is the kernel console; a line typed into kasou's stdin reaches hvc0
 #   virtio-vsock   echo guest→host (port 5000 → PATH_5000) and host→guest (CONNECT 52)
@@ -61,6 +61,7 @@ check "each device bound to Debian's driver" equals "$(guest_value devices virti
 check "blk: the guest read the file made by mkfs.ext4 -d" equals "$(guest_value devices ext4_read)" \
     "placed on the host by mkfs.ext4 -d"
 check "blk: serial= is the disk's serial" equals "$(guest_value devices vda_serial)" kasou-ext4
+check "blk: queues=2 gives the guest two request queues" equals "$(guest_value devices vda_queues)" 2
 check "blk: discard offered" at_least "$(guest_value devices vda_discard_max)" 1
 check "blk: fstrim on the mounted filesystem" equals "$(guest_value devices fstrim)" ok
 check "blk: unmounted cleanly" equals "$(guest_value devices ext4_unmounted)" yes
