@@ -140,13 +140,23 @@ ErrorOr<std::optional<DescriptorChain>> SplitQueue::pop()
 
 ErrorOr<void> SplitQueue::push(u16 head, u32 written)
 {
-    if (head >= m_layout.size)
-        return make_error(fmt::format("used element {} is outside the queue of size {}", head, m_layout.size));
-    u64 element = RING_HEADER + 8ull * (m_next_used % m_layout.size);
-    u32 id = head;
-    std::memcpy(m_used.data() + element, &id, 4);
-    std::memcpy(m_used.data() + element + 4, &written, 4);
-    ++m_next_used;
+    UsedElement element { head, written };
+    return push_many({ &element, 1 });
+}
+
+ErrorOr<void> SplitQueue::push_many(std::span<UsedElement const> elements)
+{
+    for (auto const& element : elements) {
+        if (element.head >= m_layout.size)
+            return make_error(fmt::format("used element {} is outside the queue of size {}", element.head, m_layout.size));
+    }
+    for (auto const& element : elements) {
+        u64 offset = RING_HEADER + 8ull * (m_next_used % m_layout.size);
+        u32 id = element.head;
+        std::memcpy(m_used.data() + offset, &id, 4);
+        std::memcpy(m_used.data() + offset + 4, &element.written, 4);
+        ++m_next_used;
+    }
     store_u16(m_used, 2, m_next_used);
     return {};
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 
 #include "base/error.h"
 #include "base/types.h"
@@ -45,6 +46,13 @@ public:
     u16 popped() const { return m_next_available; }
     // Returns a chain to the driver, with the number of bytes written into its writable buffers.
     ErrorOr<void> push(u16 head, u32 written);
+    // Returns several chains with one used-index update, so the driver sees all of them or none (a
+    // frame spread over mergeable receive buffers, 5.1.6.4). Nothing is returned if one head is bad.
+    struct UsedElement {
+        u16 head;
+        u32 written;
+    };
+    ErrorOr<void> push_many(std::span<UsedElement const> elements);
     // Whether the driver asked to be interrupted for the buffers pushed since the last call that
     // returned true (used_event with EVENT_IDX, else the NO_INTERRUPT flag).
     bool should_interrupt();

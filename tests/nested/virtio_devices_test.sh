@@ -80,6 +80,7 @@ check "net: the MAC given on the command line" equals "$(guest_value devices eth
 net_features=$(guest_value devices net_features)
 check "net: checksum offload negotiated (VIRTIO_NET_F_CSUM)" equals "$(feature_bit "$net_features" 0)" 1
 check "net: TSO negotiated (VIRTIO_NET_F_HOST_TSO4)" equals "$(feature_bit "$net_features" 11)" 1
+check "net: mergeable receive buffers negotiated (VIRTIO_NET_F_MRG_RXBUF)" equals "$(feature_bit "$net_features" 15)" 1
 check "net: 3 of 3 pings of 1400 bytes answered by the host" equals "$(guest_value devices ping_received)" 3
 
 check "console: hvc0 is the kernel console" contains devices "GUEST consoles=.*hvc0"

@@ -62,7 +62,8 @@ NetDevice::NetDevice(Tap tap, HostEvents events, MacAddress mac, u16 queue_size)
 
 u64 NetDevice::device_features() const
 {
-    return F_CSUM | F_GUEST_CSUM | F_MAC | F_GUEST_TSO4 | F_GUEST_TSO6 | F_GUEST_ECN | F_HOST_TSO4 | F_HOST_TSO6 | F_HOST_ECN | F_STATUS;
+    return F_CSUM | F_GUEST_CSUM | F_MAC | F_GUEST_TSO4 | F_GUEST_TSO6 | F_GUEST_ECN | F_HOST_TSO4 | F_HOST_TSO6 | F_HOST_ECN | F_MRG_RXBUF
+        | F_STATUS;
 }
 
 void NetDevice::read_config(u64 offset, std::span<u8> data)
@@ -88,7 +89,7 @@ void NetDevice::activate(u64 features)
 void NetDevice::reset()
 {
     m_features = 0;
-    m_chain.reset(); // it belonged to the queue the driver just dropped
+    m_chains.clear(); // they belonged to the queue the driver just dropped
     m_frame_bytes = 0;
     m_tap_readable = true;
     (void)m_tap.set_offload(0);
@@ -143,36 +144,56 @@ bool NetDevice::read_frame()
 
 ErrorOr<void> NetDevice::receive(SplitQueue& queue)
 {
+    bool mergeable = m_features & F_MRG_RXBUF;
     while (m_frame_bytes > 0 || read_frame()) {
-        if (!m_chain) {
-            m_chain = TRY(pop_or_request_notification(queue));
-            if (!m_chain)
+        // Chains for this frame: one without MRG_RXBUF, as many as it takes with it (5.1.6.3.2).
+        u64 room = 0;
+        for (auto const& chain : m_chains)
+            room += chain.writable_bytes();
+        while (room < m_frame_bytes && (mergeable || m_chains.empty()) && m_chains.size() < queue.size()) {
+            auto chain = TRY(pop_or_request_notification(queue));
+            if (!chain)
                 return {}; // the frame waits, the tap is not read, until the driver adds buffers
-            if (auto checked = check_receive_chain(*m_chain); !checked) {
-                m_chain.reset();
-                return tl::unexpected(checked.error());
-            }
+            TRY(check_receive_chain(*chain));
+            room += chain->writable_bytes();
+            m_chains.push_back(std::move(*chain));
         }
-        if (m_chain->writable_bytes() < m_frame_bytes) {
+        if (room < m_frame_bytes) {
+            // The buffers stay for the next frame.
             if (m_stats.rx_dropped++ < WARNING_LIMIT)
-                spdlog::warn("virtio-net {}: {}-byte frame dropped: the receive buffer holds {} bytes", m_tap.name(), m_frame_bytes,
-                    m_chain->writable_bytes());
+                spdlog::warn("virtio-net {}: {}-byte frame dropped: the receive buffers hold {} bytes", m_tap.name(), m_frame_bytes, room);
             m_frame_bytes = 0;
             continue;
         }
-        NetHeader header;
-        std::memcpy(&header, m_frame.data(), HEADER_BYTES);
-        header.num_buffers = 1; // 5.1.6.4: always 1 without MRG_RXBUF
-        if (!(m_features & F_GUEST_CSUM))
-            header.flags = 0; // 5.1.6.4.1: no checksum state for a driver that did not ask
-        std::memcpy(m_frame.data(), &header, HEADER_BYTES);
-        m_chain->write(0, std::span(m_frame.data(), m_frame_bytes));
-        TRY(queue.push(m_chain->head, static_cast<u32>(m_frame_bytes)));
-        m_chain.reset();
-        m_frame_bytes = 0;
-        ++m_stats.rx_frames;
+        TRY(deliver_frame(queue));
     }
     return {};
+}
+
+ErrorOr<void> NetDevice::deliver_frame(SplitQueue& queue)
+{
+    // The fewest leading chains that hold the frame: the header says how many (5.1.6.4).
+    size_t count = 0;
+    for (u64 room = 0; room < m_frame_bytes; ++count)
+        room += m_chains[count].writable_bytes();
+    NetHeader header;
+    std::memcpy(&header, m_frame.data(), HEADER_BYTES);
+    header.num_buffers = static_cast<u16>(count);
+    if (!(m_features & F_GUEST_CSUM))
+        header.flags = 0; // 5.1.6.4.1: no checksum state for a driver that did not ask
+    std::memcpy(m_frame.data(), &header, HEADER_BYTES);
+    std::vector<SplitQueue::UsedElement> used;
+    u64 offset = 0;
+    for (size_t i = 0; i < count; ++i) {
+        u64 part = std::min(m_chains[i].writable_bytes(), m_frame_bytes - offset);
+        m_chains[i].write(0, std::span(m_frame.data() + offset, part));
+        used.push_back({ m_chains[i].head, static_cast<u32>(part) });
+        offset += part;
+    }
+    m_chains.erase(m_chains.begin(), m_chains.begin() + static_cast<std::ptrdiff_t>(count));
+    m_frame_bytes = 0;
+    ++m_stats.rx_frames;
+    return queue.push_many(used);
 }
 
 } // namespace kasou::virtio::net

@@ -35,9 +35,10 @@ struct NetStats {
 // offloads both ways. Transmit chains are validated (TransmitPacket::parse) and written to the tap
 // as they are, header included. Frames from the tap wait in one host buffer until the driver offers
 // a receive chain; while it offers none the tap is not read, and its readiness (edge-triggered)
-// stays consumed, so the I/O thread sleeps until the driver adds buffers. MRG_RXBUF is not offered:
-// with GUEST_TSO the driver gives 64 KiB receive buffers, as 5.1.6.3.1 asks; a frame that does not
-// fit the buffer it meets is dropped and counted.
+// stays consumed, so the I/O thread sleeps until the driver adds buffers. With MRG_RXBUF a frame
+// is spread over as many receive chains as it needs, returned to the driver together; without it
+// (then, with GUEST_TSO, the driver gives 64 KiB buffers as 5.1.6.3.1 asks) a frame that does not
+// fit the buffer it meets is dropped and counted, and the buffer kept for the next frame.
 //
 // kasou wires it as `--net tap=NAME[,mac=M]`: NetDevice::create({ NAME, parse_mac(M) }); a
 // descriptor handed over by a management process goes in NetOptions::tap_fd instead.
@@ -64,6 +65,8 @@ private:
     NetDevice(Tap tap, HostEvents events, MacAddress mac, u16 queue_size);
 
     ErrorOr<void> receive(SplitQueue& queue);
+    // Writes the frame into the leading chains of m_chains that hold it and returns them.
+    ErrorOr<void> deliver_frame(SplitQueue& queue);
     ErrorOr<void> transmit(SplitQueue& queue);
     // Reads the next frame into m_frame; false when the tap has none.
     bool read_frame();
@@ -76,7 +79,7 @@ private:
     bool m_tap_readable { true };          // no EAGAIN since the last edge
     std::vector<u8> m_frame;               // header and frame read from the tap
     u64 m_frame_bytes { 0 };               // 0: m_frame holds nothing
-    std::optional<DescriptorChain> m_chain; // a receive chain popped but not filled yet
+    std::vector<DescriptorChain> m_chains;  // receive chains popped but not filled yet, in order
     NetStats m_stats;
 };
 

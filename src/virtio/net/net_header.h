@@ -19,6 +19,7 @@ constexpr u64 F_GUEST_ECN = 1ull << 9;
 constexpr u64 F_HOST_TSO4 = 1ull << 11;
 constexpr u64 F_HOST_TSO6 = 1ull << 12;
 constexpr u64 F_HOST_ECN = 1ull << 13;
+constexpr u64 F_MRG_RXBUF = 1ull << 15;
 constexpr u64 F_STATUS = 1ull << 16;
 
 // struct virtio_net_hdr flags and gso_type values (5.1.6).

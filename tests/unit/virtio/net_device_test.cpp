@@ -202,6 +202,61 @@ TEST_F(NetFixture, FrameLargerThanTheBufferIsDroppedNotTruncated)
     EXPECT_EQ(seen, fits);
 }
 
+// With MRG_RXBUF a frame spreads over as many buffers as it needs; the first header says how many,
+// and the other buffers stay for the next frame.
+TEST_F(NetFixture, MergeableBuffersTakeAFrameTogether)
+{
+    device->activate(F_VERSION_1 | F_MAC | F_STATUS | F_MRG_RXBUF);
+    std::vector<u64> buffers;
+    for (u16 i = 0; i < 4; ++i)
+        buffers.push_back(add_receive_buffer(i, 512));
+    auto frame = test_frame(guest_mac, { 0x02, 0, 0, 0, 0, 4 }, std::string(1100, 'm'));
+    ASSERT_GT(HEADER_BYTES + frame.size(), 1024u);
+    ASSERT_LE(HEADER_BYTES + frame.size(), 1536u);
+    send_on_wire(frame);
+    ASSERT_TRUE(wait_for_used(3));
+    EXPECT_EQ(rx.used_index(), 3) << "the fourth buffer is left for the next frame";
+    std::vector<u8> received;
+    for (u16 i = 0; i < 3; ++i) {
+        auto [head, length] = rx.used_element(i);
+        EXPECT_EQ(head, i);
+        EXPECT_EQ(length, i < 2 ? 512u : HEADER_BYTES + frame.size() - 1024);
+        std::vector<u8> part(length);
+        ASSERT_TRUE(rx_memory.read(buffers[i], part));
+        received.insert(received.end(), part.begin(), part.end());
+    }
+    NetHeader header;
+    std::memcpy(&header, received.data(), HEADER_BYTES);
+    EXPECT_EQ(header.num_buffers, 3);
+    EXPECT_EQ(std::vector<u8>(received.begin() + HEADER_BYTES, received.end()), frame);
+
+    auto next = test_frame(guest_mac, { 0x02, 0, 0, 0, 0, 4 }, "next");
+    send_on_wire(next);
+    ASSERT_TRUE(wait_for_used(4));
+    EXPECT_EQ(rx.used_element(3), (std::pair<u32, u32> { 3, static_cast<u32>(HEADER_BYTES + next.size()) }));
+}
+
+// A frame that needs more mergeable buffers than the driver offers waits for them (not dropped),
+// and the driver sees none of its buffers used until all are.
+TEST_F(NetFixture, MergeableFrameWaitsForEnoughBuffers)
+{
+    device->activate(F_VERSION_1 | F_MAC | F_STATUS | F_MRG_RXBUF);
+    add_receive_buffer(0, 512);
+    auto frame = test_frame(guest_mac, { 0x02, 0, 0, 0, 0, 5 }, std::string(1100, 'w'));
+    send_on_wire(frame);
+    ASSERT_TRUE(readable(device->host_event_fd(), 1000));
+    ASSERT_TRUE(device->process_host_events(queues));
+    EXPECT_EQ(rx.used_index(), 0);
+    add_receive_buffer(1, 512);
+    ASSERT_TRUE(device->process(RECEIVEQ, rx_queue));
+    EXPECT_EQ(rx.used_index(), 0) << "two buffers do not hold it either";
+    add_receive_buffer(2, 512);
+    ASSERT_TRUE(device->process(RECEIVEQ, rx_queue));
+    EXPECT_EQ(rx.used_index(), 3);
+    EXPECT_EQ(device->stats().rx_dropped, 0u);
+    EXPECT_EQ(device->stats().rx_frames, 1u);
+}
+
 TEST_F(NetFixture, ConfigSpaceHoldsTheMacAndLinkUp)
 {
     u8 config[10] = {};

@@ -230,3 +230,16 @@ TEST_F(SplitQueueTest, EventIndexInterruptsOnlyWhenTheDriverAsked)
     q.request_notification();
     EXPECT_EQ(driver.avail_event(), 1) << "notify when the next buffer is added";
 }
+
+// push_many() publishes its elements with one used-index update, and none when a head is bad.
+TEST_F(SplitQueueTest, PushManyReturnsAllOrNothing)
+{
+    auto q = queue();
+    SplitQueue::UsedElement good[] = { { 1, 10 }, { 2, 20 }, { 3, 30 } };
+    ASSERT_TRUE(q.push_many(good));
+    EXPECT_EQ(driver.used_index(), 3);
+    EXPECT_EQ(driver.used_element(2), (std::pair<u32, u32> { 3, 30 }));
+    SplitQueue::UsedElement bad[] = { { 4, 40 }, { driver.layout().size, 50 } };
+    EXPECT_FALSE(q.push_many(bad));
+    EXPECT_EQ(driver.used_index(), 3) << "nothing of a refused batch is published";
+}
