@@ -641,6 +641,18 @@ ErrorOr<void> ThinPool::add_members(SegmentKind kind, u64 stripe_size, std::vect
 {
     std::unique_lock lock(m_lock);
     TRY(check_usable());
+    // force may take another pool's disk, never one of this pool: relabelling a member would lose
+    // it (the pool could no longer be opened) and lay the new segment over its data.
+    for (auto const& disk : disks) {
+        auto label = read_member_label(*disk);
+        if (!label || label->pool_uuid != m_uuid)
+            continue;
+        auto const& members = m_layout.members();
+        for (u32 index = 0; index < members.size(); ++index) {
+            if (members[index]->uuid == label->member_uuid)
+                return make_error(fmt::format("{} is already member {} of pool {}; a disk is added once", disk->name(), index, m_name));
+        }
+    }
     auto members = TRY(label_members(m_uuid, m_name, kind, stripe_size, std::move(disks), force));
     TRY(m_layout.add_segment(kind, stripe_size, std::move(members)));
     grow_chunk_tables();

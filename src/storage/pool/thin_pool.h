@@ -97,7 +97,8 @@ public:
     // Releases every removed volume's tree now (what the background thread does bit by bit).
     ErrorOr<void> finish_deletions();
 
-    // Grows the pool online: labels the disks and appends a segment.
+    // Grows the pool online: labels the disks and appends a segment. A disk that is already a
+    // member of this pool is refused, force or not.
     ErrorOr<void> add_members(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
     // Puts disk in place of failed member `index` of a mirror and resynchronizes it.
     ErrorOr<void> replace_member(u32 index, std::unique_ptr<MemberDisk> disk, std::function<void(u64, u64)> const& progress);

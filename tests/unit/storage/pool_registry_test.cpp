@@ -16,6 +16,8 @@
 namespace kasou::storage {
 namespace {
 
+using test::pattern;
+
 struct PoolRegistryTest : ::testing::Test {
     std::string dir;
     std::string state;
@@ -33,6 +35,83 @@ struct PoolRegistryTest : ::testing::Test {
         Fd fd = MUST(sys::open(path, O_RDWR | O_CREAT | O_TRUNC, 0644));
         MUST(sys::ftruncate(fd.get(), size));
         return path;
+    }
+
+    // length bytes at offset of volume `name` of the pool handle holds.
+    std::vector<u8> read_volume(PoolHandle& handle, std::string const& name, u64 offset, u64 length)
+    {
+        std::vector<u8> data(length);
+        MUST(MUST(handle.volume(name))->read(offset, data));
+        return data;
+    }
+
+    // What a member disk file holds after its header: where its segment keeps data.
+    std::string member_data(std::string const& path) { return MUST(sys::read_file(path)).substr(MEMBER_HEADER_SIZE); }
+
+    // Builds pool tank of two 8 MiB disks laid out as kind, fills three quarters of it, grows it
+    // by two more disks with add_disks (`kasou pool add`), writes as much again (more than the
+    // first segment could hold) and checks the layout, the space, the data, the new disks' share
+    // of it and a re-import from the four disks alone.
+    void expect_growth_by_a_segment_of_two_disks(SegmentKind kind)
+    {
+        constexpr u64 DISK_SIZE = 8 * MiB;
+        constexpr u64 STRIPE = 64 * KiB;
+        auto a = make_disk("a.img", DISK_SIZE);
+        auto b = make_disk("b.img", DISK_SIZE);
+        auto c = make_disk("c.img", DISK_SIZE);
+        auto d = make_disk("d.img", DISK_SIZE);
+        ASSERT_OK(create_pool(state, { "tank", kind, STRIPE, { a, b }, false }));
+        // Each disk gives all but its header; a mirror segment holds one disk's worth, a striped one two.
+        u64 segment_size = (DISK_SIZE - MEMBER_HEADER_SIZE) * (kind == SegmentKind::Mirror ? 1 : 2);
+        u64 fill = segment_size / 4 * 3 / MiB * MiB;
+        auto first = pattern(fill, 11);
+        auto second = pattern(fill, 12);
+        {
+            auto handle = MUST(PoolHandle::open(state, "tank"));
+            ASSERT_EQ(handle.pool().usage().size, segment_size);
+            ASSERT_OK(handle.pool().create_volume("v", 4 * segment_size));
+            ASSERT_OK(MUST(handle.volume("v"))->write(0, first, true));
+        }
+
+        ASSERT_OK(add_disks(state, "tank", { c, d }, false));
+        EXPECT_EQ(MUST(Registry::find(state, "tank")).disks, (std::vector<std::string> { a, b, c, d }));
+        {
+            auto handle = MUST(PoolHandle::open(state, "tank"));
+            auto const& segments = handle.pool().layout().segments();
+            ASSERT_EQ(segments.size(), 2u);
+            EXPECT_EQ(segments[1].kind, kind) << "the new disks form one segment of the pool's layout";
+            EXPECT_EQ(segments[1].first_member, 2u);
+            EXPECT_EQ(segments[1].width, 2u);
+            EXPECT_EQ(segments[1].stripe_size, kind == SegmentKind::Striped ? STRIPE : 0);
+            EXPECT_EQ(segments[1].start, segment_size);
+            EXPECT_EQ(handle.pool().usage().size, 2 * segment_size) << "the pool grows by a segment like the first";
+            ASSERT_OK(MUST(handle.volume("v"))->write(fill, second, true));
+            EXPECT_EQ(read_volume(handle, "v", 0, fill), first);
+            EXPECT_EQ(read_volume(handle, "v", fill, fill), second);
+            auto faults = handle.pool().check();
+            EXPECT_TRUE(faults.empty()) << test::describe(faults);
+        }
+        // The second write did not fit the first segment: the new disks hold part of it, striped
+        // (different halves on each) or mirrored (the same bytes on both).
+        auto on_c = member_data(c);
+        auto on_d = member_data(d);
+        EXPECT_NE(on_c, std::string(on_c.size(), '\0'));
+        EXPECT_NE(on_d, std::string(on_d.size(), '\0'));
+        if (kind == SegmentKind::Mirror)
+            EXPECT_TRUE(on_c == on_d) << "the two new disks are copies of each other";
+        else
+            EXPECT_TRUE(on_c != on_d) << "the two new disks hold different stripes";
+
+        // The four disks alone are the pool, whatever their order.
+        std::filesystem::remove(state + "/pools.json");
+        EXPECT_EQ(MUST(import_pool(state, { d, b, c, a })), "tank");
+        auto handle = MUST(PoolHandle::open(state, "tank"));
+        EXPECT_EQ(handle.pool().usage().size, 2 * segment_size);
+        EXPECT_EQ(handle.pool().layout().segments().size(), 2u);
+        EXPECT_EQ(read_volume(handle, "v", 0, fill), first);
+        EXPECT_EQ(read_volume(handle, "v", fill, fill), second);
+        auto faults = handle.pool().check();
+        EXPECT_TRUE(faults.empty()) << test::describe(faults);
     }
 };
 
@@ -169,6 +248,86 @@ TEST_F(PoolRegistryTest, MirrorCopyThatComesBackIsResynchronized)
     std::vector<u8> data(2 * MiB);
     ASSERT_OK(MUST(handle.volume("v"))->read(0, data));
     EXPECT_EQ(data, test::pattern(2 * MiB, 5)) << "the resynchronized copy alone holds the writes it missed";
+}
+
+// Proves that `pool add` grows a 2-disk striped pool by a second striped segment of 2 disks
+// (not two linear ones), and that data before and after, the space and a re-import are right.
+TEST_F(PoolRegistryTest, StripedPoolGrowsByAStripedSegmentOfTwoDisks)
+{
+    expect_growth_by_a_segment_of_two_disks(SegmentKind::Striped);
+}
+
+// Proves that `pool add` grows a 2-way mirror by another mirrored pair, with the same checks.
+TEST_F(PoolRegistryTest, MirrorGrowsByAnotherPair)
+{
+    expect_growth_by_a_segment_of_two_disks(SegmentKind::Mirror);
+}
+
+// Proves what `pool add` does with disks that do not make a segment of the pool's layout: a
+// mirror refuses one disk or four (pairs and triples are added one call at a time) and stays as
+// it was, leaving the disk unlabelled; a striped pool takes one disk as a linear segment.
+TEST_F(PoolRegistryTest, AddTakesWhatTheLayoutAllowsAndRefusesTheRest)
+{
+    auto a = make_disk("a.img", 8 * MiB);
+    auto b = make_disk("b.img", 8 * MiB);
+    std::vector<std::string> spares;
+    for (int i = 0; i < 4; ++i)
+        spares.push_back(make_disk(fmt::format("spare{}.img", i), 8 * MiB));
+    ASSERT_OK(create_pool(state, { "safe", SegmentKind::Mirror, 64 * KiB, { a, b }, false }));
+    auto one = add_disks(state, "safe", { spares[0] }, false);
+    ASSERT_FALSE(one);
+    EXPECT_NE(one.error().to_string().find("a mirror has 2 or 3 copies, not 1"), std::string::npos) << one.error().to_string();
+    auto four = add_disks(state, "safe", spares, false);
+    ASSERT_FALSE(four);
+    EXPECT_NE(four.error().to_string().find("not 4"), std::string::npos) << four.error().to_string();
+    EXPECT_EQ(MUST(Registry::find(state, "safe")).disks, (std::vector<std::string> { a, b }));
+    {
+        auto handle = MUST(PoolHandle::open(state, "safe"));
+        EXPECT_EQ(handle.pool().layout().segments().size(), 1u);
+        EXPECT_EQ(handle.pool().layout().members().size(), 2u);
+    }
+    auto unlabelled = import_pool(state, { spares[0] });
+    ASSERT_FALSE(unlabelled);
+    EXPECT_NE(unlabelled.error().to_string().find("not a kasou pool member"), std::string::npos) << "a refused disk is left untouched";
+
+    auto c = make_disk("c.img", 8 * MiB);
+    auto d = make_disk("d.img", 8 * MiB);
+    ASSERT_OK(create_pool(state, { "fast", SegmentKind::Striped, 64 * KiB, { c, d }, false }));
+    ASSERT_OK(add_disks(state, "fast", { spares[1] }, false));
+    auto handle = MUST(PoolHandle::open(state, "fast"));
+    auto const& segments = handle.pool().layout().segments();
+    ASSERT_EQ(segments.size(), 2u);
+    EXPECT_EQ(segments[1].kind, SegmentKind::Linear);
+    EXPECT_EQ(segments[1].width, 1u);
+    EXPECT_EQ(handle.pool().usage().size, 3 * (8 * MiB - MEMBER_HEADER_SIZE));
+    EXPECT_TRUE(handle.pool().check().empty());
+}
+
+// Proves that `pool add --force` refuses a disk that is already a member of the same pool: taking
+// it would relabel a live member and lay a second segment over its data.
+TEST_F(PoolRegistryTest, AddRefusesADiskOfThePoolItselfEvenWithForce)
+{
+    auto a = make_disk("a.img", 8 * MiB);
+    auto b = make_disk("b.img", 8 * MiB);
+    auto c = make_disk("c.img", 8 * MiB);
+    ASSERT_OK(create_pool(state, { "tank", SegmentKind::Striped, 64 * KiB, { a, b }, false }));
+    auto data = pattern(4 * MiB, 21);
+    {
+        auto handle = MUST(PoolHandle::open(state, "tank"));
+        ASSERT_OK(handle.pool().create_volume("v", 8 * MiB));
+        ASSERT_OK(MUST(handle.volume("v"))->write(0, data, true));
+    }
+    auto added = add_disks(state, "tank", { b, c }, true);
+    ASSERT_FALSE(added) << "a member was added to its own pool a second time";
+    EXPECT_NE(added.error().to_string().find("already member 1 of pool tank"), std::string::npos) << added.error().to_string();
+    EXPECT_EQ(MUST(Registry::find(state, "tank")).disks, (std::vector<std::string> { a, b }));
+    std::filesystem::remove(state + "/pools.json");
+    EXPECT_EQ(MUST(import_pool(state, { a, b })), "tank");
+    auto handle = MUST(PoolHandle::open(state, "tank"));
+    EXPECT_EQ(handle.pool().layout().segments().size(), 1u);
+    EXPECT_EQ(read_volume(handle, "v", 0, data.size()), data);
+    auto faults = handle.pool().check();
+    EXPECT_TRUE(faults.empty()) << test::describe(faults);
 }
 
 } // namespace

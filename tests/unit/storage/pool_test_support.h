@@ -1,7 +1,9 @@
 #pragma once
 
-// Builds pools over in-memory fault-injecting member disks for the pool tests.
+// Builds pools over in-memory fault-injecting member disks for the pool tests, and checks a pool
+// opened after a crash against the PoolModel of what it may hold.
 
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -9,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/try.h"
+#include "pool_workload.h"
 #include "storage/pool/fault_member_disk.h"
 #include "storage/pool/thin_pool.h"
 
@@ -58,6 +62,57 @@ inline std::string describe(std::vector<std::string> const& faults)
     for (auto const& fault : faults)
         text += fault + "\n";
     return text;
+}
+
+// Each volume's name and size as the pool lists them (PoolModel::shape of what is there).
+inline std::map<std::string, u64> shape_of(ThinPool& pool)
+{
+    std::map<std::string, u64> sizes;
+    for (auto const& info : pool.volumes())
+        sizes[info.name] = info.size;
+    return sizes;
+}
+
+// The first of the states a crashed pool may be in whose volumes and sizes the pool shows, or null.
+inline PoolModel const* matching_state(ThinPool& pool, std::vector<PoolModel> const& states)
+{
+    auto shape = shape_of(pool);
+    for (auto const& state : states) {
+        if (state.shape() == shape)
+            return &state;
+    }
+    return nullptr;
+}
+
+// Checks a pool opened after a crash against model: the offline check is clean (but for members
+// reported failed, when degraded_allowed), the volumes are the model's with its sizes and modes,
+// every snapshot holds exactly what it was taken with, and every sector of a writable volume
+// (clones included) holds its durable data or data written since.
+inline void expect_pool_matches(ThinPool& pool, PoolModel const& model, bool degraded_allowed, std::string const& context)
+{
+    for (auto const& fault : pool.check()) {
+        if (!(degraded_allowed && fault.find("has failed: the pool is degraded") != std::string::npos))
+            ADD_FAILURE() << "check: " << fault << "\n" << context;
+    }
+    EXPECT_EQ(shape_of(pool), model.shape()) << "volumes and sizes\n" << context;
+    for (auto const& [name, expected] : model.volumes()) {
+        auto info = pool.volume_info(name);
+        if (!info || info->size != expected.content.current().size())
+            continue; // reported above
+        EXPECT_EQ(info->read_only(), expected.read_only) << name << "\n" << context;
+        std::vector<u8> actual(info->size);
+        auto read = MUST(pool.open_volume(name))->read(0, actual);
+        if (!read) {
+            ADD_FAILURE() << "reading " << name << ": " << read.error().to_string() << "\n" << context;
+            continue;
+        }
+        if (expected.read_only) {
+            EXPECT_TRUE(actual == expected.content.durable()) << "snapshot " << name << " changed\n" << context;
+            continue;
+        }
+        auto bad = expected.content.first_bad_sector(actual);
+        EXPECT_EQ(bad, -1) << "volume " << name << " sector " << bad << " holds neither durable nor later data\n" << context;
+    }
 }
 
 } // namespace kasou::storage::test
