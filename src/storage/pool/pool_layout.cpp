@@ -34,12 +34,18 @@ ErrorOr<u64> PoolLayout::plan_segment(SegmentKind kind, std::vector<u64> const& 
     return (smallest - MEMBER_HEADER_SIZE) / granule * granule;
 }
 
+ErrorOr<void> PoolLayout::check_room_for(SegmentKind kind, size_t disks) const
+{
+    if (m_members.size() + disks > MAX_MEMBERS)
+        return make_error(fmt::format("a pool has at most {} members ({} now)", MAX_MEMBERS, m_members.size()));
+    if (m_segments.size() + (kind == SegmentKind::Linear ? disks : 1) > MAX_SEGMENTS)
+        return make_error(fmt::format("a pool has at most {} segments ({} now)", MAX_SEGMENTS, m_segments.size()));
+    return {};
+}
+
 ErrorOr<void> PoolLayout::add_segment(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<PoolMember>> members)
 {
-    if (m_members.size() + members.size() > MAX_MEMBERS)
-        return make_error(fmt::format("a pool has at most {} members", MAX_MEMBERS));
-    if (m_segments.size() + (kind == SegmentKind::Linear ? members.size() : 1) > MAX_SEGMENTS)
-        return make_error(fmt::format("a pool has at most {} segments", MAX_SEGMENTS));
+    TRY(check_room_for(kind, members.size()));
     auto add_one = [&](u32 first, u32 width, u64 per_member) {
         PoolSegment segment;
         segment.kind = kind;

@@ -45,6 +45,8 @@ public:
     static ErrorOr<u64> plan_segment(SegmentKind kind, std::vector<u64> const& disk_sizes, u64 stripe_size);
 
     // Appends a segment over new members (their disks already labelled).
+    // Whether a segment of `disks` disks still fits the member and segment tables.
+    ErrorOr<void> check_room_for(SegmentKind kind, size_t disks) const;
     ErrorOr<void> add_segment(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<PoolMember>> members);
     // Rebuilds the layout from a superblock and the disks found for its members (in member-table
     // order, null for a missing disk). Fails if data would be lost: a missing non-mirrored member.

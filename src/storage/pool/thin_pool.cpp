@@ -653,6 +653,8 @@ ErrorOr<void> ThinPool::add_members(SegmentKind kind, u64 stripe_size, std::vect
                 return make_error(fmt::format("{} is already member {} of pool {}; a disk is added once", disk->name(), index, m_name));
         }
     }
+    // Checked before any disk is labelled, so a refused add leaves the disks as they were.
+    TRY(m_layout.check_room_for(kind, disks.size()));
     auto members = TRY(label_members(m_uuid, m_name, kind, stripe_size, std::move(disks), force));
     TRY(m_layout.add_segment(kind, stripe_size, std::move(members)));
     grow_chunk_tables();

@@ -303,6 +303,26 @@ TEST_F(PoolRegistryTest, AddTakesWhatTheLayoutAllowsAndRefusesTheRest)
     EXPECT_TRUE(handle.pool().check().empty());
 }
 
+// Proves that an add the member or segment tables cannot take fails before any disk is labelled:
+// the disk, even another pool's with --force, is left as it was.
+TEST_F(PoolRegistryTest, AddBeyondTheTablesLeavesTheDiskUntouched)
+{
+    std::vector<std::string> disks;
+    for (u32 i = 0; i < MAX_SEGMENTS; ++i)
+        disks.push_back(make_disk(fmt::format("m{}.img", i), 2 * MiB));
+    ASSERT_OK(create_pool(state, { "wide", SegmentKind::Linear, 64 * KiB, { disks[0] }, false }));
+    for (u32 i = 1; i < MAX_SEGMENTS; ++i)
+        ASSERT_OK(add_disks(state, "wide", { disks[i] }, false));
+    auto other = make_disk("other.img", 2 * MiB);
+    ASSERT_OK(create_pool(state, { "other", SegmentKind::Linear, 64 * KiB, { other }, false }));
+    auto refused = add_disks(state, "wide", { other }, true);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().to_string().find("at most 32"), std::string::npos) << refused.error().to_string();
+    auto handle = PoolHandle::open(state, "other");
+    ASSERT_TRUE(handle) << "the other pool's disk lost its label: " << handle.error().to_string();
+    EXPECT_TRUE(handle->pool().check().empty());
+}
+
 // Proves that `pool add --force` refuses a disk that is already a member of the same pool: taking
 // it would relabel a live member and lay a second segment over its data.
 TEST_F(PoolRegistryTest, AddRefusesADiskOfThePoolItselfEvenWithForce)
