@@ -20,6 +20,10 @@ public:
     u64 size() const override { return m_device->size(); }
     ErrorOr<void> read(u64 offset, std::span<u8> buffer) override;
     ErrorOr<void> write(u64 offset, std::span<u8 const> data) override;
+    // FALLOC_FL_ZERO_RANGE in a file (its blocks become unwritten extents: no data is copied, and
+    // unlike a punched hole nothing is freed and reallocated), BLKZEROOUT on a block device,
+    // zero-filled writes where neither works.
+    ErrorOr<void> write_zeroes(u64 offset, u64 length) override;
     ErrorOr<void> flush() override;
 
 private:

@@ -21,6 +21,9 @@ public:
     virtual u64 size() const = 0;
     virtual ErrorOr<void> read(u64 offset, std::span<u8> buffer) = 0;
     virtual ErrorOr<void> write(u64 offset, std::span<u8 const> data) = 0;
+    // Makes the range read as zeroes, exactly as a write of zeroes would (durable after a flush).
+    // The default writes zero-filled buffers; a file zeroes the range in place, which copies nothing.
+    virtual ErrorOr<void> write_zeroes(u64 offset, u64 length);
     virtual ErrorOr<void> flush() = 0;
 };
 

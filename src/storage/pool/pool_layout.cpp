@@ -222,28 +222,28 @@ ErrorOr<void> PoolLayout::mirror_read(Piece const& piece, std::span<u8> buffer)
     return make_errno_error(EIO, "read: no healthy mirror copy left");
 }
 
-ErrorOr<void> PoolLayout::mirror_write(Piece const& piece, std::span<u8 const> data)
+ErrorOr<void> PoolLayout::mirror_change(Piece const& piece, std::function<ErrorOr<void>(MemberDisk&)> const& change, char const* what)
 {
     auto const& segment = *piece.segment;
-    u32 written = 0;
+    u32 changed = 0;
     std::optional<Error> last_error;
     for (u32 index = segment.first_member; index < segment.first_member + segment.width; ++index) {
         auto& member = *m_members[index];
         if (member.state != MemberState::Healthy)
             continue;
-        auto result = member.disk->write(piece.member_offset, data);
+        auto result = change(*member.disk);
         if (result) {
-            ++written;
+            ++changed;
             continue;
         }
         fail_member(index, result.error());
         last_error = result.error();
     }
-    if (written > 0)
+    if (changed > 0)
         return {};
     if (last_error)
         return tl::unexpected(*last_error);
-    return make_errno_error(EIO, "write: no healthy mirror copy left");
+    return make_errno_error(EIO, fmt::format("{}: no healthy mirror copy left", what));
 }
 
 ErrorOr<void> PoolLayout::read(u64 offset, std::span<u8> buffer)
@@ -260,9 +260,20 @@ ErrorOr<void> PoolLayout::write(u64 offset, std::span<u8 const> data)
 {
     return for_each_piece(offset, data.size(), [&](Piece const& piece) -> ErrorOr<void> {
         auto part = data.subspan(piece.buffer_offset, piece.length);
+        auto change = [&](MemberDisk& disk) { return disk.write(piece.member_offset, part); };
         if (piece.segment->kind == SegmentKind::Mirror)
-            return mirror_write(piece, part);
-        return m_members[piece.member]->disk->write(piece.member_offset, part);
+            return mirror_change(piece, change, "write");
+        return change(*m_members[piece.member]->disk);
+    });
+}
+
+ErrorOr<void> PoolLayout::write_zeroes(u64 offset, u64 length)
+{
+    return for_each_piece(offset, length, [&](Piece const& piece) -> ErrorOr<void> {
+        auto change = [&](MemberDisk& disk) { return disk.write_zeroes(piece.member_offset, piece.length); };
+        if (piece.segment->kind == SegmentKind::Mirror)
+            return mirror_change(piece, change, "write-zeroes");
+        return change(*m_members[piece.member]->disk);
     });
 }
 

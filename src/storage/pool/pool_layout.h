@@ -62,6 +62,8 @@ public:
 
     ErrorOr<void> read(u64 offset, std::span<u8> buffer);
     ErrorOr<void> write(u64 offset, std::span<u8 const> data);
+    // Makes [offset, offset + length) read as zeroes on every copy (MemberDisk::write_zeroes).
+    ErrorOr<void> write_zeroes(u64 offset, u64 length);
     ErrorOr<void> flush();
     // Reads [offset, offset + size) from copy `copy` of a mirrored range (0 for other layouts).
     ErrorOr<void> read_copy(u64 offset, std::span<u8> buffer, u32 copy);
@@ -86,7 +88,8 @@ private:
     };
     ErrorOr<void> for_each_piece(u64 offset, u64 length, std::function<ErrorOr<void>(Piece const&)> const& fn) const;
     ErrorOr<void> mirror_read(Piece const& piece, std::span<u8> buffer);
-    ErrorOr<void> mirror_write(Piece const& piece, std::span<u8 const> data);
+    // Applies a change to every healthy copy of a mirrored piece; fails only when no copy took it.
+    ErrorOr<void> mirror_change(Piece const& piece, std::function<ErrorOr<void>(MemberDisk&)> const& change, char const* what);
     void fail_member(u32 index, Error const& error);
     bool is_mirrored(u32 index) const;
 

@@ -43,6 +43,11 @@ public:
         step();
         return m_disk->write(offset, data);
     }
+    ErrorOr<void> write_zeroes(u64 offset, u64 length) override
+    {
+        step();
+        return m_disk->write_zeroes(offset, length);
+    }
     ErrorOr<void> flush() override
     {
         step();

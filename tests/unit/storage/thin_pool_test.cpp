@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "base/try.h"
+#include "io_test_support.h"
 #include "pool_test_support.h"
+#include "storage/pool/file_member_disk.h"
 
 namespace kasou::storage {
 namespace {
@@ -344,6 +346,70 @@ TEST_F(ThinPoolTest, DisksOfAnotherPoolAreRefused)
     ASSERT_FALSE(result);
     EXPECT_NE(result.error().to_string().find("belongs to pool 'other'"), std::string::npos) << result.error().to_string();
 }
+
+} // namespace
+} // namespace kasou::storage
+
+namespace kasou::storage {
+namespace {
+
+// A chunk freed by one volume and allocated by another's first partial write shows nothing of its
+// old content: the rest of the chunk is zeroed in place (FALLOC_FL_ZERO_RANGE on a file member,
+// zero-filled writes on the in-memory disk). Run on both kinds of member disk, mirrored and striped.
+class FirstWriteOverFreedChunks : public ::testing::TestWithParam<bool> {
+protected:
+    std::vector<std::unique_ptr<MemberDisk>> make_disks()
+    {
+        std::vector<std::unique_ptr<MemberDisk>> owned;
+        if (!GetParam())
+            return m_faults.make(2, 8 * MiB);
+        for (int i = 0; i < 2; ++i) {
+            m_files.push_back(std::make_unique<testing::ScratchFile>(8 * MiB));
+            owned.push_back(MUST(FileMemberDisk::open(m_files.back()->path())));
+        }
+        return owned;
+    }
+
+private:
+    test::FaultDisks m_faults;
+    std::vector<std::unique_ptr<testing::ScratchFile>> m_files;
+};
+
+TEST_P(FirstWriteOverFreedChunks, ShowNoStaleData)
+{
+    for (auto kind : { SegmentKind::Mirror, SegmentKind::Striped }) {
+        auto pool = MUST(ThinPool::create("reuse", kind, 16 * KiB, make_disks(), false));
+        // Three quarters of the pool: the second volume cannot fit in what the first left unused.
+        u64 const size = pool->usage().size * 3 / 4 / CHUNK_SIZE * CHUNK_SIZE;
+        MUST(pool->create_volume("old", size));
+        {
+            auto old = MUST(pool->open_volume("old"));
+            ASSERT_OK(old->write(0, std::vector<u8>(size, 0xA5), true));
+        }
+        ASSERT_OK(pool->remove("old"));
+        ASSERT_OK(pool->finish_deletions());
+        ASSERT_OK(pool->commit());
+        MUST(pool->create_volume("new", size));
+        auto fresh = MUST(pool->open_volume("new"));
+        std::vector<u8> expected(size, 0);
+        auto data = pattern(4096, 9);
+        for (u64 chunk = 0; chunk < size / CHUNK_SIZE; ++chunk) {
+            u64 offset = chunk * CHUNK_SIZE + (chunk * 4096) % CHUNK_SIZE;
+            ASSERT_OK(fresh->write(offset, data, false));
+            std::copy(data.begin(), data.end(), expected.begin() + static_cast<std::ptrdiff_t>(offset));
+        }
+        std::vector<u8> seen(size);
+        ASSERT_OK(fresh->read(0, seen));
+        EXPECT_TRUE(seen == expected) << "stale bytes of the removed volume showed through (" << layout_name(kind) << ")";
+        ASSERT_OK(fresh->flush());
+        fresh.reset();
+        EXPECT_TRUE(pool->check().empty());
+        MUST(pool->close());
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(MemberDisks, FirstWriteOverFreedChunks, ::testing::Values(false, true),
+    [](auto const& info) { return info.param ? "files" : "in_memory"; });
 
 } // namespace
 } // namespace kasou::storage
