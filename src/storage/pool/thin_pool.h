@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -170,6 +171,10 @@ private:
     static u64 span_of(u32 level); // chunks under one node of this level
     // The leaf entry for chunk (0: unmapped) and whether every node on the way has one owner.
     std::pair<u64, bool> lookup(u64 root, u64 chunk) const;
+    // Writes under the shared lock, concurrently with reads and other such writes, when every
+    // chunk the range touches is mapped and writable in place: nothing in the metadata changes.
+    // false (nothing written): some chunk must be allocated or copied first, under the exclusive lock.
+    ErrorOr<bool> write_in_place(u64 id, u64 offset, std::span<u8 const> data);
     // Returns ref (or a copy of it, or a new empty node for 0) as a node this transaction may
     // change in place, updating reference counts; the caller stores the result where ref was.
     ErrorOr<u64> make_writable(u64 ref, u32 level, Reserve reserve);
@@ -204,7 +209,7 @@ private:
     std::vector<u64> m_pending_metadata_blocks;
     std::vector<u64> m_table_blocks; // the committed volume table
     bool m_dirty { false };      // metadata changed since the last commit
-    bool m_data_dirty { false }; // data written since the last flush
+    std::atomic<bool> m_data_dirty { false }; // data written since the last flush (also set under the shared lock)
     std::optional<Error> m_broken; // a commit failed half-way: only reads are served
     bool m_closed { false };
     std::chrono::steady_clock::time_point m_last_commit;

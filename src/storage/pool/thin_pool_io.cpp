@@ -106,8 +106,37 @@ ErrorOr<void> ThinPool::write_chunk(VolumeInfo& volume, u64 chunk, u64 within, s
     return {};
 }
 
+ErrorOr<bool> ThinPool::write_in_place(u64 id, u64 offset, std::span<u8 const> data)
+{
+    std::shared_lock lock(m_lock);
+    auto* volume = TRY(checked_range(id, offset, data.size(), "write"));
+    if (m_broken || volume->read_only())
+        return false; // the exclusive path reports it
+    std::vector<std::pair<u64, std::span<u8 const>>> pieces; // pool offset, data
+    for (u64 done = 0; done < data.size();) {
+        u64 position = offset + done;
+        u64 within = position % CHUNK_SIZE;
+        u64 length = std::min<u64>(data.size() - done, CHUNK_SIZE - within);
+        auto [entry, exclusive] = lookup(volume->root, position / CHUNK_SIZE);
+        if (!entry || !exclusive || !chunk_writable_in_place(entry - 1))
+            return false;
+        pieces.emplace_back((entry - 1) * CHUNK_SIZE + within, data.subspan(done, length));
+        done += length;
+    }
+    m_data_dirty = true;
+    for (auto const& [where, piece] : pieces)
+        TRY(m_layout.write(where, piece));
+    return true;
+}
+
 ErrorOr<void> ThinPool::write(u64 id, u64 offset, std::span<u8 const> data, bool fua)
 {
+    if (TRY(write_in_place(id, offset, data))) {
+        if (!fua)
+            return {};
+        std::unique_lock lock(m_lock);
+        return commit_locked();
+    }
     std::unique_lock lock(m_lock);
     TRY(writable_volume(id, "write"));
     auto* volume = TRY(checked_range(id, offset, data.size(), "write"));
