@@ -1,7 +1,8 @@
 #!/bin/bash
 # `kasou nbd serve` on thin volumes of a pool, driven by qemu-io, qemu-img, nbdinfo, nbdcopy and
 # fio: thin allocation seen through base:allocation, a snapshot that keeps its content while the
-# origin is written, data that survives a restart of the server.
+# origin is written, data that survives a restart of the server, and a full pool grown online by
+# `kasou pool add` while its volume is served, after which the writes that met ENOSPC go on.
 # Usage: storage_nbd_thin_test.sh KASOU_BINARY
 set -euo pipefail
 
@@ -53,6 +54,26 @@ step "everything written is there after a restart"
 start_server tank/vol0 tank/snap0
 qemu_io "-r" "$(uri snap0)" "read -P 0xa1 16M 1M" "read -P 0xa2 32M 64k"
 qemu-img compare -f raw -F raw "$(uri snap0)" snap.raw >/dev/null || die "snapshot changed across a restart"
+stop_server
+
+step "a full pool grows online: writes meet ENOSPC, pool add while served, writes go on"
+truncate -s 24M small0.disk
+truncate -s 64M small1.disk
+K pool create small --layout linear "$WORK/small0.disk" >/dev/null
+K vol create small/big --size 128M >/dev/null
+start_server small/big
+full=$(qemu-io -f raw -c "write -P 0xc1 0 48M" "$(uri big)" 2>&1 || true)
+grep -qi "No space left on device" <<<"$full" || die "a 48M write into a 24M pool did not fail with ENOSPC: $full"
+qemu_io "-r" "$(uri big)" "read -P 0xc1 0 1M"
+added=$(K pool add small "$WORK/small1.disk" 2>&1) || die "pool add while served: $added"
+qemu_io "" "$(uri big)" "write -P 0xc1 0 48M" "read -P 0xc1 0 48M"
+grep -q "grown by 1 disk" server.log || die "the server did not report growing the pool"
+stop_server
+K pool check small >/dev/null || die "pool check after growing online"
+[[ "$(K pool status small --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["members"]))')" == 2 ]] \
+    || die "the registry does not list the added disk"
+start_server small/big
+qemu_io "-r" "$(uri big)" "read -P 0xc1 0 48M"
 stop_server
 
 echo "PASS"

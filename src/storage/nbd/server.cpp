@@ -16,6 +16,7 @@
 
 #include "base/sys.h"
 #include "base/try.h"
+#include "base/unix_socket.h"
 #include "storage/nbd/connection.h"
 
 namespace kasou::storage::nbd {
@@ -49,32 +50,6 @@ std::string ListenAddress::to_string() const
 }
 
 namespace {
-
-ErrorOr<Fd> listen_unix(std::string const& path)
-{
-    sockaddr_un address {};
-    address.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(address.sun_path))
-        return make_error(fmt::format("Unix socket path '{}' is longer than {} bytes", path, sizeof(address.sun_path) - 1));
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    auto* generic = reinterpret_cast<sockaddr const*>(&address);
-
-    struct stat st { };
-    if (sys::lstat(path, st)) {
-        if (!S_ISSOCK(st.st_mode))
-            return make_error(fmt::format("{} exists and is not a socket", path));
-        // A socket file: refuse if a server still answers on it, else it is stale.
-        Fd probe = TRY(sys::socket(AF_UNIX, SOCK_STREAM, 0));
-        if (sys::connect(probe.get(), generic, sizeof(address)))
-            return make_error(fmt::format("{} is in use by another server", path));
-        TRY(sys::unlink(path));
-    }
-    Fd listener = TRY(sys::socket(AF_UNIX, SOCK_STREAM, 0));
-    if (auto bound = sys::bind(listener.get(), generic, sizeof(address)); !bound)
-        return tl::unexpected(bound.error().with_prefix(path));
-    TRY(sys::listen(listener.get(), 128));
-    return listener;
-}
 
 ErrorOr<Fd> listen_tcp(ListenAddress& address)
 {

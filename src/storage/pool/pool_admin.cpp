@@ -2,12 +2,17 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fcntl.h>
 #include <filesystem>
+#include <sys/file.h>
 
 #include <fmt/format.h>
 
+#include "base/sys.h"
 #include "base/try.h"
 #include "storage/pool/file_member_disk.h"
+#include "storage/pool/member_label.h"
+#include "storage/pool/pool_control.h"
 #include "storage/pool/registry.h"
 #include "storage/pool/thin_pool.h"
 
@@ -68,24 +73,44 @@ ErrorOr<void> create_pool(std::string const& state_dir, CreatePoolOptions const&
     });
 }
 
-ErrorOr<void> add_disks(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks, bool force)
+ErrorOr<std::vector<Fd>> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::string const& name,
+    std::vector<std::string> const& disks, bool force)
 {
-    auto handle = TRY(PoolHandle::open(state_dir, name));
-    SegmentKind kind = handle.pool().layout().segments().front().kind;
-    u64 stripe = handle.pool().layout().segments().front().stripe_size;
+    SegmentKind kind = pool.layout().segments().front().kind;
+    u64 stripe = pool.layout().segments().front().stripe_size;
     if (kind == SegmentKind::Striped && disks.size() == 1)
         kind = SegmentKind::Linear; // one disk cannot be striped: it extends the pool linearly
-    TRY(handle.pool().add_members(kind, stripe, TRY(open_disks(disks)), force));
-    TRY(handle.close());
-    return Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
+    auto paths = absolute_paths(disks);
+    auto opened = TRY(open_disks(paths));
+    std::vector<Fd> locks;
+    for (size_t i = 0; i < paths.size(); ++i) {
+        // A member of this very pool is locked by its holder already; add_members refuses it by name.
+        auto label = read_member_label(*opened[i]);
+        if (label && label->pool_uuid == pool.uuid())
+            continue;
+        Fd lock = TRY(sys::open(paths[i], O_RDONLY));
+        if (!sys::flock(lock.get(), LOCK_EX | LOCK_NB))
+            return make_error(fmt::format("disk {} is held by another process", paths[i]));
+        locks.push_back(std::move(lock));
+    }
+    TRY(pool.add_members(kind, stripe, std::move(opened), force));
+    TRY(Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
         for (auto& record : records) {
-            if (record.name != name)
-                continue;
-            auto added = absolute_paths(disks);
-            record.disks.insert(record.disks.end(), added.begin(), added.end());
+            if (record.name == name)
+                record.disks.insert(record.disks.end(), paths.begin(), paths.end());
         }
         return {};
-    });
+    }));
+    return locks;
+}
+
+ErrorOr<void> add_disks(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks, bool force)
+{
+    if (auto answered = ask_holder_to_add(state_dir, name, absolute_paths(disks), force))
+        return *answered;
+    auto handle = TRY(PoolHandle::open(state_dir, name));
+    TRY(grow_open_pool(handle.pool(), state_dir, name, disks, force));
+    return handle.close();
 }
 
 ErrorOr<std::string> import_pool(std::string const& state_dir, std::vector<std::string> const& disks)

@@ -4,10 +4,13 @@
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "storage/pool/format.h"
 #include "storage/pool/pool_handle.h"
 
 namespace kasou::storage {
+
+class ThinPool;
 
 // Host-level pool operations behind `kasou pool ...`: each ties the pool on its disks to the
 // registry in state_dir, and holds the pool lock while it works.
@@ -28,7 +31,14 @@ ErrorOr<void> create_pool(std::string const& state_dir, CreatePoolOptions const&
 
 // Grows the pool by the disks: one linear segment each for a linear pool, one segment of the
 // pool's first layout over all of them otherwise (a mirror takes 2 or 3 disks at a time).
+// When another process holds the pool (it serves volumes), the request goes to it through the pool
+// control socket and the pool grows online.
 ErrorOr<void> add_disks(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks, bool force);
+
+// What add_disks does once the pool is open in this process: grows it, records the disks in the
+// registry and returns locks on them, to be kept while the pool is held.
+ErrorOr<std::vector<Fd>> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::string const& name,
+    std::vector<std::string> const& disks, bool force);
 
 // Finds the pool the disks belong to and registers it; returns its name.
 ErrorOr<std::string> import_pool(std::string const& state_dir, std::vector<std::string> const& disks);

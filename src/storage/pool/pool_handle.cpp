@@ -9,15 +9,17 @@
 #include "base/sys.h"
 #include "base/try.h"
 #include "storage/pool/file_member_disk.h"
+#include "storage/pool/pool_control.h"
 #include "storage/pool/registry.h"
 #include "storage/pool/thin_pool.h"
 
 namespace kasou::storage {
 
-PoolHandle::PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, std::vector<Fd> locks)
+PoolHandle::PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, std::vector<Fd> locks, std::unique_ptr<PoolControlServer> control)
     : m_name(std::move(name))
     , m_pool(std::move(pool))
     , m_locks(std::move(locks))
+    , m_control(std::move(control))
 {
 }
 
@@ -55,7 +57,10 @@ ErrorOr<PoolHandle> PoolHandle::open(std::string const& state_dir, std::string c
     if (pool->uuid().to_string() != record.uuid)
         return make_error(fmt::format("the disks registered for pool {} now hold pool '{}' ({}), not {}", name, pool->name(), pool->uuid().to_string(), record.uuid));
     pool->start_background();
-    return PoolHandle(name, std::move(pool), std::move(locks));
+    auto control = PoolControlServer::start(state_dir, name, pool);
+    if (!control)
+        spdlog::warn("pool {}: no control socket ({}): `kasou pool add` cannot grow it while this process holds it", name, control.error().to_string());
+    return PoolHandle(name, std::move(pool), std::move(locks), control ? std::move(*control) : nullptr);
 }
 
 ErrorOr<std::shared_ptr<BlockDevice>> PoolHandle::volume(std::string const& volume_name)
@@ -80,6 +85,7 @@ ErrorOr<void> PoolHandle::close()
 {
     if (!m_pool)
         return {};
+    m_control.reset();
     auto result = m_pool->close();
     m_pool.reset();
     m_locks.clear();

@@ -23,9 +23,11 @@
 namespace kasou::storage {
 
 class ThinPool;
+class PoolControlServer;
 
 // One pool opened by name from the registry in state_dir, held exclusively by this process for the
-// handle's lifetime (a second opener, in any process, gets "pool NAME is in use by pid N").
+// handle's lifetime (a second opener, in any process, gets "pool NAME is in use by pid N"; `kasou
+// pool add` instead reaches the holder through the pool's control socket, see pool_control.h).
 // Volumes handed out stay valid objects after close(): their I/O then fails with "pool NAME is
 // closed". Move-only; the destructor closes a handle that was not closed, logging any error.
 class PoolHandle {
@@ -55,11 +57,12 @@ public:
     ThinPool& pool() { return *m_pool; }
 
 private:
-    PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, std::vector<Fd> locks);
+    PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, std::vector<Fd> locks, std::unique_ptr<PoolControlServer> control);
 
     std::string m_name;
     std::shared_ptr<ThinPool> m_pool;
     std::vector<Fd> m_locks; // the registry lock of the pool, then one flock per member disk
+    std::unique_ptr<PoolControlServer> m_control; // stopped before the pool closes
 };
 
 // Splits "POOL/VOL" into {POOL, VOL}; rejects any other shape with an error naming the text.

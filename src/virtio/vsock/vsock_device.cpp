@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/sys.h"
 #include "base/try.h"
+#include "base/unix_socket.h"
 #include "virtio/io_vectors.h"
 
 namespace kasou::virtio::vsock {
@@ -23,24 +24,6 @@ constexpr u64 LISTENER_TOKEN = 1;
 constexpr u64 WAKEUP_TOKEN = 2;
 constexpr size_t MAX_CONNECT_LINE = 32; // "CONNECT 4294967295\n" and some slack
 constexpr u32 SOCKET_EVENTS = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-
-ErrorOr<sockaddr_un> unix_address(std::string const& path)
-{
-    sockaddr_un address {};
-    if (path.empty() || path.size() >= sizeof(address.sun_path))
-        return make_error(fmt::format("Unix socket path '{}' is empty or longer than {} bytes", path, sizeof(address.sun_path) - 1));
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.data(), path.size());
-    return address;
-}
-
-ErrorOr<Fd> connect_unix(std::string const& path)
-{
-    auto address = TRY(unix_address(path));
-    auto socket = TRY(sys::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
-    TRY(sys::connect(socket.get(), reinterpret_cast<sockaddr const*>(&address), sizeof(address)));
-    return socket;
-}
 
 // "CONNECT <port>" without its newline.
 std::optional<u32> parse_connect(std::string_view line)
@@ -192,7 +175,7 @@ void VsockDevice::guest_connect(VsockHeader const& header)
         return;
     }
     std::string path = fmt::format("{}_{}", m_options.uds_path, header.dst_port);
-    auto socket = connect_unix(path);
+    auto socket = connect_unix(path, SOCK_NONBLOCK);
     if (!socket) {
         spdlog::debug("virtio-vsock: guest port {} to host port {}: {}", header.src_port, header.dst_port, socket.error().to_string());
         send_control(key, OP_RST);

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,7 +10,9 @@
 #include "base/sys.h"
 #include "base/try.h"
 #include "pool_test_support.h"
+#include "base/unix_socket.h"
 #include "storage/pool/pool_admin.h"
+#include "storage/pool/pool_control.h"
 #include "storage/pool/registry.h"
 #include "storage/pool/thin_pool.h"
 
@@ -301,6 +304,51 @@ TEST_F(PoolRegistryTest, AddTakesWhatTheLayoutAllowsAndRefusesTheRest)
     EXPECT_EQ(segments[1].width, 1u);
     EXPECT_EQ(handle.pool().usage().size, 3 * (8 * MiB - MEMBER_HEADER_SIZE));
     EXPECT_TRUE(handle.pool().check().empty());
+}
+
+// Proves that a pool held open (as by `kasou nbd serve`) grows through its control socket: add_disks
+// from elsewhere reaches the holder, which adds the disk while a volume stays open and writable;
+// malformed requests get an error answer and the holder goes on; the socket goes with the handle.
+TEST_F(PoolRegistryTest, AHeldPoolGrowsThroughItsControlSocket)
+{
+    auto a = make_disk("a.img", 8 * MiB);
+    auto b = make_disk("b.img", 8 * MiB);
+    ASSERT_OK(create_pool(state, { "held", SegmentKind::Linear, 64 * KiB, { a }, false }));
+    auto handle = MUST(PoolHandle::open(state, "held"));
+    ASSERT_OK(handle.pool().create_volume("v", 32 * MiB));
+    auto volume = MUST(handle.volume("v"));
+    u64 size_before = handle.pool().usage().size;
+
+    auto ask = [&](std::string const& request) {
+        Fd connection = MUST(connect_unix(pool_control_path(state, "held")));
+        EXPECT_TRUE(sys::send(connection.get(), request.data(), request.size(), 0));
+        EXPECT_TRUE(sys::shutdown(connection.get(), SHUT_WR));
+        std::string answer(4096, '\0');
+        auto n = MUST(sys::read(connection.get(), answer.data(), answer.size()));
+        answer.resize(n);
+        return answer;
+    };
+    for (auto const* bad : { "not json\n", "[1,2]\n", "{\"op\":\"remove\"}\n", "{\"op\":\"add\",\"disks\":[1]}\n",
+             "{\"op\":\"add\",\"disks\":[]}\n", "{\"op\":\"add\",\"disks\":[\"/nonexistent/disk\"],\"force\":false}\n" })
+        EXPECT_NE(ask(bad).find("\"error\""), std::string::npos) << bad;
+    EXPECT_EQ(handle.pool().layout().members().size(), 1u) << "no refused request changed the pool";
+
+    auto added = add_disks(state, "held", { b }, false);
+    ASSERT_TRUE(added) << added.error().to_string();
+    EXPECT_EQ(handle.pool().layout().members().size(), 2u);
+    EXPECT_EQ(handle.pool().usage().size, size_before + 8 * MiB - MEMBER_HEADER_SIZE);
+    auto data = pattern(12 * MiB, 5);
+    ASSERT_OK(volume->write(0, data, true)); // more than the first disk holds
+    volume.reset();
+    ASSERT_OK(handle.close());
+    EXPECT_FALSE(std::filesystem::exists(pool_control_path(state, "held"))) << "the socket goes with the handle";
+    EXPECT_EQ(MUST(Registry::find(state, "held")).disks.size(), 2u);
+    auto reopened = MUST(PoolHandle::open(state, "held"));
+    auto back = MUST(reopened.volume("v"));
+    std::vector<u8> seen(data.size());
+    ASSERT_OK(back->read(0, seen));
+    EXPECT_TRUE(seen == data);
+    EXPECT_TRUE(reopened.pool().check().empty());
 }
 
 // Proves that an add the member or segment tables cannot take fails before any disk is labelled:

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/error.h"
+#include "base/event_fd.h"
+#include "base/fd.h"
+
+namespace kasou::storage {
+
+class ThinPool;
+
+// While one process holds a pool (PoolHandle: `kasou nbd serve`, `kasou run` with a volume), no
+// other can open it. The pool's control socket, STATE_DIR/locks/NAME.sock, lets another kasou
+// process ask the holder to act on the pool instead: one JSON request per connection, one JSON
+// answer. It offers `add` (grow the pool by disks while its volumes are in use, so writes that
+// met ENOSPC can go on). The socket is the holder's alone (mode 0600); a connection that sends
+// nothing within a few seconds, or more than 64 KiB, is dropped.
+class PoolControlServer {
+public:
+    // Listens for the pool held through `pool`, which must outlive the server.
+    static ErrorOr<std::unique_ptr<PoolControlServer>> start(std::string state_dir, std::string name, std::shared_ptr<ThinPool> pool);
+    // Stops answering and removes the socket.
+    ~PoolControlServer();
+    PoolControlServer(PoolControlServer const&) = delete;
+    PoolControlServer& operator=(PoolControlServer const&) = delete;
+
+private:
+    PoolControlServer(std::string state_dir, std::string name, std::shared_ptr<ThinPool> pool, std::string path, Fd listener, EventFd stop);
+    void serve();
+    // Reads one request from an accepted connection and answers it.
+    void answer(Fd connection);
+    // Carries out a parsed request; its answer's JSON text.
+    std::string handle(std::string const& request);
+
+    std::string m_state_dir;
+    std::string m_name;
+    std::shared_ptr<ThinPool> m_pool;
+    std::string m_path;
+    Fd m_listener;
+    EventFd m_stop;
+    std::vector<Fd> m_disk_locks; // of disks added through the socket, held as long as the pool
+    std::thread m_thread;
+};
+
+// The control socket of pool NAME.
+std::string pool_control_path(std::string const& state_dir, std::string const& name);
+
+// Asks the process holding pool NAME to add the disks (see add_disks()). nullopt when no process
+// answers on the pool's control socket (nobody holds the pool, or its holder died); otherwise
+// the holder's outcome.
+std::optional<ErrorOr<void>> ask_holder_to_add(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks,
+    bool force);
+
+} // namespace kasou::storage
