@@ -170,11 +170,14 @@ void PciTransport::route_notifications()
     for (u16 index = 0; index < queue_count(); ++index) {
         int fd = m_queues[index].notify.fd();
         if (m_routed_base) {
-            if (auto removed = m_router->unroute(*m_routed_base + notify_offset(index), fd); !removed)
+            auto removed = m_router->unroute(*m_routed_base + notify_offset(index), fd);
+            if (!removed && !m_route_failure_reported.exchange(true))
                 spdlog::warn("virtio: cannot remove the notification route of queue {}: {}", index, removed.error().to_string());
         }
         if (wanted) {
-            if (auto added = m_router->route(*wanted + notify_offset(index), fd); !added)
+            // Logged once: where the guest puts its BAR is the guest's choice, and so is how often.
+            auto added = m_router->route(*wanted + notify_offset(index), fd);
+            if (!added && !m_route_failure_reported.exchange(true))
                 spdlog::warn("virtio: queue {}'s notifications at {:#x} will exit to userspace: {}", index, *wanted + notify_offset(index), added.error().to_string());
         }
     }

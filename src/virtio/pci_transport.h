@@ -114,6 +114,7 @@ private:
     std::atomic<u8> m_isr { 0 };
     std::atomic<u8> m_config_generation { 0 };
     std::atomic<bool> m_userspace_notify_reported { false }; // logged once, at debug level
+    std::atomic<bool> m_route_failure_reported { false };    // logged once
     std::optional<EventFd> m_stop_event;
     std::thread m_io_thread;
 };

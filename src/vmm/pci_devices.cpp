@@ -39,7 +39,7 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(kvm::Vm& vm, memory::Gue
         } else {
             auto pool = devices->m_pools.find(spec.pool);
             if (pool == devices->m_pools.end()) {
-                auto handle = TRY(storage::PoolHandle::open(options.state_dir, spec.pool));
+                auto handle = TRY(storage::PoolHandle::open(options.state_dir, spec.pool, storage::PoolHandle::Control::Answer));
                 pool = devices->m_pools.emplace(spec.pool, std::move(handle)).first;
             }
             disk = TRY(pool->second.volume(spec.volume).map_error(

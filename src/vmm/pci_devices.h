@@ -52,9 +52,9 @@ private:
     PciDevices() = default;
     ErrorOr<void> add(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::shared_ptr<virtio::VirtioDevice> device);
 
+    std::unique_ptr<IoeventfdRouter> m_router; // declared first: outlives the transports (here and on the bus)
     pci::PciBus m_bus { PCI_BAR_WINDOW, PCI_BAR_WINDOW_SIZE };
     std::map<std::string, storage::PoolHandle> m_pools;
-    std::unique_ptr<IoeventfdRouter> m_router; // outlives the transports, which hold it
     std::vector<std::unique_ptr<IrqfdMsiSink>> m_sinks;
     std::vector<std::shared_ptr<virtio::PciTransport>> m_transports;
 };

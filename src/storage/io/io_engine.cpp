@@ -28,7 +28,15 @@ ErrorOr<void> IoEngine::run_each(std::span<IoRequest const> batch, std::span<int
             TRY(enqueue(request));
         }
         completions.clear();
-        TRY(submit(1, completions));
+        if (auto submitted = submit(1, completions); !submitted) {
+            // Requests still in flight write into their buffers whenever they complete: wait for
+            // them (as far as the engine still can) before the caller reuses those buffers.
+            for (int attempt = 0; in_flight() > 0 && attempt < 1000; ++attempt) {
+                completions.clear();
+                (void)submit(in_flight(), completions);
+            }
+            return submitted;
+        }
         for (auto const& completion : completions)
             errors[completion.user_data] = completion.error;
         done += completions.size();

@@ -88,7 +88,7 @@ ErrorOr<void> serve(ServeSpec const& spec)
         auto const& volume_name = names.second;
         auto pool = std::find_if(pools.begin(), pools.end(), [&](PoolHandle const& handle) { return handle.name() == pool_name; });
         if (pool == pools.end()) {
-            pools.push_back(TRY(PoolHandle::open(spec.state_dir, pool_name)));
+            pools.push_back(TRY(PoolHandle::open(spec.state_dir, pool_name, PoolHandle::Control::Answer)));
             pool = pools.end() - 1;
         }
         auto device = pool->volume(volume_name);

@@ -76,31 +76,30 @@ ErrorOr<void> create_pool(std::string const& state_dir, CreatePoolOptions const&
 ErrorOr<std::vector<Fd>> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::string const& name,
     std::vector<std::string> const& disks, bool force)
 {
-    SegmentKind kind = pool.layout().segments().front().kind;
-    u64 stripe = pool.layout().segments().front().stripe_size;
-    if (kind == SegmentKind::Striped && disks.size() == 1)
-        kind = SegmentKind::Linear; // one disk cannot be striped: it extends the pool linearly
     auto paths = absolute_paths(disks);
     auto opened = TRY(open_disks(paths));
     std::vector<Fd> locks;
     for (size_t i = 0; i < paths.size(); ++i) {
-        // A member of this very pool is locked by its holder already; add_members refuses it by name.
-        auto label = read_member_label(*opened[i]);
-        if (label && label->pool_uuid == pool.uuid())
-            continue;
+        // A current member is locked by this process already: refuse it by name, not as "held".
+        if (auto index = pool.member_index_of(*opened[i]))
+            return make_error(fmt::format("{} is already member {} of pool {}; a disk is added once", paths[i], *index, name));
         Fd lock = TRY(sys::open(paths[i], O_RDONLY));
         if (!sys::flock(lock.get(), LOCK_EX | LOCK_NB))
             return make_error(fmt::format("disk {} is held by another process", paths[i]));
         locks.push_back(std::move(lock));
     }
-    TRY(pool.add_members(kind, stripe, std::move(opened), force));
-    TRY(Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
+    TRY(pool.grow(std::move(opened), force));
+    auto recorded = Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
         for (auto& record : records) {
             if (record.name == name)
                 record.disks.insert(record.disks.end(), paths.begin(), paths.end());
         }
         return {};
-    }));
+    });
+    if (!recorded)
+        return make_error(fmt::format("pool {} grew onto the disks, but the registry could not record them ({}): run 'kasou pool import' "
+                                      "with all of the pool's disks once this process has let it go",
+            name, recorded.error().to_string()));
     return locks;
 }
 
@@ -109,7 +108,8 @@ ErrorOr<void> add_disks(std::string const& state_dir, std::string const& name, s
     if (auto answered = ask_holder_to_add(state_dir, name, absolute_paths(disks), force))
         return *answered;
     auto handle = TRY(PoolHandle::open(state_dir, name));
-    TRY(grow_open_pool(handle.pool(), state_dir, name, disks, force));
+    // The new disks stay locked until the pool is closed.
+    auto locks = TRY(grow_open_pool(handle.pool(), state_dir, name, disks, force));
     return handle.close();
 }
 

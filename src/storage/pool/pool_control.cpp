@@ -79,11 +79,16 @@ PoolControlServer::PoolControlServer(std::string state_dir, std::string name, st
 {
 }
 
-PoolControlServer::~PoolControlServer()
+void PoolControlServer::stop()
 {
     (void)m_stop.signal();
     if (m_thread.joinable())
         m_thread.join();
+}
+
+PoolControlServer::~PoolControlServer()
+{
+    stop();
     (void)sys::unlink(m_path);
 }
 
@@ -102,7 +107,13 @@ void PoolControlServer::serve()
 void PoolControlServer::answer(Fd connection)
 {
     auto request = read_message(connection.get(), REQUEST_TIMEOUT_MS);
-    std::string reply = request ? handle(*request) : nlohmann::json { { "error", request.error().to_string() } }.dump();
+    std::string reply;
+    try {
+        reply = request ? handle(*request) : error_answer(request.error().to_string());
+    } catch (std::exception const& exception) {
+        // nlohmann::json throws on what a request may hold; the holder must not die of it.
+        reply = error_answer(fmt::format("malformed request: {}", exception.what()));
+    }
     if (auto written = write_message(connection.get(), reply + "\n"); !written)
         spdlog::warn("pool {}: control socket: {}", m_name, written.error().to_string());
 }
@@ -110,27 +121,35 @@ void PoolControlServer::answer(Fd connection)
 std::string PoolControlServer::handle(std::string const& text)
 {
     auto request = nlohmann::json::parse(text, nullptr, false);
-    auto refuse = [](std::string const& why) { return nlohmann::json { { "error", why } }.dump(); };
+    auto const& refuse = error_answer;
     if (request.is_discarded() || !request.is_object())
         return refuse("the request is not a JSON object");
-    if (request.value("op", "") != "add")
+    if (!request.contains("op") || !request["op"].is_string() || request["op"].get<std::string>() != "add")
         return refuse("unknown request (known: add)");
-    auto const& disks = request["disks"];
-    if (!disks.is_array() || disks.empty() || !request.value("force", nlohmann::json(false)).is_boolean())
+    bool force_ok = !request.contains("force") || request["force"].is_boolean();
+    if (!request.contains("disks") || !request["disks"].is_array() || request["disks"].empty() || !force_ok)
         return refuse("add needs \"disks\": [paths] and \"force\": true|false");
+    auto const& disks = request["disks"];
     std::vector<std::string> paths;
     for (auto const& disk : disks) {
         if (!disk.is_string())
             return refuse("disk paths must be strings");
         paths.push_back(disk.get<std::string>());
     }
-    auto locks = grow_open_pool(*m_pool, m_state_dir, m_name, paths, request.value("force", false));
+    bool force = request.contains("force") && request["force"].get<bool>();
+    auto locks = grow_open_pool(*m_pool, m_state_dir, m_name, paths, force);
     if (!locks)
         return refuse(locks.error().to_string());
     for (auto& lock : *locks)
         m_disk_locks.push_back(std::move(lock));
     spdlog::info("pool {}: grown by {} disk(s) on request", m_name, paths.size());
     return nlohmann::json { { "ok", true } }.dump();
+}
+
+std::string PoolControlServer::error_answer(std::string const& why)
+{
+    // Replacing invalid UTF-8 (a name read from a disk, say) rather than throwing.
+    return nlohmann::json { { "error", why } }.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::optional<ErrorOr<void>> ask_holder_to_add(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks,
@@ -145,7 +164,7 @@ std::optional<ErrorOr<void>> ask_holder_to_add(std::string const& state_dir, std
         TRY(sys::shutdown(connection->get(), SHUT_WR));
         auto text = TRY(read_message(connection->get(), ANSWER_TIMEOUT_MS));
         auto answer = nlohmann::json::parse(text, nullptr, false);
-        if (answer.is_object() && answer.value("ok", false))
+        if (answer.is_object() && answer.contains("ok") && answer["ok"].is_boolean() && answer["ok"].get<bool>())
             return {};
         if (answer.is_object() && answer.contains("error") && answer["error"].is_string())
             return make_error(answer["error"].get<std::string>());

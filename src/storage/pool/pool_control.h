@@ -25,7 +25,9 @@ class PoolControlServer {
 public:
     // Listens for the pool held through `pool`, which must outlive the server.
     static ErrorOr<std::unique_ptr<PoolControlServer>> start(std::string state_dir, std::string name, std::shared_ptr<ThinPool> pool);
-    // Stops answering and removes the socket.
+    // Stops answering (a request under way is finished first); the socket stays until destruction.
+    void stop();
+    // Stops, removes the socket and releases the disks added through it.
     ~PoolControlServer();
     PoolControlServer(PoolControlServer const&) = delete;
     PoolControlServer& operator=(PoolControlServer const&) = delete;
@@ -37,6 +39,7 @@ private:
     void answer(Fd connection);
     // Carries out a parsed request; its answer's JSON text.
     std::string handle(std::string const& request);
+    static std::string error_answer(std::string const& why);
 
     std::string m_state_dir;
     std::string m_name;

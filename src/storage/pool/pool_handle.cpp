@@ -24,7 +24,19 @@ PoolHandle::PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, std::ve
 }
 
 PoolHandle::PoolHandle(PoolHandle&&) noexcept = default;
-PoolHandle& PoolHandle::operator=(PoolHandle&&) noexcept = default;
+
+PoolHandle& PoolHandle::operator=(PoolHandle&& other) noexcept
+{
+    if (this != &other) {
+        if (auto result = close(); !result)
+            spdlog::error("pool {}: {}", m_name, result.error().to_string());
+        m_name = std::move(other.m_name);
+        m_pool = std::move(other.m_pool);
+        m_locks = std::move(other.m_locks);
+        m_control = std::move(other.m_control);
+    }
+    return *this;
+}
 
 PoolHandle::~PoolHandle()
 {
@@ -32,7 +44,7 @@ PoolHandle::~PoolHandle()
         spdlog::error("pool {}: {}", m_name, result.error().to_string());
 }
 
-ErrorOr<PoolHandle> PoolHandle::open(std::string const& state_dir, std::string const& name)
+ErrorOr<PoolHandle> PoolHandle::open(std::string const& state_dir, std::string const& name, Control control_wanted)
 {
     auto record = TRY(Registry::find(state_dir, name));
     std::vector<Fd> locks;
@@ -57,10 +69,15 @@ ErrorOr<PoolHandle> PoolHandle::open(std::string const& state_dir, std::string c
     if (pool->uuid().to_string() != record.uuid)
         return make_error(fmt::format("the disks registered for pool {} now hold pool '{}' ({}), not {}", name, pool->name(), pool->uuid().to_string(), record.uuid));
     pool->start_background();
-    auto control = PoolControlServer::start(state_dir, name, pool);
-    if (!control)
-        spdlog::warn("pool {}: no control socket ({}): `kasou pool add` cannot grow it while this process holds it", name, control.error().to_string());
-    return PoolHandle(name, std::move(pool), std::move(locks), control ? std::move(*control) : nullptr);
+    std::unique_ptr<PoolControlServer> control;
+    if (control_wanted == Control::Answer) {
+        auto started = PoolControlServer::start(state_dir, name, pool);
+        if (started)
+            control = std::move(*started);
+        else
+            spdlog::warn("pool {}: no control socket ({}): `kasou pool add` cannot grow it while this process holds it", name, started.error().to_string());
+    }
+    return PoolHandle(name, std::move(pool), std::move(locks), std::move(control));
 }
 
 ErrorOr<std::shared_ptr<BlockDevice>> PoolHandle::volume(std::string const& volume_name)
@@ -85,9 +102,12 @@ ErrorOr<void> PoolHandle::close()
 {
     if (!m_pool)
         return {};
-    m_control.reset();
+    // No request may run while the pool closes; the disks it added stay locked until it has.
+    if (m_control)
+        m_control->stop();
     auto result = m_pool->close();
     m_pool.reset();
+    m_control.reset();
     m_locks.clear();
     return result;
 }

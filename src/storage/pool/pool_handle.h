@@ -4,7 +4,7 @@
 // and the VMM's virtio-blk open a pool here, get volumes as BlockDevices, and close it.
 // This interface is kept stable; new needs are met by adding members, not changing these.
 //
-//   auto handle = TRY(storage::PoolHandle::open(state_dir, "tank"));   // takes the pool lock
+//   auto handle = TRY(storage::PoolHandle::open(state_dir, "tank", PoolHandle::Control::Answer)); // takes the pool lock
 //   auto [pool_name, vol_name] = TRY(storage::parse_volume_path("tank/disk0"));
 //   std::shared_ptr<storage::BlockDevice> disk = TRY(handle.volume(vol_name));
 //   ... disk->read / write / flush / discard / write_zeroes / block_status from any thread ...
@@ -34,7 +34,11 @@ class PoolHandle {
 public:
     // Finds NAME in state_dir's registry, locks it and opens it from its member disks (replaying
     // nothing: the last committed state is the state). Errors name the pool and the cause.
-    static ErrorOr<PoolHandle> open(std::string const& state_dir, std::string const& name);
+    // A process that keeps the pool open while it serves volumes (nbd serve, run) passes
+    // Control::Answer, so `kasou pool add` can reach it (see pool_control.h); short-lived commands
+    // do not.
+    enum class Control { None, Answer };
+    static ErrorOr<PoolHandle> open(std::string const& state_dir, std::string const& name, Control control = Control::None);
 
     PoolHandle(PoolHandle&&) noexcept;
     PoolHandle& operator=(PoolHandle&&) noexcept;

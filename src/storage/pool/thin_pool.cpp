@@ -640,18 +640,44 @@ ErrorOr<void> ThinPool::close()
 ErrorOr<void> ThinPool::add_members(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
 {
     std::unique_lock lock(m_lock);
+    return add_members_locked(kind, stripe_size, std::move(disks), force);
+}
+
+ErrorOr<void> ThinPool::grow(std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
+{
+    std::unique_lock lock(m_lock);
+    auto const& first = m_layout.segments().front();
+    SegmentKind kind = first.kind == SegmentKind::Striped && disks.size() == 1 ? SegmentKind::Linear : first.kind;
+    return add_members_locked(kind, first.stripe_size, std::move(disks), force);
+}
+
+std::optional<u32> ThinPool::member_index_of(MemberDisk& disk) const
+{
+    std::shared_lock lock(m_lock);
+    return member_index_locked(disk);
+}
+
+std::optional<u32> ThinPool::member_index_locked(MemberDisk& disk) const
+{
+    auto label = read_member_label(disk);
+    if (!label || label->pool_uuid != m_uuid)
+        return std::nullopt;
+    auto const& members = m_layout.members();
+    for (u32 index = 0; index < members.size(); ++index) {
+        if (members[index]->uuid == label->member_uuid)
+            return index;
+    }
+    return std::nullopt;
+}
+
+ErrorOr<void> ThinPool::add_members_locked(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
+{
     TRY(check_usable());
     // force may take another pool's disk, never one of this pool: relabelling a member would lose
     // it (the pool could no longer be opened) and lay the new segment over its data.
     for (auto const& disk : disks) {
-        auto label = read_member_label(*disk);
-        if (!label || label->pool_uuid != m_uuid)
-            continue;
-        auto const& members = m_layout.members();
-        for (u32 index = 0; index < members.size(); ++index) {
-            if (members[index]->uuid == label->member_uuid)
-                return make_error(fmt::format("{} is already member {} of pool {}; a disk is added once", disk->name(), index, m_name));
-        }
+        if (auto index = member_index_locked(*disk))
+            return make_error(fmt::format("{} is already member {} of pool {}; a disk is added once", disk->name(), *index, m_name));
     }
     // Checked before any disk is labelled, so a refused add leaves the disks as they were.
     TRY(m_layout.check_room_for(kind, disks.size()));

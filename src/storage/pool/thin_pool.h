@@ -101,6 +101,11 @@ public:
     // Grows the pool online: labels the disks and appends a segment. A disk that is already a
     // member of this pool is refused, force or not.
     ErrorOr<void> add_members(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
+    // add_members with the pool's own layout, chosen under the pool lock: the first segment's
+    // kind and stripe size, except that a single disk added to a striped pool extends it linearly.
+    ErrorOr<void> grow(std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
+    // The member index a disk holds in this pool now, from its label; nullopt for any other disk.
+    std::optional<u32> member_index_of(MemberDisk& disk) const;
     // Puts disk in place of failed member `index` of a mirror and resynchronizes it.
     ErrorOr<void> replace_member(u32 index, std::unique_ptr<MemberDisk> disk, std::function<void(u64, u64)> const& progress);
     // Resynchronizes failed members whose disks are present again.
@@ -170,9 +175,12 @@ private:
     static u64 child_index(u64 chunk, u32 level);
     static u64 span_of(u32 level); // chunks under one node of this level
     // The leaf entry for chunk (0: unmapped) and whether every node on the way has one owner.
+    std::optional<u32> member_index_locked(MemberDisk& disk) const;
+    ErrorOr<void> add_members_locked(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
     std::pair<u64, bool> lookup(u64 root, u64 chunk) const;
     // Writes under the shared lock, concurrently with reads and other such writes, when every
-    // chunk the range touches is mapped and writable in place: nothing in the metadata changes.
+    // chunk the range touches is mapped, writable in place and not mirrored: nothing in the
+    // metadata changes, and a single copy cannot diverge from another.
     // false (nothing written): some chunk must be allocated or copied first, under the exclusive lock.
     ErrorOr<bool> write_in_place(u64 id, u64 offset, std::span<u8 const> data);
     // Returns ref (or a copy of it, or a new empty node for 0) as a node this transaction may

@@ -120,6 +120,10 @@ ErrorOr<bool> ThinPool::write_in_place(u64 id, u64 offset, std::span<u8 const> d
         auto [entry, exclusive] = lookup(volume->root, position / CHUNK_SIZE);
         if (!entry || !exclusive || !chunk_writable_in_place(entry - 1))
             return false;
+        // Mirrored chunks too: two overlapping writes running at once could land in a different
+        // order on each copy, and the copies would then disagree for good.
+        if (m_layout.copies_at((entry - 1) * CHUNK_SIZE) > 1)
+            return false;
         pieces.emplace_back((entry - 1) * CHUNK_SIZE + within, data.subspan(done, length));
         done += length;
     }

@@ -314,7 +314,7 @@ TEST_F(PoolRegistryTest, AHeldPoolGrowsThroughItsControlSocket)
     auto a = make_disk("a.img", 8 * MiB);
     auto b = make_disk("b.img", 8 * MiB);
     ASSERT_OK(create_pool(state, { "held", SegmentKind::Linear, 64 * KiB, { a }, false }));
-    auto handle = MUST(PoolHandle::open(state, "held"));
+    auto handle = MUST(PoolHandle::open(state, "held", PoolHandle::Control::Answer));
     ASSERT_OK(handle.pool().create_volume("v", 32 * MiB));
     auto volume = MUST(handle.volume("v"));
     u64 size_before = handle.pool().usage().size;
@@ -329,7 +329,9 @@ TEST_F(PoolRegistryTest, AHeldPoolGrowsThroughItsControlSocket)
         return answer;
     };
     for (auto const* bad : { "not json\n", "[1,2]\n", "{\"op\":\"remove\"}\n", "{\"op\":\"add\",\"disks\":[1]}\n",
-             "{\"op\":\"add\",\"disks\":[]}\n", "{\"op\":\"add\",\"disks\":[\"/nonexistent/disk\"],\"force\":false}\n" })
+             "{\"op\":\"add\",\"disks\":[]}\n", "{\"op\":\"add\",\"disks\":[\"/nonexistent/disk\"],\"force\":false}\n",
+             "{\"op\":1}\n", "{\"op\":\"add\",\"disks\":[\"x\"],\"force\":\"yes\"}\n", "{\"op\":\"add\",\"disks\":\"x\"}\n",
+             "{\"op\":\"add\",\"disks\":[\"/nonexistent/\xff\xfe\"]}\n" })
         EXPECT_NE(ask(bad).find("\"error\""), std::string::npos) << bad;
     EXPECT_EQ(handle.pool().layout().members().size(), 1u) << "no refused request changed the pool";
 
