@@ -17,6 +17,10 @@ constexpr u16 DEVICE_VSOCK = 19;
 // "net", "blk", "console", "rng", "vsock", or "dev" for another type.
 char const* device_type_name(u16 type);
 
+// Answers a driver's read of out.size() bytes at `offset` of a device-specific configuration
+// space whose readable bytes are `config`: those bytes, and zeroes past their end.
+void copy_config(std::span<u8 const> config, u64 offset, std::span<u8> out);
+
 constexpr u64 F_RING_INDIRECT_DESC = 1ull << 28;
 constexpr u64 F_RING_EVENT_IDX = 1ull << 29;
 constexpr u64 F_VERSION_1 = 1ull << 32;

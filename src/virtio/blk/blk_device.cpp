@@ -72,9 +72,7 @@ void BlkDevice::read_config(u64 offset, std::span<u8> data)
     put(config, CONFIG_MAX_WRITE_ZEROES_SECTORS, MAX_RANGE_SECTORS, 4);
     put(config, CONFIG_MAX_WRITE_ZEROES_SEG, MAX_SEGMENTS, 4);
     put(config, CONFIG_WRITE_ZEROES_MAY_UNMAP, 1, 1);
-    std::fill(data.begin(), data.end(), 0);
-    if (offset < CONFIG_SIZE)
-        std::memcpy(data.data(), config.data() + offset, std::min<u64>(data.size(), CONFIG_SIZE - offset));
+    copy_config(config, offset, data);
 }
 
 std::pair<u8, u32> BlkDevice::execute(BlkRequest const& request)

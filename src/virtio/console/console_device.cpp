@@ -57,9 +57,7 @@ void ConsoleDevice::read_config(u64 offset, std::span<u8> data)
     std::memcpy(config + CONFIG_ROWS, &m_options.rows, 2);
     u32 ports = 1;
     std::memcpy(config + CONFIG_MAX_NR_PORTS, &ports, 4);
-    std::fill(data.begin(), data.end(), 0);
-    if (offset < CONFIG_EMERG_WR) // emerg_wr is write-only
-        std::memcpy(data.data(), config + offset, std::min<u64>(data.size(), CONFIG_EMERG_WR - offset));
+    copy_config(std::span(config, CONFIG_EMERG_WR), offset, data); // emerg_wr is write-only
 }
 
 void ConsoleDevice::write_config(u64 offset, std::span<u8 const> data)

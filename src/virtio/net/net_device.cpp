@@ -74,9 +74,7 @@ void NetDevice::read_config(u64 offset, std::span<u8> data)
     u16 pairs = 1;
     std::memcpy(config + CONFIG_STATUS, &status, 2);
     std::memcpy(config + CONFIG_MAX_VIRTQUEUE_PAIRS, &pairs, 2);
-    std::fill(data.begin(), data.end(), 0);
-    if (offset < CONFIG_SIZE)
-        std::memcpy(data.data(), config + offset, std::min<u64>(data.size(), CONFIG_SIZE - offset));
+    copy_config(config, offset, data);
 }
 
 void NetDevice::activate(u64 features)

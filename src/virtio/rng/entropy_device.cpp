@@ -8,9 +8,9 @@
 
 namespace kasou::virtio {
 
-void EntropyDevice::read_config(u64, std::span<u8> data)
+void EntropyDevice::read_config(u64 offset, std::span<u8> data)
 {
-    std::fill(data.begin(), data.end(), 0);
+    copy_config({}, offset, data); // virtio-rng has no configuration fields
 }
 
 ErrorOr<void> EntropyDevice::process(u16, SplitQueue& queue)

@@ -85,9 +85,7 @@ void VsockDevice::read_config(u64 offset, std::span<u8> data)
 {
     u8 config[8];
     std::memcpy(config, &m_options.guest_cid, 8); // struct virtio_vsock_config: le64 guest_cid
-    std::fill(data.begin(), data.end(), 0);
-    if (offset < sizeof(config))
-        std::memcpy(data.data(), config + offset, std::min<u64>(data.size(), sizeof(config) - offset));
+    copy_config(config, offset, data);
 }
 
 void VsockDevice::reset()
