@@ -41,7 +41,7 @@ $decompress "$WORK/payload" >"$WORK/vmlinux" 2>/dev/null || true
 [ "$(od -An -c -N4 "$WORK/vmlinux" | tr -d ' ')" = '177ELF' ] || { echo "FAILED: could not unpack vmlinux from $KERNEL"; exit 1; }
 
 run_in_nested_host --kasou "$KASOU" --add "$KERNEL=/vmlinuz" --add "$WORK/vmlinux=/vmlinux" \
-    --add "$WORK/guest.cpio.gz=/guest.cpio.gz" --run "$NESTED_DIR/linux_boot_cases.sh" --timeout 600
+    --add "$WORK/guest.cpio.gz=/guest.cpio.gz" --run "$NESTED_DIR/linux_boot_cases.sh" --timeout 1200
 
 memtotal_within() { # case, MiB of guest RAM: MemTotal is below it and above 3/4 of it
     local kb

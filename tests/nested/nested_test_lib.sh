@@ -20,17 +20,30 @@ start_nested_test() {
     OUTPUT="$WORK/output.txt"
 }
 
-# run_in_nested_host HARNESS_ARGUMENTS...: the run's output to $OUTPUT; a failed run ends the test
-# with that output and the end of the host's console.
+# run_in_nested_host HARNESS_ARGUMENTS...: the run's output to $OUTPUT, with host_case_lib.sh placed
+# for the case script; a failed run ends the test with the case summary, that output and the end
+# of the host's console.
 run_in_nested_host() {
     local status=0
-    "$HARNESS" "$@" --log "$WORK/host-console.log" >"$OUTPUT" 2>&1 || status=$?
+    "$HARNESS" "$@" --add "$NESTED_DIR/host_case_lib.sh=/host_case_lib.sh" --log "$WORK/host-console.log" \
+        >"$OUTPUT" 2>&1 || status=$?
     if [ $status -ne 0 ]; then
-        cat "$OUTPUT"
         echo "FAILED: the nested host run ended with status $status"
+        case_summary
+        cat "$OUTPUT"
+        echo "--- end of the nested host's console ---"
         tail -n 40 "$WORK/host-console.log"
         exit 1
     fi
+}
+
+# The cases that started, how each ended and how long it took, and any the case script killed;
+# printed before the full output on a failure, so a log shown only in part still names the case
+# that went wrong.
+case_summary() {
+    echo "--- cases ---"
+    grep -a -E '^(=== (CASE|STATUS) |HOST killed)' "$OUTPUT" || echo "(no case started)"
+    echo "---"
 }
 
 failures=0
@@ -61,9 +74,11 @@ contains() { section "$1" | grep -a -- "$2" >/dev/null || { echo "  '$2' not in 
 count_of() { section "$1" | grep -ac -- "$2" || true; }
 at_least() { [ "$1" -ge "$2" ] || { echo "  expected at least $2, got $1"; return 1; }; }
 
-# Ends the test: the nested host's output on failure, and the status.
+# Ends the test: the case summary, the nested host's output on failure, and the status.
 finish() {
+    case_summary
     if [ "$failures" -ne 0 ]; then
+        echo "$failures check(s) failed"
         echo "--- nested host output ---"
         cat "$OUTPUT"
         echo "$failures check(s) failed"

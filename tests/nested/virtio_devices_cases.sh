@@ -4,26 +4,18 @@
 # "=== STATUS devices N"; "HOST key=value" lines are what the host saw. /bin/kasou, /vmlinuz,
 # /guest.cpio.gz, /disk.img, /ro.img, vsock_echo, e2fsck and debugfs are placed by the harness.
 
-wait_for() { # seconds, shell condition
-    limit=$1
-    waited=0
-    while ! eval "$2" && [ $waited -lt "$limit" ] && kill -0 $pid 2>/dev/null; do
-        sleep 1
-        waited=$((waited + 1))
-    done
-    eval "$2"
-}
+. /host_case_lib.sh
 
-echo "=== CASE devices"
+begin_case devices
 vsock_echo serve-unix /tmp/v.sock_5000 >/tmp/unix_server.log 2>&1 &
 mkfifo /tmp/console_input
+# Opened read-write first, so kasou's open for reading does not wait for a writer.
+exec 3<>/tmp/console_input
 : >/tmp/devices.log
-kasou --log-level info run --kernel /vmlinuz --initrd /guest.cpio.gz --cpus 2 --memory 256M --console virtio \
+start_kasou run --kernel /vmlinuz --initrd /guest.cpio.gz --cpus 2 --memory 256M --console virtio \
     --disk /disk.img,serial=kasou-ext4,queues=2 --disk /ro.img,ro --net tap=kasoutap0,mac=52:54:00:12:34:56 \
     --vsock cid=3,uds=/tmp/v.sock --cmdline "console=hvc0 reboot=k panic=-1 quiet kasou_action=devices" \
-    </tmp/console_input >/tmp/devices.log 2>&1 &
-pid=$!
-exec 3>/tmp/console_input
+    </tmp/console_input >/tmp/devices.log 2>&1
 
 # kasou creates the tap when it starts; the host end gets 10.0.2.1.
 if wait_for 60 '[ -e /sys/class/net/kasoutap0 ]'; then
@@ -46,8 +38,7 @@ echo "HOST vsock_host_to_guest=$(cat /tmp/host_client.log 2>/dev/null)"
 # A line typed on the console; the UART takes no input with --console virtio, so only hvc0 can
 # deliver it.
 wait_for 300 'grep -q "^GUEST hvc0_waiting=yes" /tmp/devices.log' && echo "typed into hvc0" >&3
-wait $pid
-status=$?
+wait_kasou 300
 exec 3>&-
 tr -d '\r' </tmp/devices.log
 echo "HOST unix_server=$(cat /tmp/unix_server.log)"
@@ -59,4 +50,4 @@ cat /tmp/e2fsck.log
 echo "HOST guest_file=$(debugfs -R 'cat /guest.txt' /disk.img 2>/dev/null)"
 debugfs -R 'dump /random.bin /tmp/random.bin' /disk.img >/dev/null 2>&1
 echo "HOST random_md5=$(md5sum /tmp/random.bin 2>/dev/null | awk '{ print $1 }')"
-echo "=== STATUS devices $status"
+end_case
