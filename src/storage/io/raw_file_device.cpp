@@ -186,10 +186,22 @@ ErrorOr<void> RawFileDevice::write_zeroes(u64 offset, u64 length, bool may_unmap
         if (punched || !is_unsupported(punched.error()))
             return punched;
     }
+    // A hole already reads as zeroes: one lseek instead of the file system's extent work (a fresh
+    // pool chunk on a sparse member file is exactly this case).
+    if (is_hole(offset, length))
+        return {};
     auto zeroed = sys::fallocate(m_fd.get(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length);
     if (zeroed || !is_unsupported(zeroed.error()))
         return zeroed;
     return write_zero_buffers(offset, length);
+}
+
+bool RawFileDevice::is_hole(u64 offset, u64 length) const
+{
+    auto data = sys::lseek(m_fd.get(), offset, SEEK_DATA);
+    if (!data)
+        return data.error().code() == ENXIO; // no data at or past offset
+    return *data >= offset + length;
 }
 
 ErrorOr<void> RawFileDevice::write_zero_buffers(u64 offset, u64 length)

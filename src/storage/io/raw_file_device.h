@@ -54,6 +54,9 @@ private:
     ErrorOr<void> check_transfer(bool write, u64 offset, std::span<u8 const> buffer) const;
     // Appends the IoRequests that carry one transfer (pieces an IoRequest can hold).
     void add_requests(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua, u64 user_data, std::vector<IoRequest>& batch) const;
+    // Whether the file system reports no data in the range (SEEK_DATA): holes, and unwritten
+    // extents with nothing cached over them, which both read as zeroes.
+    bool is_hole(u64 offset, u64 length) const;
     // Writes zero-filled buffers over the range (when the file system cannot zero it in place).
     ErrorOr<void> write_zero_buffers(u64 offset, u64 length);
     // Transfers through the engine in pieces an IoRequest can carry.

@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <thread>
 #include <vector>
 
@@ -162,6 +163,27 @@ TEST_P(RawFileDeviceTest, WriteZeroesWithoutUnmapKeepsTheSpaceAllocated)
     extents = MUST(device->block_status(64 * KiB, 128 * KiB));
     ASSERT_EQ(extents.size(), 1u);
     EXPECT_FALSE(extents[0].allocated);
+}
+
+TEST_P(RawFileDeviceTest, WriteZeroesOverAHoleLeavesItAHole)
+{
+    ScratchFile file(1 * MiB); // sparse: all hole
+    auto device = open(file.path());
+    ASSERT_TRUE(device->write(512 * KiB, filled(4 * KiB, 0x77), false));
+    ASSERT_TRUE(device->flush());
+    auto blocks = [&] {
+        struct stat status {};
+        EXPECT_EQ(::stat(file.path().c_str(), &status), 0);
+        return status.st_blocks;
+    };
+    auto before = blocks();
+    ASSERT_TRUE(device->write_zeroes(64 * KiB, 128 * KiB, false));
+    EXPECT_EQ(blocks(), before) << "zeroing a hole allocated space";
+    // A range that holds data only in part is zeroed, the data included.
+    ASSERT_TRUE(device->write_zeroes(256 * KiB, 512 * KiB, false));
+    std::vector<u8> back(4 * KiB);
+    ASSERT_TRUE(device->read(512 * KiB, back));
+    EXPECT_TRUE(all_equal(back, 0));
 }
 
 TEST_P(RawFileDeviceTest, BlockStatusOfASparseFileCoversExactlyTheRange)
