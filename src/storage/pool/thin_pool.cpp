@@ -433,6 +433,7 @@ ErrorOr<void> ThinPool::create_volume(std::string const& name, u64 size)
     TRY(check_usable());
     if (find_volume(name))
         return make_error(fmt::format("pool {} already has a volume '{}'", m_name, name));
+    TRY(check_room_for_volume());
     VolumeInfo info;
     info.id = m_next_volume_id++;
     info.name = name;
@@ -453,6 +454,7 @@ ErrorOr<void> ThinPool::snapshot(std::string const& origin, std::string const& n
         return make_error(fmt::format("pool {} has no volume '{}'", m_name, origin));
     if (find_volume(name))
         return make_error(fmt::format("pool {} already has a volume '{}'", m_name, name));
+    TRY(check_room_for_volume());
     VolumeInfo info = *source;
     info.id = m_next_volume_id++;
     info.name = name;

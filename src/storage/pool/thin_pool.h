@@ -161,6 +161,10 @@ private:
 
     // thin_pool_space.cpp: chunks and metadata blocks
     u64 reserve_chunks(Reserve level) const;
+    // ENOSPC unless the commit after adding a volume, and the commit after that, can write the
+    // larger volume table: checked before a volume or snapshot is added, so that neither its
+    // commit nor a later one (a removal that would free space) fails for lack of space.
+    ErrorOr<void> check_room_for_volume() const;
     ErrorOr<u64> allocate_chunk(Reserve level);
     ErrorOr<u64> allocate_metadata_block(Reserve level);
     void release_metadata_block(u64 block, bool fresh);

@@ -25,6 +25,17 @@ u64 ThinPool::reserve_chunks(Reserve level) const
     return 0;
 }
 
+ErrorOr<void> ThinPool::check_room_for_volume() const
+{
+    // A commit writes the new table into free metadata blocks and free chunks before it frees
+    // the old one. Room for two tables: this commit's, and the next one's (a removal, say), which
+    // must still find room once this one has freed the smaller old table.
+    u64 table_blocks = (m_volumes.size() + 1 + VOLUMES_PER_TABLE_BLOCK - 1) / VOLUMES_PER_TABLE_BLOCK;
+    if (2 * table_blocks > m_free_metadata_blocks.size() + m_free_chunks * BLOCKS_PER_CHUNK)
+        return make_errno_error(ENOSPC, fmt::format("pool {} is full: no room for the metadata of another volume; add a disk with 'kasou pool add'", m_name));
+    return {};
+}
+
 ErrorOr<u64> ThinPool::allocate_chunk(Reserve level)
 {
     if (m_free_chunks <= reserve_chunks(level))

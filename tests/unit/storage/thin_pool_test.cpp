@@ -293,6 +293,38 @@ TEST_F(ThinPoolTest, FullPoolFailsWithEnospcAndGrowsByAddingADisk)
     expect_clean();
 }
 
+TEST_F(ThinPoolTest, SnapshotsInAFullPoolStopWithEnospcAndLeaveNothingBehind)
+{
+    auto volume = make_volume("v", 64 * MiB);
+    auto data = pattern(1 * MiB, 20);
+    for (u64 offset = 0; offset < 64 * MiB && volume->write(offset, data, false); offset += data.size()) { }
+    ASSERT_OK(volume->flush());
+    // Every snapshot makes the volume table that each commit rewrites larger, until the space
+    // left after the data cannot hold it.
+    ErrorOr<void> result;
+    u32 made = 0;
+    for (; made < 100000; ++made) {
+        result = pool->snapshot("v", fmt::format("s{}", made), false);
+        if (!result)
+            break;
+    }
+    ASSERT_FALSE(result) << "the volume table never ran out of space";
+    EXPECT_EQ(result.error().code(), ENOSPC) << result.error().to_string();
+    EXPECT_FALSE(pool->volume_info(fmt::format("s{}", made))) << "the refused snapshot is listed";
+    EXPECT_EQ(pool->volumes().size(), made + 1u);
+    expect_clean();
+    // Removing a snapshot makes room for one more.
+    ASSERT_OK(pool->remove("s0"));
+    ASSERT_OK(pool->finish_deletions());
+    ASSERT_OK(pool->snapshot("v", "again", false));
+    volume.reset();
+    reopen();
+    EXPECT_EQ(pool->volumes().size(), made + 1u);
+    EXPECT_TRUE(pool->volume_info("again"));
+    EXPECT_EQ(read(*MUST(pool->open_volume("again")), 0, data.size()), data);
+    expect_clean();
+}
+
 TEST_F(ThinPoolTest, UncommittedWritesNeverChangeWhatTheLastCommitShares)
 {
     auto volume = make_volume("v", 1 * MiB);
