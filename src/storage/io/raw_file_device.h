@@ -19,7 +19,7 @@ struct RawFileOptions {
 
 // A BlockDevice over a raw image file or a block device; byte for byte, no format. Data moves
 // through an IoEnginePool (one engine per concurrent caller), so it is safe to use from many
-// threads. Space is managed with the file system: discard punches holes, write-zeroes uses
+// threads; with io_uring, buffered writes without FUA run on the calling thread instead. Space is managed with the file system: discard punches holes, write-zeroes uses
 // ZERO_RANGE (or punches holes when unmapping is allowed), block status follows SEEK_DATA /
 // SEEK_HOLE. On a block device: BLKDISCARD, BLKZEROOUT, and everything reads as allocated.
 // The size is fixed when opened.
@@ -61,6 +61,11 @@ private:
     ErrorOr<void> write_zero_buffers(u64 offset, u64 length);
     // Transfers through the engine in pieces an IoRequest can carry.
     ErrorOr<void> transfer(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua);
+    // The engines a read or write runs on: m_inline_engines for buffered writes without FUA when
+    // the configured engine is io_uring, m_engines for everything else.
+    IoEnginePool& engines_for(bool write, bool fua);
+    // Runs the requests of transfer_batch on one of the pools and records each transfer's error.
+    void run_batch(IoEnginePool& engines, std::span<IoRequest const> batch, std::span<BlockTransfer> transfers);
 
     Fd m_fd;
     std::string m_name;
@@ -68,6 +73,7 @@ private:
     bool m_is_block_device;
     RawFileOptions m_options;
     mutable IoEnginePool m_engines;
+    IoEnginePool m_inline_engines; // synchronous: see engines_for
 };
 
 } // namespace kasou::storage
