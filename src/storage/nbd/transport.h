@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <span>
 #include <sys/uio.h>
@@ -25,9 +26,12 @@ public:
     virtual void stop_reading() = 0;
 };
 
-// A connected stream socket (Unix or TCP).
+// A connected stream socket (Unix or TCP). read_some polls the socket for POLL_BEFORE_SLEEPING
+// before it blocks.
 class SocketTransport final : public Transport {
 public:
+    static constexpr std::chrono::microseconds POLL_BEFORE_SLEEPING { 32 };
+
     explicit SocketTransport(Fd socket)
         : m_socket(std::move(socket))
     {
