@@ -17,6 +17,7 @@ First writes (allocating): a fresh thin volume served by kasou (when `kasou pool
 against a fresh thin qcow2 served by qemu-nbd.
 
     bench/storage/nbd_bench.py --kasou build/release/src/cmd/kasou [--size 1G] [--runtime 5] [--rounds 3]
+        [--only allocated|first-write]
 """
 import argparse
 import json
@@ -142,6 +143,8 @@ def main():
     parser.add_argument("--runtime", type=int, default=5, help="seconds per fio run (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported (default 3)")
     parser.add_argument("--dir", default=None, help="work directory (default: a new one under /var/tmp)")
+    parser.add_argument("--only", choices=["allocated", "first-write"], default=None,
+                        help="run one of the two parts: allocated data or first writes (default: both)")
     args = parser.parse_args()
     args.fio_size = args.size
     kasou = os.path.realpath(args.kasou)
@@ -149,76 +152,88 @@ def main():
     os.makedirs(work, exist_ok=True)
     servers = []
     try:
-        raw = os.path.join(work, "image.raw")
-        qcow2 = os.path.join(work, "image.qcow2")
-        print(f"preparing {args.size} of random data in {work}", flush=True)
-        run(["fio", "--name=fill", "--rw=write", "--bs=1M", f"--size={args.size}", f"--filename={raw}",
-             "--ioengine=psync", "--refill_buffers", "--output=/dev/null"], stdout=subprocess.DEVNULL)
-        run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow2])
-        for image in (raw, qcow2):  # start with both images in the page cache
-            with open(image, "rb") as f:
-                while f.read(1 << 24):
-                    pass
-
-        sock = lambda name: os.path.join(work, name + ".sock")
-        kasou_raw = Server("kasou", [kasou, "nbd", "serve", "--file", f"raw={raw}", "--unix", sock("kasou")], sock("kasou"), "raw")
-        servers.append(kasou_raw)
-        qemu_raw = Server("qemu-nbd raw", ["qemu-nbd", "-f", "raw", "-x", "raw", "-k", sock("qemu-raw"), "--shared=16", "--persistent", raw], sock("qemu-raw"), "raw")
-        servers.append(qemu_raw)
-        qemu_qcow2 = Server("qemu-nbd qcow2", ["qemu-nbd", "-f", "qcow2", "-x", "qcow2", "-k", sock("qemu-qcow2"), "--shared=16", "--persistent", qcow2], sock("qemu-qcow2"), "qcow2")
-        servers.append(qemu_qcow2)
-        targets = {"kasou-raw": kasou_raw, "qemu-raw": qemu_raw, "qemu-qcow2": qemu_qcow2, "file": raw}
-        results = measure(WORKLOADS, targets, args, work)
-        print_table("Allocated data (IOPS, or MiB/s for 1M)", results, list(targets), "kasou-raw", ["qemu-raw", "qemu-qcow2"], "1M")
-        for server in servers:
-            server.stop()
-        servers.clear()
-
-        if not kasou_has_pools(kasou):
-            print("\nfirst writes on a thin volume: skipped, this kasou has no `pool` command")
-            return
-        state = os.path.join(work, "state")
-        member = os.path.join(work, "member.disk")
-        # Thin images 4x the data size, so a timed run never comes back to a block it wrote.
-        thin_size = str(4 * parse_size(args.size))
-        run(["truncate", "-s", str(int(thin_size) * args.rounds * len(FIRST_WRITE_WORKLOADS) // 4 + (1 << 30)), member])
-        run([kasou, "--state-dir", state, "pool", "create", "bench", "--layout", "linear", member], stdout=subprocess.DEVNULL)
-        thin_qcow2 = os.path.join(work, "thin.qcow2")
-        first = {}
-        one = argparse.Namespace(**vars(args))
-        one.rounds = 1
-        one.fio_size = thin_size
-        for round_index in range(args.rounds):
-            for index, workload in enumerate(FIRST_WRITE_WORKLOADS):
-                # A fresh, empty volume and qcow2 for every run, so every write allocates.
-                volume = f"fresh{round_index}-{index}"
-                run([kasou, "--state-dir", state, "vol", "create", f"bench/{volume}", "--size", thin_size], stdout=subprocess.DEVNULL)
-                if os.path.exists(thin_qcow2):
-                    os.unlink(thin_qcow2)
-                run(["qemu-img", "create", "-q", "-f", "qcow2", thin_qcow2, thin_size])
-                kasou_thin = Server("kasou thin", [kasou, "--state-dir", state, "nbd", "serve", f"bench/{volume}", "--unix", sock("kasou-thin")], sock("kasou-thin"), volume)
-                servers.append(kasou_thin)
-                qemu_thin = Server("qemu-nbd thin qcow2", ["qemu-nbd", "-f", "qcow2", "-x", "thin", "-k", sock("qemu-thin"), "--shared=16", "--persistent", thin_qcow2], sock("qemu-thin"), "thin")
-                servers.append(qemu_thin)
-                targets = {"kasou-thin": kasou_thin, "qemu-thin-qcow2": qemu_thin}
-                one.rounds = 1
-                # Alternate which goes first from one round to the next.
-                if round_index % 2:
-                    targets = dict(reversed(list(targets.items())))
-                for name, per_target in measure([workload], targets, one, work).items():
-                    for target, values in per_target.items():
-                        first.setdefault(name, {}).setdefault(target, []).extend(values)
-                for server in servers:
-                    server.stop()
-                servers.clear()
-                run([kasou, "--state-dir", state, "vol", "rm", f"bench/{volume}"], stdout=subprocess.DEVNULL)
-        order = ["kasou-thin", "qemu-thin-qcow2"]
-        print_table("First writes on empty thin images (IOPS)", {w: {t: v[t] for t in order} for w, v in first.items()}, order, "kasou-thin", ["qemu-thin-qcow2"], "1M")
+        if args.only != "first-write":
+            run_allocated(kasou, args, work, servers)
+        if args.only != "allocated":
+            run_first_writes(kasou, args, work, servers)
     finally:
         for server in servers:
             server.stop()
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def run_allocated(kasou, args, work, servers):
+    """kasou, qemu-nbd raw and qcow2, and the file itself on the same data."""
+    raw = os.path.join(work, "image.raw")
+    qcow2 = os.path.join(work, "image.qcow2")
+    print(f"preparing {args.size} of random data in {work}", flush=True)
+    run(["fio", "--name=fill", "--rw=write", "--bs=1M", f"--size={args.size}", f"--filename={raw}",
+         "--ioengine=psync", "--refill_buffers", "--output=/dev/null"], stdout=subprocess.DEVNULL)
+    run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow2])
+    for image in (raw, qcow2):  # start with both images in the page cache
+        with open(image, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+    sock = lambda name: os.path.join(work, name + ".sock")
+    kasou_raw = Server("kasou", [kasou, "nbd", "serve", "--file", f"raw={raw}", "--unix", sock("kasou")], sock("kasou"), "raw")
+    servers.append(kasou_raw)
+    qemu_raw = Server("qemu-nbd raw", ["qemu-nbd", "-f", "raw", "-x", "raw", "-k", sock("qemu-raw"), "--shared=16", "--persistent", raw], sock("qemu-raw"), "raw")
+    servers.append(qemu_raw)
+    qemu_qcow2 = Server("qemu-nbd qcow2", ["qemu-nbd", "-f", "qcow2", "-x", "qcow2", "-k", sock("qemu-qcow2"), "--shared=16", "--persistent", qcow2], sock("qemu-qcow2"), "qcow2")
+    servers.append(qemu_qcow2)
+    targets = {"kasou-raw": kasou_raw, "qemu-raw": qemu_raw, "qemu-qcow2": qemu_qcow2, "file": raw}
+    results = measure(WORKLOADS, targets, args, work)
+    print_table("Allocated data (IOPS, or MiB/s for 1M)", results, list(targets), "kasou-raw", ["qemu-raw", "qemu-qcow2"], "1M")
+    for server in servers:
+        server.stop()
+    servers.clear()
+
+
+def run_first_writes(kasou, args, work, servers):
+    """A fresh thin volume against a fresh thin qcow2, for every workload and round."""
+    sock = lambda name: os.path.join(work, name + ".sock")
+    if not kasou_has_pools(kasou):
+        print("\nfirst writes on a thin volume: skipped, this kasou has no `pool` command")
+        return
+    state = os.path.join(work, "state")
+    member = os.path.join(work, "member.disk")
+    # Thin images 4x the data size, so a timed run never comes back to a block it wrote.
+    thin_size = str(4 * parse_size(args.size))
+    run(["truncate", "-s", str(int(thin_size) * args.rounds * len(FIRST_WRITE_WORKLOADS) // 4 + (1 << 30)), member])
+    run([kasou, "--state-dir", state, "pool", "create", "bench", "--layout", "linear", member], stdout=subprocess.DEVNULL)
+    thin_qcow2 = os.path.join(work, "thin.qcow2")
+    first = {}
+    one = argparse.Namespace(**vars(args))
+    one.rounds = 1
+    one.fio_size = thin_size
+    for round_index in range(args.rounds):
+        for index, workload in enumerate(FIRST_WRITE_WORKLOADS):
+            # A fresh, empty volume and qcow2 for every run, so every write allocates.
+            volume = f"fresh{round_index}-{index}"
+            run([kasou, "--state-dir", state, "vol", "create", f"bench/{volume}", "--size", thin_size], stdout=subprocess.DEVNULL)
+            if os.path.exists(thin_qcow2):
+                os.unlink(thin_qcow2)
+            run(["qemu-img", "create", "-q", "-f", "qcow2", thin_qcow2, thin_size])
+            kasou_thin = Server("kasou thin", [kasou, "--state-dir", state, "nbd", "serve", f"bench/{volume}", "--unix", sock("kasou-thin")], sock("kasou-thin"), volume)
+            servers.append(kasou_thin)
+            qemu_thin = Server("qemu-nbd thin qcow2", ["qemu-nbd", "-f", "qcow2", "-x", "thin", "-k", sock("qemu-thin"), "--shared=16", "--persistent", thin_qcow2], sock("qemu-thin"), "thin")
+            servers.append(qemu_thin)
+            targets = {"kasou-thin": kasou_thin, "qemu-thin-qcow2": qemu_thin}
+            one.rounds = 1
+            # Alternate which goes first from one round to the next.
+            if round_index % 2:
+                targets = dict(reversed(list(targets.items())))
+            for name, per_target in measure([workload], targets, one, work).items():
+                for target, values in per_target.items():
+                    first.setdefault(name, {}).setdefault(target, []).extend(values)
+            for server in servers:
+                server.stop()
+            servers.clear()
+            run([kasou, "--state-dir", state, "vol", "rm", f"bench/{volume}"], stdout=subprocess.DEVNULL)
+    order = ["kasou-thin", "qemu-thin-qcow2"]
+    print_table("First writes on empty thin images (IOPS)", {w: {t: v[t] for t in order} for w, v in first.items()}, order, "kasou-thin", ["qemu-thin-qcow2"], "1M")
 
 
 def parse_size(text):

@@ -37,6 +37,10 @@ public:
     ErrorOr<void> read(u64 offset, std::span<u8> buffer) override;
     ErrorOr<void> write(u64 offset, std::span<u8 const> data, bool fua) override;
     ErrorOr<void> flush() override;
+    // Starts the write-back of the file's dirty pages (sync_file_range WRITE) and returns without
+    // waiting for it. Errors are left for the next flush() to report: this call does not consume
+    // them. Nothing for read-only or O_DIRECT files.
+    void write_back_cached() const;
     ErrorOr<void> discard(u64 offset, u64 length) override;
     ErrorOr<void> write_zeroes(u64 offset, u64 length, bool may_unmap) override;
     ErrorOr<std::vector<Extent>> block_status(u64 offset, u64 length) override;

@@ -34,4 +34,9 @@ ErrorOr<void> FileMemberDisk::flush()
     return m_device->flush();
 }
 
+void FileMemberDisk::write_back_cached()
+{
+    m_device->write_back_cached();
+}
+
 } // namespace kasou::storage

@@ -25,6 +25,7 @@ public:
     // zero-filled writes where neither works.
     ErrorOr<void> write_zeroes(u64 offset, u64 length) override;
     ErrorOr<void> flush() override;
+    void write_back_cached() override;
 
 private:
     FileMemberDisk(std::string path, std::shared_ptr<RawFileDevice> device)

@@ -25,6 +25,10 @@ public:
     // The default writes zero-filled buffers; a file zeroes the range in place, which copies nothing.
     virtual ErrorOr<void> write_zeroes(u64 offset, u64 length);
     virtual ErrorOr<void> flush() = 0;
+    // Starts writing cached data back to the disk without waiting for it and without reporting
+    // errors (the next flush() does): a flush that later runs under the pool lock then finds
+    // less left to write. Does nothing where there is no cache to start on.
+    virtual void write_back_cached() { }
 };
 
 } // namespace kasou::storage

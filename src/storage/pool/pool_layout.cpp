@@ -296,6 +296,14 @@ u32 PoolLayout::copies_at(u64 offset) const
     return 1;
 }
 
+void PoolLayout::write_back_cached() const
+{
+    for (auto const& member : m_members) {
+        if (member->disk)
+            member->disk->write_back_cached();
+    }
+}
+
 ErrorOr<void> PoolLayout::flush()
 {
     for (u32 index = 0; index < m_members.size(); ++index) {

@@ -65,6 +65,9 @@ public:
     // Makes [offset, offset + length) read as zeroes on every copy (MemberDisk::write_zeroes).
     ErrorOr<void> write_zeroes(u64 offset, u64 length);
     ErrorOr<void> flush();
+    // MemberDisk::write_back_cached on every member. The member list must not change meanwhile
+    // (ThinPool holds its membership mutex), but I/O may run.
+    void write_back_cached() const;
     // Reads [offset, offset + size) from copy `copy` of a mirrored range (0 for other layouts).
     ErrorOr<void> read_copy(u64 offset, std::span<u8> buffer, u32 copy);
     // How many copies hold [offset, ...): the mirror width, or 1.

@@ -152,6 +152,9 @@ private:
     ErrorOr<void> load_tree(u64 ref, u32 level);
     void grow_chunk_tables();
     ErrorOr<void> commit_locked();
+    // Starts the members' write-back of cached data, outside m_lock, so that the commit that
+    // follows has less to wait for under the lock (MemberDisk::write_back_cached).
+    void write_back_cached();
     ErrorOr<void> check_usable() const;
     VolumeInfo* find_volume(std::string const& name);
     VolumeInfo const* find_volume(std::string const& name) const;
@@ -205,6 +208,9 @@ private:
     std::string m_name;
     Uuid m_uuid;
     PoolLayout m_layout;
+    // Held while the layout's member list changes (m_lock is then held exclusively too) and while
+    // write_back_cached walks it without m_lock.
+    std::mutex m_membership_mutex;
 
     mutable std::shared_mutex m_lock; // guards everything below
     u64 m_generation { 0 };
