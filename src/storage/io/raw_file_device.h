@@ -65,9 +65,9 @@ private:
     ErrorOr<void> write_zero_buffers(u64 offset, u64 length);
     // Transfers through the engine in pieces an IoRequest can carry.
     ErrorOr<void> transfer(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua);
-    // The engines a read or write runs on: m_inline_engines for buffered writes without FUA when
-    // the configured engine is io_uring, m_engines for everything else.
-    IoEnginePool& engines_for(bool write, bool fua);
+    // Whether a read or write runs on m_inline_engines (buffered writes without FUA when the
+    // configured engine is io_uring) rather than m_engines.
+    bool runs_inline(bool write, bool fua) const;
     // Runs the requests of transfer_batch on one of the pools and records each transfer's error.
     void run_batch(IoEnginePool& engines, std::span<IoRequest const> batch, std::span<BlockTransfer> transfers);
 
@@ -77,7 +77,7 @@ private:
     bool m_is_block_device;
     RawFileOptions m_options;
     mutable IoEnginePool m_engines;
-    IoEnginePool m_inline_engines; // synchronous: see engines_for
+    IoEnginePool m_inline_engines; // synchronous: see runs_inline
 };
 
 } // namespace kasou::storage

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -22,7 +23,7 @@ constexpr size_t MAX_MESSAGE = 64 * 1024;
 constexpr int REQUEST_TIMEOUT_MS = 5000;
 constexpr int ANSWER_TIMEOUT_MS = 120'000; // labelling and committing on slow disks
 
-// Reads until the peer closes its side, a newline, or `limit` bytes; fails on a timeout.
+// Reads until the peer closes its side, a newline, or MAX_MESSAGE bytes; fails on a timeout.
 ErrorOr<std::string> read_message(int fd, int timeout_ms)
 {
     std::string message;
@@ -41,11 +42,12 @@ ErrorOr<std::string> read_message(int fd, int timeout_ms)
     return message;
 }
 
+// A peer that has gone away gets EPIPE, not a SIGPIPE that would end this process (an NBD server
+// answering on the control socket, or `kasou pool add` asking).
 ErrorOr<void> write_message(int fd, std::string const& message)
 {
-    for (size_t done = 0; done < message.size();)
-        done += TRY(sys::send(fd, message.data() + done, message.size() - done, 0));
-    return {};
+    iovec vector { const_cast<char*>(message.data()), message.size() };
+    return sys::send_all(fd, &vector, 1);
 }
 
 } // namespace
