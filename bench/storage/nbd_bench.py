@@ -13,8 +13,9 @@ Targets (fio --ioengine=nbd through a Unix socket, except the ceiling):
   qemu-raw      qemu-nbd -f raw on the same raw image
   qemu-qcow2    qemu-nbd -f qcow2 on a qcow2 copy of it
   file          fio straight on the raw image (io_uring): the ceiling
-First writes (allocating): a fresh thin volume served by kasou (when `kasou pool` is available)
-against a fresh thin qcow2 served by qemu-nbd.
+First writes (allocating): a fresh thin volume in a fresh pool served by kasou (when `kasou pool`
+is available) against a fresh thin qcow2 served by qemu-nbd; then a second volume in the same pool
+after the first was removed, whose first writes reuse the space it freed.
 
     bench/storage/nbd_bench.py --kasou build/release/src/cmd/kasou [--size 1G] [--runtime 5] [--rounds 3]
         [--only allocated|first-write]
@@ -192,48 +193,59 @@ def run_allocated(kasou, args, work, servers):
 
 
 def run_first_writes(kasou, args, work, servers):
-    """A fresh thin volume against a fresh thin qcow2, for every workload and round."""
+    """A fresh thin volume in a fresh pool against a fresh thin qcow2, for every workload and round;
+    then a second volume in the same pool, whose first writes land in the space the first one
+    freed (chunks that held data must be zeroed and flushed before they are mapped)."""
     sock = lambda name: os.path.join(work, name + ".sock")
     if not kasou_has_pools(kasou):
         print("\nfirst writes on a thin volume: skipped, this kasou has no `pool` command")
         return
     state = os.path.join(work, "state")
     member = os.path.join(work, "member.disk")
-    # Thin images 4x the data size, so a timed run never comes back to a block it wrote.
+    # Thin images 4x the data size, so a timed run never comes back to a block it wrote; the
+    # pool only a little larger than one, so the second volume reuses what the first freed.
     thin_size = str(4 * parse_size(args.size))
-    run(["truncate", "-s", str(int(thin_size) * args.rounds * len(FIRST_WRITE_WORKLOADS) // 4 + (1 << 30)), member])
-    run([kasou, "--state-dir", state, "pool", "create", "bench", "--layout", "linear", member], stdout=subprocess.DEVNULL)
     thin_qcow2 = os.path.join(work, "thin.qcow2")
     first = {}
     one = argparse.Namespace(**vars(args))
     one.rounds = 1
     one.fio_size = thin_size
+    kasou_command = lambda volume: [kasou, "--state-dir", state, "nbd", "serve", f"bench/{volume}", "--unix", sock("kasou-thin")]
+
+    def measure_one(workload, targets, round_index):
+        # Alternate which goes first from one round to the next.
+        if round_index % 2:
+            targets = dict(reversed(list(targets.items())))
+        for name, per_target in measure([workload], targets, one, work).items():
+            for target, values in per_target.items():
+                first.setdefault(name, {}).setdefault(target, []).extend(values)
+        for server in servers:
+            server.stop()
+        servers.clear()
+
     for round_index in range(args.rounds):
-        for index, workload in enumerate(FIRST_WRITE_WORKLOADS):
-            # A fresh, empty volume and qcow2 for every run, so every write allocates.
-            volume = f"fresh{round_index}-{index}"
-            run([kasou, "--state-dir", state, "vol", "create", f"bench/{volume}", "--size", thin_size], stdout=subprocess.DEVNULL)
+        for workload in FIRST_WRITE_WORKLOADS:
+            # A fresh pool and a fresh qcow2 for every run, so every write allocates new space.
+            run(["truncate", "-s", str(int(thin_size) + (256 << 20)), member])
+            run([kasou, "--state-dir", state, "pool", "create", "bench", "--layout", "linear", member], stdout=subprocess.DEVNULL)
+            run([kasou, "--state-dir", state, "vol", "create", "bench/fresh", "--size", thin_size], stdout=subprocess.DEVNULL)
             if os.path.exists(thin_qcow2):
                 os.unlink(thin_qcow2)
             run(["qemu-img", "create", "-q", "-f", "qcow2", thin_qcow2, thin_size])
-            kasou_thin = Server("kasou thin", [kasou, "--state-dir", state, "nbd", "serve", f"bench/{volume}", "--unix", sock("kasou-thin")], sock("kasou-thin"), volume)
-            servers.append(kasou_thin)
-            qemu_thin = Server("qemu-nbd thin qcow2", ["qemu-nbd", "-f", "qcow2", "-x", "thin", "-k", sock("qemu-thin"), "--shared=16", "--persistent", thin_qcow2], sock("qemu-thin"), "thin")
-            servers.append(qemu_thin)
-            targets = {"kasou-thin": kasou_thin, "qemu-thin-qcow2": qemu_thin}
-            one.rounds = 1
-            # Alternate which goes first from one round to the next.
-            if round_index % 2:
-                targets = dict(reversed(list(targets.items())))
-            for name, per_target in measure([workload], targets, one, work).items():
-                for target, values in per_target.items():
-                    first.setdefault(name, {}).setdefault(target, []).extend(values)
-            for server in servers:
-                server.stop()
-            servers.clear()
-            run([kasou, "--state-dir", state, "vol", "rm", f"bench/{volume}"], stdout=subprocess.DEVNULL)
-    order = ["kasou-thin", "qemu-thin-qcow2"]
-    print_table("First writes on empty thin images (IOPS)", {w: {t: v[t] for t in order} for w, v in first.items()}, order, "kasou-thin", ["qemu-thin-qcow2"], "1M")
+            servers.append(Server("kasou thin", kasou_command("fresh"), sock("kasou-thin"), "fresh"))
+            servers.append(Server("qemu-nbd thin qcow2", ["qemu-nbd", "-f", "qcow2", "-x", "thin", "-k", sock("qemu-thin"), "--shared=16", "--persistent", thin_qcow2], sock("qemu-thin"), "thin"))
+            measure_one(workload, {"kasou-thin": servers[0], "qemu-thin-qcow2": servers[1]}, round_index)
+            # The same pool again: a new volume over the space the removed one freed.
+            run([kasou, "--state-dir", state, "vol", "rm", "bench/fresh"], stdout=subprocess.DEVNULL)
+            run([kasou, "--state-dir", state, "vol", "create", "bench/again", "--size", thin_size], stdout=subprocess.DEVNULL)
+            servers.append(Server("kasou thin over freed space", kasou_command("again"), sock("kasou-thin"), "again"))
+            measure_one(workload, {"kasou-thin-reused": servers[0]}, round_index)
+            run([kasou, "--state-dir", state, "pool", "destroy", "bench", "--force"], stdout=subprocess.DEVNULL)
+            os.unlink(member)
+    for title, kasou_target in (("First writes on empty thin images (IOPS)", "kasou-thin"),
+                                ("First writes over space freed by a removed volume (IOPS)", "kasou-thin-reused")):
+        order = [kasou_target, "qemu-thin-qcow2"]
+        print_table(title, {w: {t: v[t] for t in order} for w, v in first.items()}, order, kasou_target, ["qemu-thin-qcow2"], "1M")
 
 
 def parse_size(text):

@@ -119,11 +119,16 @@ ErrorOr<size_t> pread(int fd, void* buffer, size_t size, u64 offset)
     return static_cast<size_t>(n);
 }
 
-ErrorOr<size_t> pwrite(int fd, void const* buffer, size_t size, u64 offset)
+ErrorOr<size_t> pwrite(int fd, void const* buffer, size_t size, u64 offset, int rwf_flags)
 {
-    ssize_t n = retry_on_eintr([&] { return ::pwrite(fd, buffer, size, static_cast<off_t>(offset)); });
+    ssize_t n = retry_on_eintr([&] {
+        if (rwf_flags == 0)
+            return ::pwrite(fd, buffer, size, static_cast<off_t>(offset));
+        iovec vector { const_cast<void*>(buffer), size };
+        return ::pwritev2(fd, &vector, 1, static_cast<off_t>(offset), rwf_flags);
+    });
     if (n < 0)
-        return make_errno_error(errno, "pwrite");
+        return make_errno_error(errno, rwf_flags == 0 ? "pwrite" : "pwritev2");
     return static_cast<size_t>(n);
 }
 
@@ -141,11 +146,11 @@ ErrorOr<void> pread_exact(int fd, void* buffer, size_t size, u64 offset)
     return {};
 }
 
-ErrorOr<void> pwrite_exact(int fd, void const* buffer, size_t size, u64 offset)
+ErrorOr<void> pwrite_exact(int fd, void const* buffer, size_t size, u64 offset, int rwf_flags)
 {
     auto const* bytes = static_cast<u8 const*>(buffer);
     while (size > 0) {
-        size_t n = TRY(pwrite(fd, bytes, size, offset));
+        size_t n = TRY(pwrite(fd, bytes, size, offset, rwf_flags));
         if (n == 0)
             return make_errno_error(EIO, "pwrite");
         bytes += n;

@@ -31,10 +31,11 @@ ErrorOr<size_t> write(int fd, void const* buffer, size_t size);
 // Writes all of buffer, looping over short writes.
 ErrorOr<void> write_exact(int fd, void const* buffer, size_t size);
 ErrorOr<size_t> pread(int fd, void* buffer, size_t size, u64 offset);
-ErrorOr<size_t> pwrite(int fd, void const* buffer, size_t size, u64 offset);
+// rwf_flags other than 0 (RWF_DSYNC, say) make it a pwritev2 with those flags.
+ErrorOr<size_t> pwrite(int fd, void const* buffer, size_t size, u64 offset, int rwf_flags = 0);
 // Reads exactly size bytes at offset; a short file is an error naming what was expected.
 ErrorOr<void> pread_exact(int fd, void* buffer, size_t size, u64 offset);
-ErrorOr<void> pwrite_exact(int fd, void const* buffer, size_t size, u64 offset);
+ErrorOr<void> pwrite_exact(int fd, void const* buffer, size_t size, u64 offset, int rwf_flags = 0);
 ErrorOr<Fd> eventfd(unsigned initial, int flags);
 ErrorOr<void> fstat(int fd, struct stat& out);
 ErrorOr<u64> file_size(int fd);

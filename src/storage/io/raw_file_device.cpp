@@ -174,14 +174,6 @@ void RawFileDevice::run_batch(IoEnginePool& engines, std::span<IoRequest const> 
     }
 }
 
-void RawFileDevice::write_back_cached() const
-{
-    if (m_options.read_only || m_options.direct)
-        return;
-    // Without a WAIT flag, sync_file_range neither waits nor looks at write-back errors.
-    (void)::sync_file_range(m_fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-}
-
 ErrorOr<void> RawFileDevice::flush()
 {
     if (m_options.read_only)

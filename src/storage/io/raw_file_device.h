@@ -37,10 +37,9 @@ public:
     ErrorOr<void> read(u64 offset, std::span<u8> buffer) override;
     ErrorOr<void> write(u64 offset, std::span<u8 const> data, bool fua) override;
     ErrorOr<void> flush() override;
-    // Starts the write-back of the file's dirty pages (sync_file_range WRITE) and returns without
-    // waiting for it. Errors are left for the next flush() to report: this call does not consume
-    // them. Nothing for read-only or O_DIRECT files.
-    void write_back_cached() const;
+    // Whether the file system reports no data in the range (SEEK_DATA): holes, and unwritten
+    // extents with nothing cached over them, which both read as zeroes. False for block devices.
+    bool is_hole(u64 offset, u64 length) const;
     ErrorOr<void> discard(u64 offset, u64 length) override;
     ErrorOr<void> write_zeroes(u64 offset, u64 length, bool may_unmap) override;
     ErrorOr<std::vector<Extent>> block_status(u64 offset, u64 length) override;
@@ -58,9 +57,6 @@ private:
     ErrorOr<void> check_transfer(bool write, u64 offset, std::span<u8 const> buffer) const;
     // Appends the IoRequests that carry one transfer (pieces an IoRequest can hold).
     void add_requests(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua, u64 user_data, std::vector<IoRequest>& batch) const;
-    // Whether the file system reports no data in the range (SEEK_DATA): holes, and unwritten
-    // extents with nothing cached over them, which both read as zeroes.
-    bool is_hole(u64 offset, u64 length) const;
     // Writes zero-filled buffers over the range (when the file system cannot zero it in place).
     ErrorOr<void> write_zero_buffers(u64 offset, u64 length);
     // Transfers through the engine in pieces an IoRequest can carry.

@@ -1,6 +1,7 @@
 #include "storage/io/sync_engine.h"
 
 #include <cerrno>
+#include <sys/uio.h>
 
 #include "base/sys.h"
 
@@ -16,9 +17,8 @@ int perform(IoRequest const& request)
         result = sys::pread_exact(request.fd, request.buffer, request.length, request.offset);
         break;
     case IoOpcode::Write:
-        result = sys::pwrite_exact(request.fd, request.buffer, request.length, request.offset);
-        if (result && request.fua)
-            result = sys::fdatasync(request.fd);
+        // FUA: this write durable when it returns, and nothing else made to wait for.
+        result = sys::pwrite_exact(request.fd, request.buffer, request.length, request.offset, request.fua ? RWF_DSYNC : 0);
         break;
     case IoOpcode::Flush:
         result = sys::fdatasync(request.fd);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -31,6 +32,10 @@ public:
     ErrorOr<void> read(u64 offset, std::span<u8> buffer) override;
     ErrorOr<void> write(u64 offset, std::span<u8 const> data) override;
     ErrorOr<void> flush() override;
+    // Durable at once: also what a power cut keeps, whatever older unflushed writes it keeps.
+    ErrorOr<void> write_durable(u64 offset, std::span<u8 const> data) override;
+    // Zeroes on the platter, and no unflushed write over them.
+    bool is_durable_hole(u64 offset, u64 length) override;
 
     // What the platter holds after a power cut now: every flushed write, and each unflushed write
     // with probability 1/2, a quarter of those torn (a random subset of their sectors).
@@ -43,6 +48,9 @@ public:
     // Calls left before the power fails, shared by all disks given the same counter.
     void share_power(std::shared_ptr<std::atomic<i64>> calls_left) { m_power = std::move(calls_left); }
     void set_failed(bool failed) { m_failed = failed; }
+    // Runs hook once, at the start of the next flush (before the flush itself, holding no lock of
+    // the disk): a test's way to act while a commit waits for its flush.
+    void before_next_flush(std::function<void()> hook);
 
 private:
     struct PendingWrite {
@@ -52,6 +60,9 @@ private:
     ErrorOr<void> check(u64 offset, u64 length, char const* what) const;
     // False once the shared power supply has failed: the call must have no effect.
     bool powered();
+    // The checks and the failures every write goes through, then the write into what reads see;
+    // false (nothing written) once the power has failed. Needs m_mutex.
+    ErrorOr<bool> accept_write(u64 offset, std::span<u8 const> data);
 
     std::string m_name;
     mutable std::mutex m_mutex;
@@ -62,6 +73,8 @@ private:
     std::atomic<u64> m_writes { 0 };
     std::atomic<u64> m_write_limit { ~u64 { 0 } };
     std::shared_ptr<std::atomic<i64>> m_power;
+    std::mutex m_hook_mutex;
+    std::function<void()> m_before_flush;
 };
 
 } // namespace kasou::storage

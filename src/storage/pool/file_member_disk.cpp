@@ -34,9 +34,14 @@ ErrorOr<void> FileMemberDisk::flush()
     return m_device->flush();
 }
 
-void FileMemberDisk::write_back_cached()
+ErrorOr<void> FileMemberDisk::write_durable(u64 offset, std::span<u8 const> data)
 {
-    m_device->write_back_cached();
+    return m_device->write(offset, data, true);
+}
+
+bool FileMemberDisk::is_durable_hole(u64 offset, u64 length)
+{
+    return m_device->is_hole(offset, length);
 }
 
 } // namespace kasou::storage

@@ -25,7 +25,12 @@ public:
     // zero-filled writes where neither works.
     ErrorOr<void> write_zeroes(u64 offset, u64 length) override;
     ErrorOr<void> flush() override;
-    void write_back_cached() override;
+    // A write with RWF_DSYNC: the file system syncs that range only.
+    ErrorOr<void> write_durable(u64 offset, std::span<u8 const> data) override;
+    // SEEK_DATA finds no data in the range (a regular file only). An unwritten extent counts too:
+    // the pool zeroes a chunk in place (FALLOC_FL_ZERO_RANGE) only when a flush follows before
+    // the chunk is mapped, so such an extent is durable by the time this is asked of it again.
+    bool is_durable_hole(u64 offset, u64 length) override;
 
 private:
     FileMemberDisk(std::string path, std::shared_ptr<RawFileDevice> device)

@@ -18,4 +18,15 @@ ErrorOr<void> MemberDisk::write_zeroes(u64 offset, u64 length)
     return {};
 }
 
+ErrorOr<void> MemberDisk::write_durable(u64 offset, std::span<u8 const> data)
+{
+    TRY(write(offset, data));
+    return flush();
+}
+
+bool MemberDisk::is_durable_hole(u64, u64)
+{
+    return false;
+}
+
 } // namespace kasou::storage

@@ -25,10 +25,14 @@ public:
     // The default writes zero-filled buffers; a file zeroes the range in place, which copies nothing.
     virtual ErrorOr<void> write_zeroes(u64 offset, u64 length);
     virtual ErrorOr<void> flush() = 0;
-    // Starts writing cached data back to the disk without waiting for it and without reporting
-    // errors (the next flush() does): a flush that later runs under the pool lock then finds
-    // less left to write. Does nothing where there is no cache to start on.
-    virtual void write_back_cached() { }
+    // A write that is durable when it returns, leaving other cached writes cached (FUA). The
+    // default writes and flushes everything.
+    virtual ErrorOr<void> write_durable(u64 offset, std::span<u8 const> data);
+    // True when the range reads as zeroes now and will after any crash: nothing was ever written
+    // there, or what was is durably gone. A chunk allocated there needs no flush before the
+    // metadata that maps it: what a crash can take of the data written to it leaves zeroes, which
+    // is what the unmapped range read before. The default knows nothing and says false.
+    virtual bool is_durable_hole(u64 offset, u64 length);
 };
 
 } // namespace kasou::storage

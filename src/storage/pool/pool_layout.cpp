@@ -256,24 +256,35 @@ ErrorOr<void> PoolLayout::read(u64 offset, std::span<u8> buffer)
     });
 }
 
+ErrorOr<void> PoolLayout::change_each_piece(u64 offset, u64 length, char const* what,
+    std::function<ErrorOr<void>(MemberDisk&, Piece const&)> const& change)
+{
+    return for_each_piece(offset, length, [&](Piece const& piece) -> ErrorOr<void> {
+        auto change_piece = [&](MemberDisk& disk) { return change(disk, piece); };
+        if (piece.segment->kind == SegmentKind::Mirror)
+            return mirror_change(piece, change_piece, what);
+        return change_piece(*m_members[piece.member]->disk);
+    });
+}
+
 ErrorOr<void> PoolLayout::write(u64 offset, std::span<u8 const> data)
 {
-    return for_each_piece(offset, data.size(), [&](Piece const& piece) -> ErrorOr<void> {
-        auto part = data.subspan(piece.buffer_offset, piece.length);
-        auto change = [&](MemberDisk& disk) { return disk.write(piece.member_offset, part); };
-        if (piece.segment->kind == SegmentKind::Mirror)
-            return mirror_change(piece, change, "write");
-        return change(*m_members[piece.member]->disk);
+    return change_each_piece(offset, data.size(), "write", [&](MemberDisk& disk, Piece const& piece) {
+        return disk.write(piece.member_offset, data.subspan(piece.buffer_offset, piece.length));
+    });
+}
+
+ErrorOr<void> PoolLayout::write_durable(u64 offset, std::span<u8 const> data)
+{
+    return change_each_piece(offset, data.size(), "write", [&](MemberDisk& disk, Piece const& piece) {
+        return disk.write_durable(piece.member_offset, data.subspan(piece.buffer_offset, piece.length));
     });
 }
 
 ErrorOr<void> PoolLayout::write_zeroes(u64 offset, u64 length)
 {
-    return for_each_piece(offset, length, [&](Piece const& piece) -> ErrorOr<void> {
-        auto change = [&](MemberDisk& disk) { return disk.write_zeroes(piece.member_offset, piece.length); };
-        if (piece.segment->kind == SegmentKind::Mirror)
-            return mirror_change(piece, change, "write-zeroes");
-        return change(*m_members[piece.member]->disk);
+    return change_each_piece(offset, length, "write-zeroes", [&](MemberDisk& disk, Piece const& piece) {
+        return disk.write_zeroes(piece.member_offset, piece.length);
     });
 }
 
@@ -296,12 +307,19 @@ u32 PoolLayout::copies_at(u64 offset) const
     return 1;
 }
 
-void PoolLayout::write_back_cached() const
+bool PoolLayout::is_durable_hole(u64 offset, u64 length) const
 {
-    for (auto const& member : m_members) {
-        if (member->disk)
-            member->disk->write_back_cached();
-    }
+    bool hole = true;
+    auto visited = for_each_piece(offset, length, [&](Piece const& piece) -> ErrorOr<void> {
+        u32 copies = piece.segment->kind == SegmentKind::Mirror ? piece.segment->width : 1;
+        for (u32 copy = 0; copy < copies && hole; ++copy) {
+            auto const& member = *m_members[piece.segment->kind == SegmentKind::Mirror ? piece.segment->first_member + copy : piece.member];
+            if (member.state == MemberState::Healthy)
+                hole = member.disk->is_durable_hole(piece.member_offset, piece.length);
+        }
+        return {};
+    });
+    return visited && hole;
 }
 
 ErrorOr<void> PoolLayout::flush()
@@ -334,9 +352,7 @@ ErrorOr<void> PoolLayout::write_superblock(Block const& block, u32 slot)
         auto& member = *m_members[index];
         if (member.state != MemberState::Healthy)
             continue;
-        auto result = member.disk->write(SUPERBLOCK_OFFSET + slot * BLOCK_SIZE, block);
-        if (result)
-            result = member.disk->flush();
+        auto result = member.disk->write_durable(SUPERBLOCK_OFFSET + slot * BLOCK_SIZE, block);
         if (result) {
             ++written;
             continue;

@@ -65,15 +65,17 @@ public:
     // Makes [offset, offset + length) read as zeroes on every copy (MemberDisk::write_zeroes).
     ErrorOr<void> write_zeroes(u64 offset, u64 length);
     ErrorOr<void> flush();
-    // MemberDisk::write_back_cached on every member. The member list must not change meanwhile
-    // (ThinPool holds its membership mutex), but I/O may run.
-    void write_back_cached() const;
+    // write() with MemberDisk::write_durable on every copy: durable when it returns.
+    ErrorOr<void> write_durable(u64 offset, std::span<u8 const> data);
+    // MemberDisk::is_durable_hole for every piece of the range on every healthy copy.
+    bool is_durable_hole(u64 offset, u64 length) const;
     // Reads [offset, offset + size) from copy `copy` of a mirrored range (0 for other layouts).
     ErrorOr<void> read_copy(u64 offset, std::span<u8> buffer, u32 copy);
     // How many copies hold [offset, ...): the mirror width, or 1.
     u32 copies_at(u64 offset) const;
 
-    // Writes block to slot `slot` of every healthy member's superblock area, then flushes them.
+    // Writes block durably (MemberDisk::write_durable) to slot `slot` of every healthy member's
+    // superblock area.
     ErrorOr<void> write_superblock(Block const& block, u32 slot);
 
     // Puts disk in place of member index (a Failed one) and copies its segment's data onto it from
@@ -93,6 +95,8 @@ private:
     ErrorOr<void> mirror_read(Piece const& piece, std::span<u8> buffer);
     // Applies a change to every healthy copy of a mirrored piece; fails only when no copy took it.
     ErrorOr<void> mirror_change(Piece const& piece, std::function<ErrorOr<void>(MemberDisk&)> const& change, char const* what);
+    // change(disk, piece) for every piece of the range: on every healthy copy of a mirrored one.
+    ErrorOr<void> change_each_piece(u64 offset, u64 length, char const* what, std::function<ErrorOr<void>(MemberDisk&, Piece const&)> const& change);
     void fail_member(u32 index, Error const& error);
     bool is_mirrored(u32 index) const;
 

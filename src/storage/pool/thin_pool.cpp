@@ -247,130 +247,6 @@ ErrorOr<void> ThinPool::check_usable() const
     return {};
 }
 
-ErrorOr<void> ThinPool::commit()
-{
-    std::unique_lock lock(m_lock);
-    return commit_locked();
-}
-
-ErrorOr<void> ThinPool::commit_locked()
-{
-    TRY(check_usable());
-    bool members_changed = m_layout.take_member_failed();
-    if (!m_dirty && !members_changed) {
-        if (m_data_dirty)
-            TRY(m_layout.flush());
-        m_data_dirty = false;
-        return {};
-    }
-    // The volume table is rewritten whole into free blocks: it is small (VOLUMES_PER_TABLE_BLOCK
-    // volumes a block) and this keeps it copy-on-write like the trees.
-    std::vector<u64> table;
-    u64 table_blocks = (m_volumes.size() + VOLUMES_PER_TABLE_BLOCK - 1) / VOLUMES_PER_TABLE_BLOCK;
-    for (u64 i = 0; i < table_blocks; ++i) {
-        auto block = allocate_metadata_block(Reserve::Commit);
-        if (!block) {
-            for (u64 allocated : table)
-                release_metadata_block(allocated, true);
-            return tl::unexpected(block.error());
-        }
-        table.push_back(*block);
-    }
-    auto fail = [&](Error const& error) -> ErrorOr<void> {
-        m_broken = error;
-        return tl::unexpected(error);
-    };
-    for (u64 block_number : m_fresh_nodes) {
-        auto it = m_nodes.find(block_number);
-        if (it == m_nodes.end() || !it->second.fresh)
-            continue;
-        Block block {};
-        auto& header = view_as<NodeHeader>(block);
-        header.block = block_number;
-        header.level = it->second.level;
-        header.generation = m_generation + 1;
-        std::memcpy(block.data() + sizeof(NodeHeader), it->second.entries->data(), sizeof(Entries));
-        seal_block(block, NODE_MAGIC);
-        if (auto result = m_layout.write(block_number * BLOCK_SIZE, block); !result)
-            return fail(result.error());
-    }
-    auto volume = m_volumes.begin();
-    for (size_t i = 0; i < table.size(); ++i) {
-        Block block {};
-        auto& header = view_as<VolumeTableHeader>(block);
-        header.block = table[i];
-        header.next = i + 1 < table.size() ? table[i + 1] + 1 : 0;
-        auto* records = reinterpret_cast<VolumeRecord*>(block.data() + sizeof(VolumeTableHeader));
-        for (; volume != m_volumes.end() && header.count < VOLUMES_PER_TABLE_BLOCK; ++volume) {
-            auto& record = records[header.count++];
-            auto const& info = volume->second;
-            record.id = info.id;
-            record.size = info.size;
-            record.root = info.root;
-            record.origin_id = info.origin_id;
-            record.created = info.created;
-            record.flags = info.flags;
-            copy_name(record.name, info.name);
-        }
-        seal_block(block, VOLUME_TABLE_MAGIC);
-        if (auto result = m_layout.write(table[i] * BLOCK_SIZE, block); !result)
-            return fail(result.error());
-    }
-    // Data and new metadata are durable before the superblock that points to them.
-    if (auto result = m_layout.flush(); !result)
-        return fail(result.error());
-    Block block {};
-    auto& superblock = view_as<Superblock>(block);
-    superblock.generation = m_generation + 1;
-    superblock.pool_uuid = m_uuid;
-    copy_name(superblock.pool_name, m_name);
-    superblock.volume_table = table.empty() ? 0 : table.front() + 1;
-    superblock.next_volume_id = m_next_volume_id;
-    m_layout.describe(superblock);
-    seal_block(block, SUPERBLOCK_MAGIC);
-    if (auto result = m_layout.write_superblock(block, static_cast<u32>(superblock.generation % 2)); !result)
-        return fail(result.error());
-    ++m_generation;
-
-    for (u64 old : m_table_blocks)
-        m_free_metadata_blocks.push_back(old);
-    m_table_blocks = std::move(table);
-    m_free_metadata_blocks.insert(m_free_metadata_blocks.end(), m_pending_metadata_blocks.begin(), m_pending_metadata_blocks.end());
-    m_pending_metadata_blocks.clear();
-    for (u64 block_number : m_fresh_nodes) {
-        if (auto it = m_nodes.find(block_number); it != m_nodes.end())
-            it->second.fresh = false;
-    }
-    m_fresh_nodes.clear();
-    for (u64 chunk : m_flagged_chunks) {
-        u8& flags = m_chunk_flags[chunk];
-        if ((flags & CHUNK_PENDING) && m_chunk_refs[chunk] == 0)
-            ++m_free_chunks;
-        flags &= CHUNK_METADATA;
-    }
-    m_flagged_chunks.clear();
-    m_dirty = false;
-    m_data_dirty = false;
-    m_last_commit = std::chrono::steady_clock::now();
-    return {};
-}
-
-ErrorOr<void> ThinPool::flush()
-{
-    write_back_cached();
-    std::unique_lock lock(m_lock);
-    return commit_locked();
-}
-
-void ThinPool::write_back_cached()
-{
-    // The commit's own flush must wait for the data written so far, and it runs under the
-    // exclusive lock, stalling every allocating write meanwhile; the write-back of that data
-    // starts here, while I/O goes on (measured: a fifth more first writes at QD16).
-    std::lock_guard membership(m_membership_mutex);
-    m_layout.write_back_cached();
-}
-
 VolumeInfo* ThinPool::find_volume(std::string const& name)
 {
     for (auto& [id, volume] : m_volumes) {
@@ -451,7 +327,7 @@ ErrorOr<void> ThinPool::create_volume(std::string const& name, u64 size)
     info.created = static_cast<u64>(std::time(nullptr));
     m_volumes.emplace(info.id, info);
     m_dirty = true;
-    return commit_locked();
+    return commit_locked(lock);
 }
 
 ErrorOr<void> ThinPool::snapshot(std::string const& origin, std::string const& name, bool writable)
@@ -475,7 +351,7 @@ ErrorOr<void> ThinPool::snapshot(std::string const& origin, std::string const& n
         ++node(info.root).refs;
     m_volumes.emplace(info.id, info);
     m_dirty = true;
-    return commit_locked();
+    return commit_locked(lock);
 }
 
 ErrorOr<VolumeInfo*> ThinPool::writable_volume(u64 id, char const* what)
@@ -513,7 +389,7 @@ ErrorOr<void> ThinPool::resize(std::string const& name, u64 size)
     }
     volume->size = size;
     m_dirty = true;
-    return commit_locked();
+    return commit_locked(lock);
 }
 
 ErrorOr<void> ThinPool::remove(std::string const& name)
@@ -528,7 +404,7 @@ ErrorOr<void> ThinPool::remove(std::string const& name)
             return make_error(fmt::format("volume '{}' is in use", name));
         volume->flags |= VOLUME_DELETING;
         m_dirty = true;
-        TRY(commit_locked());
+        TRY(commit_locked(lock));
     }
     m_background_wake.notify_all();
     return {};
@@ -619,14 +495,11 @@ void ThinPool::background_loop()
             std::shared_lock lock(m_lock);
             due = std::chrono::steady_clock::now() - m_last_commit >= 1s && (m_dirty || m_data_dirty) && !m_broken && !m_closed;
         }
+        // Data written since is left to the kernel's write-back, as any cached write is: only a
+        // flush promises it durable.
         if (due) {
-            write_back_cached();
-            std::unique_lock lock(m_lock);
-            // A flush may have committed meanwhile.
-            if ((m_dirty || m_data_dirty) && !m_broken && !m_closed) {
-                if (auto result = commit_locked(); !result)
-                    spdlog::error("pool {}: periodic commit: {}", m_name, result.error().to_string());
-            }
+            if (auto result = commit_mappings(); !result)
+                spdlog::error("pool {}: periodic commit: {}", m_name, result.error().to_string());
         }
         wait_lock.lock();
     }
@@ -650,7 +523,13 @@ ErrorOr<void> ThinPool::close()
     std::unique_lock lock(m_lock);
     if (m_closed)
         return {};
-    auto result = m_broken ? ErrorOr<void> {} : commit_locked();
+    // Writes may come in while a commit's flush runs without the lock: commit until none did.
+    ErrorOr<void> result;
+    if (!m_broken) {
+        do
+            result = commit_locked(lock);
+        while (result && (m_dirty || m_data_dirty));
+    }
     m_closed = true;
     return result;
 }
@@ -658,15 +537,17 @@ ErrorOr<void> ThinPool::close()
 ErrorOr<void> ThinPool::add_members(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
 {
     std::unique_lock lock(m_lock);
-    return add_members_locked(kind, stripe_size, std::move(disks), force);
+    wait_for_commit_in_flight(lock);
+    return add_members_locked(lock, kind, stripe_size, std::move(disks), force);
 }
 
 ErrorOr<void> ThinPool::grow(std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
 {
     std::unique_lock lock(m_lock);
+    wait_for_commit_in_flight(lock);
     auto const& first = m_layout.segments().front();
     SegmentKind kind = first.kind == SegmentKind::Striped && disks.size() == 1 ? SegmentKind::Linear : first.kind;
-    return add_members_locked(kind, first.stripe_size, std::move(disks), force);
+    return add_members_locked(lock, kind, first.stripe_size, std::move(disks), force);
 }
 
 std::optional<u32> ThinPool::member_index_of(MemberDisk& disk) const
@@ -688,7 +569,7 @@ std::optional<u32> ThinPool::member_index_locked(MemberDisk& disk) const
     return std::nullopt;
 }
 
-ErrorOr<void> ThinPool::add_members_locked(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
+ErrorOr<void> ThinPool::add_members_locked(std::unique_lock<std::shared_mutex>& lock, SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
 {
     TRY(check_usable());
     // force may take another pool's disk, never one of this pool: relabelling a member would lose
@@ -700,18 +581,16 @@ ErrorOr<void> ThinPool::add_members_locked(SegmentKind kind, u64 stripe_size, st
     // Checked before any disk is labelled, so a refused add leaves the disks as they were.
     TRY(m_layout.check_room_for(kind, disks.size()));
     auto members = TRY(label_members(m_uuid, m_name, kind, stripe_size, std::move(disks), force));
-    {
-        std::lock_guard membership(m_membership_mutex);
-        TRY(m_layout.add_segment(kind, stripe_size, std::move(members)));
-    }
+    TRY(m_layout.add_segment(kind, stripe_size, std::move(members)));
     grow_chunk_tables();
     m_dirty = true;
-    return commit_locked();
+    return commit_locked(lock);
 }
 
 ErrorOr<void> ThinPool::replace_member(u32 index, std::unique_ptr<MemberDisk> disk, std::function<void(u64, u64)> const& progress)
 {
     std::unique_lock lock(m_lock);
+    wait_for_commit_in_flight(lock);
     TRY(check_usable());
     auto const& members = m_layout.members();
     if (index >= members.size())
@@ -723,18 +602,16 @@ ErrorOr<void> ThinPool::replace_member(u32 index, std::unique_ptr<MemberDisk> di
     TRY(check_disk_unused(*disk, false));
     Uuid uuid = TRY(Uuid::random());
     TRY(write_member_label(*disk, m_uuid, uuid, m_name));
-    {
-        std::lock_guard membership(m_membership_mutex);
-        m_layout.replace_member_disk(index, std::move(disk), uuid);
-    }
+    m_layout.replace_member_disk(index, std::move(disk), uuid);
     TRY(m_layout.resync_member(index, progress));
     m_dirty = true;
-    return commit_locked();
+    return commit_locked(lock);
 }
 
 ErrorOr<u32> ThinPool::resync_failed_members(std::function<void(u64, u64)> const& progress)
 {
     std::unique_lock lock(m_lock);
+    wait_for_commit_in_flight(lock);
     TRY(check_usable());
     u32 count = 0;
     for (u32 index = 0; index < m_layout.members().size(); ++index) {
@@ -746,7 +623,7 @@ ErrorOr<u32> ThinPool::resync_failed_members(std::function<void(u64, u64)> const
     }
     if (count > 0) {
         m_dirty = true;
-        TRY(commit_locked());
+        TRY(commit_locked(lock));
     }
     return count;
 }

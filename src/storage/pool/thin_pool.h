@@ -54,12 +54,15 @@ struct PoolUsage {
 // node or data chunk that the last committed state can reach is never modified in place unless it
 // belongs to exactly one volume and was not shared or released since that commit; everything else
 // is written to free space, and commit() makes it current with one superblock write per member
-// after flushing the data. Space freed since the last commit is reused only after the next one.
+// after flushing the data (commit_mappings() flushes only data that must precede its mapping). Space freed since the last commit is reused only after the next one.
 //
 // Thread-safety: all public functions may be called from any thread. One shared_mutex guards the
 // metadata: reads of data take it shared, everything else exclusive. Member failures come from the
-// layout's own atomics. A background thread (start_background) commits at least once a second
-// and releases the trees of removed volumes a leaf at a time, taking the lock once per leaf.
+// layout's own atomics. A commit holds the exclusive lock only to gather what it writes and to
+// publish the result: the writes and the flushes of the members run without it, while I/O goes
+// on, and one commit is in flight at a time. A background thread (start_background) commits at
+// least once a second and releases the trees of removed volumes a leaf at a time, taking the lock
+// once per leaf.
 class ThinPool : public std::enable_shared_from_this<ThinPool> {
 public:
     // Labels the disks (refusing disks that carry a kasou label unless force) and writes an empty
@@ -111,7 +114,13 @@ public:
     // Resynchronizes failed members whose disks are present again.
     ErrorOr<u32> resync_failed_members(std::function<void(u64, u64)> const& progress);
 
+    // Makes everything written so far durable and the metadata current (what flush() does).
     ErrorOr<void> commit();
+    // What the background thread does at least once a second: makes the volumes' mappings
+    // current without promising that data written is durable. The members are flushed only when
+    // a chunk mapped since the last commit holds data that must be durable before the metadata
+    // that maps it (copied from a shared chunk, or over space that is not a durable hole).
+    ErrorOr<void> commit_mappings();
     // Offline consistency check of the committed state as found on the disks: every fault found,
     // empty when clean.
     std::vector<std::string> check();
@@ -138,6 +147,32 @@ private:
         CHUNK_PENDING = 2,  // released since the last commit; free after the next one
         CHUNK_FRESH = 4,    // allocated since the last commit
         CHUNK_TOUCHED = 8,  // reference count changed since the last commit
+        // Reference count changed before the commit in flight gathered its state: the state on
+        // disk may still share the chunk, so it is not written in place until that commit lands.
+        CHUNK_IN_FLIGHT = 16,
+    };
+    // A metadata block a commit writes, sealed when it is written.
+    struct MetadataWrite {
+        u64 number { 0 };
+        u64 magic { 0 };
+        Block block {};
+    };
+    // What one commit writes, and what it frees once it has landed. Gathered under the exclusive
+    // lock; from then on the nodes it writes are no longer fresh, its chunks no longer FRESH.
+    enum class CommitScope {
+        Data,     // everything written is durable once the commit returns
+        Mappings, // the metadata is current; data only where it must precede its mapping
+    };
+    struct CommitBatch {
+        bool metadata { false };   // false: the members are only flushed
+        bool flush_data { false }; // flush the members before the superblock (else durable writes)
+        u64 generation { 0 };
+        u64 next_volume_id { 0 };
+        std::vector<MetadataWrite> blocks; // fresh nodes and the volume table
+        std::vector<u64> table;            // the new volume table's blocks, in order
+        std::vector<u64> released_chunks;  // free once the commit landed
+        std::vector<u64> touched_chunks;   // CHUNK_IN_FLIGHT until then
+        std::vector<u64> released_blocks;  // metadata blocks free once it landed
     };
     enum class Reserve {
         Data,   // leave the whole reserve
@@ -147,20 +182,28 @@ private:
 
     ThinPool(std::string name, Uuid uuid, PoolLayout layout);
 
-    // thin_pool.cpp: state, volumes, commit
+    // thin_pool_commit.cpp: commits. commit_locked needs lock (on m_lock) held and releases it
+    // while the commit's writes and flushes run; it holds it again when it returns.
+    ErrorOr<void> commit_locked(std::unique_lock<std::shared_mutex>& lock, CommitScope scope = CommitScope::Data);
+    ErrorOr<std::optional<CommitBatch>> gather_commit(CommitScope scope); // nullopt: nothing to commit
+    ErrorOr<void> write_commit(CommitBatch& batch);      // without m_lock
+    void land_commit(CommitBatch& batch);
+    // Waits (releasing lock meanwhile) until no commit is in flight. Whatever changes the layout's
+    // members or reads the committed metadata back calls it first, and keeps the lock after.
+    void wait_for_commit_in_flight(std::unique_lock<std::shared_mutex>& lock);
+
+    // thin_pool.cpp: state, volumes, members
     ErrorOr<void> load(Superblock const& superblock);
     ErrorOr<void> load_tree(u64 ref, u32 level);
     void grow_chunk_tables();
-    ErrorOr<void> commit_locked();
-    // Starts the members' write-back of cached data, outside m_lock, so that the commit that
-    // follows has less to wait for under the lock (MemberDisk::write_back_cached).
-    void write_back_cached();
     ErrorOr<void> check_usable() const;
     VolumeInfo* find_volume(std::string const& name);
     VolumeInfo const* find_volume(std::string const& name) const;
     ErrorOr<VolumeInfo*> writable_volume(u64 id, char const* what);
     void background_loop();
     ErrorOr<bool> deletion_step();
+    std::optional<u32> member_index_locked(MemberDisk& disk) const;
+    ErrorOr<void> add_members_locked(std::unique_lock<std::shared_mutex>& lock, SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
 
     // thin_pool_space.cpp: chunks and metadata blocks
     u64 reserve_chunks(Reserve level) const;
@@ -182,8 +225,6 @@ private:
     static u64 child_index(u64 chunk, u32 level);
     static u64 span_of(u32 level); // chunks under one node of this level
     // The leaf entry for chunk (0: unmapped) and whether every node on the way has one owner.
-    std::optional<u32> member_index_locked(MemberDisk& disk) const;
-    ErrorOr<void> add_members_locked(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
     std::pair<u64, bool> lookup(u64 root, u64 chunk) const;
     // Writes under the shared lock, concurrently with reads and other such writes, when every
     // chunk the range touches is mapped, writable in place and not mirrored: nothing in the
@@ -208,9 +249,6 @@ private:
     std::string m_name;
     Uuid m_uuid;
     PoolLayout m_layout;
-    // Held while the layout's member list changes (m_lock is then held exclusively too) and while
-    // write_back_cached walks it without m_lock.
-    std::mutex m_membership_mutex;
 
     mutable std::shared_mutex m_lock; // guards everything below
     u64 m_generation { 0 };
@@ -226,8 +264,13 @@ private:
     std::vector<u64> m_free_metadata_blocks;
     std::vector<u64> m_pending_metadata_blocks;
     std::vector<u64> m_table_blocks; // the committed volume table
+    bool m_commit_in_flight { false };
+    std::condition_variable_any m_commit_landed;
     bool m_dirty { false };      // metadata changed since the last commit
     std::atomic<bool> m_data_dirty { false }; // data written since the last flush (also set under the shared lock)
+    // A chunk mapped since the last commit gathered holds data that must be durable before the
+    // metadata that maps it: commit_mappings() then flushes the members too.
+    bool m_mapped_data_needs_flush { false };
     std::optional<Error> m_broken; // a commit failed half-way: only reads are served
     bool m_closed { false };
     std::chrono::steady_clock::time_point m_last_commit;

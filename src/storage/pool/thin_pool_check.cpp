@@ -14,6 +14,7 @@ namespace kasou::storage {
 std::vector<std::string> ThinPool::check()
 {
     std::unique_lock lock(m_lock);
+    wait_for_commit_in_flight(lock);
     std::vector<std::string> faults;
     auto fault = [&](std::string text) { faults.push_back(std::move(text)); };
 

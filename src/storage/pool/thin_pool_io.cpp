@@ -79,15 +79,21 @@ ErrorOr<void> ThinPool::write_chunk(VolumeInfo& volume, u64 chunk, u64 within, s
     u64 fresh = TRY(allocate_chunk(Reserve::Data));
     m_chunk_refs[fresh] = 1;
     flag_chunk(fresh, CHUNK_FRESH);
+    // Over a durable hole, with nothing to copy, a crash can only take data written here back to
+    // the zeroes the unmapped range read: the mapping may be committed before the data is durable.
+    bool hole = !old && m_layout.is_durable_hole(fresh * CHUNK_SIZE, CHUNK_SIZE);
+    if (!hole)
+        m_mapped_data_needs_flush = true;
     auto result = [&]() -> ErrorOr<void> {
         if (within == 0 && data.size() == CHUNK_SIZE)
             return m_layout.write(fresh * CHUNK_SIZE, data);
         // A new chunk is all written, so no stale data of a freed chunk can show through. Without
         // an old chunk to copy, the chunk is zeroed in place (FALLOC_FL_ZERO_RANGE on a file
-        // member) rather than written from a zero-filled 64 KiB buffer, then the data written:
-        // the first write of a chunk costs about one small write instead of a 64 KiB copy.
+        // member) unless it is a hole, rather than written from a zero-filled 64 KiB buffer, then
+        // the data written: the first write of a chunk costs about one small write.
         if (!old) {
-            TRY(m_layout.write_zeroes(fresh * CHUNK_SIZE, CHUNK_SIZE));
+            if (!hole)
+                TRY(m_layout.write_zeroes(fresh * CHUNK_SIZE, CHUNK_SIZE));
             return m_layout.write(fresh * CHUNK_SIZE + within, data);
         }
         std::vector<u8> buffer(CHUNK_SIZE);
@@ -139,7 +145,7 @@ ErrorOr<void> ThinPool::write(u64 id, u64 offset, std::span<u8 const> data, bool
         if (!fua)
             return {};
         std::unique_lock lock(m_lock);
-        return commit_locked();
+        return commit_locked(lock);
     }
     std::unique_lock lock(m_lock);
     TRY(writable_volume(id, "write"));
@@ -154,7 +160,7 @@ ErrorOr<void> ThinPool::write(u64 id, u64 offset, std::span<u8 const> data, bool
         done += length;
     }
     if (fua)
-        return commit_locked();
+        return commit_locked(lock);
     return {};
 }
 

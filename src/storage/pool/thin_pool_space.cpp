@@ -105,7 +105,7 @@ void ThinPool::chunk_unref(u64 chunk)
 bool ThinPool::chunk_writable_in_place(u64 chunk) const
 {
     u8 flags = m_chunk_flags[chunk];
-    return m_chunk_refs[chunk] == 1 && ((flags & CHUNK_FRESH) || !(flags & CHUNK_TOUCHED));
+    return m_chunk_refs[chunk] == 1 && !(flags & CHUNK_IN_FLIGHT) && ((flags & CHUNK_FRESH) || !(flags & CHUNK_TOUCHED));
 }
 
 } // namespace kasou::storage

@@ -47,6 +47,14 @@ struct FaultDisks {
     }
 };
 
+// Runs scenario(seed) for count seeds from first_seed on, stopping at the first that fails.
+template<typename Scenario>
+void run_crash_points(int count, u64 first_seed, Scenario const& scenario)
+{
+    for (int i = 0; i < count && !::testing::Test::HasFatalFailure() && !::testing::Test::HasNonfatalFailure(); ++i)
+        scenario(first_seed + static_cast<u64>(i));
+}
+
 inline std::vector<u8> pattern(size_t size, u64 seed)
 {
     std::vector<u8> data(size);

@@ -48,6 +48,15 @@ struct ThinPoolTest : ::testing::Test {
         EXPECT_TRUE(faults.empty()) << test::describe(faults);
     }
 
+    // What the disks would hold after a power cut that kept no unflushed write.
+    std::vector<std::unique_ptr<MemberDisk>> durable_images()
+    {
+        std::vector<std::unique_ptr<MemberDisk>> images;
+        for (auto* disk : disks.disks)
+            images.push_back(std::make_unique<FaultMemberDisk>(disk->name(), disk->durable_image()));
+        return images;
+    }
+
     // Reopens the pool from what its disks hold (as after a clean shutdown).
     void reopen()
     {
@@ -339,10 +348,7 @@ TEST_F(ThinPoolTest, UncommittedWritesNeverChangeWhatTheLastCommitShares)
     // The disks write their caches back, but the pool never commits: the power fails first.
     for (auto* disk : disks.disks)
         ASSERT_OK(disk->flush());
-    std::vector<std::unique_ptr<MemberDisk>> images;
-    for (auto* disk : disks.disks)
-        images.push_back(std::make_unique<FaultMemberDisk>(disk->name(), disk->durable_image()));
-    auto after = MUST(ThinPool::open(std::move(images)));
+    auto after = MUST(ThinPool::open(durable_images()));
     EXPECT_EQ(read(*MUST(after->open_volume("c")), 0, CHUNK_SIZE), original);
     auto origin_now = read(*MUST(after->open_volume("v")), 0, CHUNK_SIZE);
     EXPECT_TRUE(origin_now == original || std::equal(origin_now.begin(), origin_now.begin() + 4096, pattern(4096, 19).begin()));
@@ -462,7 +468,7 @@ TEST(ThinPoolMirror, ConcurrentOverlappingWritesKeepTheCopiesEqual)
         << "the two copies of the mirror disagree";
 }
 
-TEST_F(ThinPoolTest, UnflushedWritesAreCommittedWithinASecond)
+TEST_F(ThinPoolTest, UnflushedFirstWritesAreMappedWithinASecondWithoutFlushingTheirData)
 {
     auto volume = make_volume("v", 1 * MiB);
     auto data = pattern(8192, 20);
@@ -473,13 +479,68 @@ TEST_F(ThinPoolTest, UnflushedWritesAreCommittedWithinASecond)
     while (pool->generation() == generation && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_GT(pool->generation(), generation) << "no commit within 5 seconds";
-    // What the disks hold for sure now includes the write.
-    std::vector<std::unique_ptr<MemberDisk>> images;
-    for (auto* disk : disks.disks)
-        images.push_back(std::make_unique<FaultMemberDisk>(disk->name(), disk->durable_image()));
-    auto after = MUST(ThinPool::open(std::move(images)));
-    EXPECT_EQ(read(*MUST(after->open_volume("v")), CHUNK_SIZE, data.size()), data);
+    // What the disks hold for sure now maps the chunk; the data went to a hole and was not
+    // flushed, so the chunk reads as the zeroes it held before.
+    auto after = MUST(ThinPool::open(durable_images()));
+    auto volume_after = MUST(after->open_volume("v"));
+    auto extents = MUST(volume_after->block_status(CHUNK_SIZE, CHUNK_SIZE));
+    ASSERT_EQ(extents.size(), 1u);
+    EXPECT_TRUE(extents[0].allocated);
+    EXPECT_EQ(read(*volume_after, CHUNK_SIZE, data.size()), std::vector<u8>(data.size(), 0));
+    EXPECT_TRUE(after->check().empty());
     MUST(after->close());
+}
+
+TEST_F(ThinPoolTest, ChunksCopiedOnWriteAreDurableBeforeTheirMapping)
+{
+    auto volume = make_volume("v", 1 * MiB);
+    auto before = pattern(CHUNK_SIZE, 21);
+    ASSERT_OK(volume->write(0, before, false));
+    ASSERT_OK(pool->snapshot("v", "s", false));
+    auto data = pattern(4096, 22);
+    ASSERT_OK(volume->write(512, data, false)); // copies the chunk the snapshot shares
+    ASSERT_OK(pool->commit_mappings());
+    auto after = MUST(ThinPool::open(durable_images()));
+    auto expected = before;
+    std::copy(data.begin(), data.end(), expected.begin() + 512);
+    EXPECT_EQ(read(*MUST(after->open_volume("v")), 0, CHUNK_SIZE), expected);
+    EXPECT_EQ(read(*MUST(after->open_volume("s")), 0, CHUNK_SIZE), before);
+    MUST(after->close());
+}
+
+TEST_F(ThinPoolTest, FirstWritesOverReusedSpaceAreDurableBeforeTheirMapping)
+{
+    // A chunk freed by a removal holds the removed volume's data: mapped before the new data is
+    // durable, it would show that data after a crash. A small pool, so that new chunks must reuse
+    // the freed ones.
+    FaultDisks small;
+    auto tiny = MUST(ThinPool::create("tiny", SegmentKind::Linear, 0, small.make(1, 2 * MiB), false));
+    MUST(tiny->create_volume("old", 1 * MiB));
+    ASSERT_OK(MUST(tiny->open_volume("old"))->write(0, pattern(1 * MiB, 23), false));
+    ASSERT_OK(tiny->remove("old"));
+    ASSERT_OK(tiny->finish_deletions());
+    ASSERT_OK(tiny->commit());
+    MUST(tiny->create_volume("v", 4 * MiB));
+    auto volume = MUST(tiny->open_volume("v"));
+    auto data = pattern(4096, 24);
+    u64 chunks = 0;
+    while (chunks < 4 * MiB / CHUNK_SIZE && volume->write(chunks * CHUNK_SIZE + 4096, data, false))
+        ++chunks;
+    ASSERT_GT(chunks, 16u) << "the new volume did not reach the freed chunks";
+    ASSERT_OK(tiny->commit_mappings());
+    std::vector<std::unique_ptr<MemberDisk>> images;
+    images.push_back(std::make_unique<FaultMemberDisk>(small.disks[0]->name(), small.disks[0]->durable_image()));
+    auto after = MUST(ThinPool::open(std::move(images)));
+    auto volume_after = MUST(after->open_volume("v"));
+    auto expected = std::vector<u8>(CHUNK_SIZE, 0);
+    std::copy(data.begin(), data.end(), expected.begin() + 4096);
+    for (u64 chunk = 0; chunk < chunks; ++chunk) {
+        // The data, or (over a hole, its write lost) the zeroes the chunk held before.
+        auto chunk_data = read(*volume_after, chunk * CHUNK_SIZE, CHUNK_SIZE);
+        ASSERT_TRUE(chunk_data == expected || chunk_data == std::vector<u8>(CHUNK_SIZE, 0)) << "chunk " << chunk << " shows other data";
+    }
+    MUST(after->close());
+    MUST(tiny->close());
 }
 
 TEST_F(ThinPoolTest, DisksOfAnotherPoolAreRefused)
