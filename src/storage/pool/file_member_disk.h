@@ -27,20 +27,24 @@ public:
     ErrorOr<void> flush() override;
     // A write with RWF_DSYNC: the file system syncs that range only.
     ErrorOr<void> write_durable(u64 offset, std::span<u8 const> data) override;
-    // SEEK_DATA finds no data in the range (a regular file only). An unwritten extent counts too:
-    // the pool zeroes a chunk in place (FALLOC_FL_ZERO_RANGE) only when a flush follows before
-    // the chunk is mapped, so such an extent is durable by the time this is asked of it again.
+    // SEEK_DATA finds no data in the range, on a file system known to report it faithfully (ext4,
+    // XFS, btrfs, tmpfs); false elsewhere and on block devices. SEEK_DATA also calls an unwritten
+    // extent a hole before the FALLOC_FL_ZERO_RANGE that made it is durable: the pool is safe
+    // with that only because it zeroes a chunk in place when the chunk was not a hole, marks the
+    // commit that maps it as one that flushes the members first, and runs one commit at a time.
     bool is_durable_hole(u64 offset, u64 length) override;
 
 private:
-    FileMemberDisk(std::string path, std::shared_ptr<RawFileDevice> device)
+    FileMemberDisk(std::string path, std::shared_ptr<RawFileDevice> device, bool holes_reported)
         : m_path(std::move(path))
         , m_device(std::move(device))
+        , m_holes_reported(holes_reported)
     {
     }
 
     std::string m_path;
     std::shared_ptr<RawFileDevice> m_device;
+    bool m_holes_reported; // the file lives on a file system whose SEEK_DATA is trusted
 };
 
 } // namespace kasou::storage

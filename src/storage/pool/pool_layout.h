@@ -59,6 +59,7 @@ public:
     std::vector<PoolSegment> const& segments() const { return m_segments; }
     // True once any member failed since the last clear (the superblock must record it).
     bool take_member_failed() { return m_member_failed->exchange(false); }
+    bool member_failed() const { return m_member_failed->load(); }
 
     ErrorOr<void> read(u64 offset, std::span<u8> buffer);
     ErrorOr<void> write(u64 offset, std::span<u8 const> data);

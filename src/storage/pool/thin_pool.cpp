@@ -493,7 +493,7 @@ void ThinPool::background_loop()
         bool due = false;
         {
             std::shared_lock lock(m_lock);
-            due = std::chrono::steady_clock::now() - m_last_commit >= 1s && (m_dirty || m_data_dirty) && !m_broken && !m_closed;
+            due = std::chrono::steady_clock::now() - m_last_commit >= 1s && (m_dirty || m_layout.member_failed()) && !m_broken && !m_closed;
         }
         // Data written since is left to the kernel's write-back, as any cached write is: only a
         // flush promises it durable.
@@ -523,13 +523,11 @@ ErrorOr<void> ThinPool::close()
     std::unique_lock lock(m_lock);
     if (m_closed)
         return {};
-    // Writes may come in while a commit's flush runs without the lock: commit until none did.
+    // Writes may come in while a commit's flush runs without the lock: commit again if some did,
+    // a few times at most (a write racing close has no flush to promise it durable anyway).
     ErrorOr<void> result;
-    if (!m_broken) {
-        do
-            result = commit_locked(lock);
-        while (result && (m_dirty || m_data_dirty));
-    }
+    for (int round = 0; round < 4 && result && !m_broken && (round == 0 || m_dirty || m_data_dirty); ++round)
+        result = commit_locked(lock);
     m_closed = true;
     return result;
 }

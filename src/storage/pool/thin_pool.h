@@ -141,6 +141,11 @@ private:
         u32 level { 0 };
         u32 refs { 0 };
         bool fresh { false }; // written since the last commit: not reachable from it
+        // Its reference count dropped since the last commit gathered, others keeping it (touched),
+        // or before the commit in flight gathered (in_flight): the state on disk may share it with
+        // more owners than memory shows, so nothing under it is written in place meanwhile.
+        bool touched { false };
+        bool in_flight { false };
     };
     enum ChunkFlag : u8 {
         CHUNK_METADATA = 1, // holds metadata blocks
@@ -150,6 +155,7 @@ private:
         // Reference count changed before the commit in flight gathered its state: the state on
         // disk may still share the chunk, so it is not written in place until that commit lands.
         CHUNK_IN_FLIGHT = 16,
+        CHUNK_LISTED = 32, // in m_flagged_chunks, which lists each chunk once
     };
     // A metadata block a commit writes, sealed when it is written.
     struct MetadataWrite {
@@ -172,6 +178,7 @@ private:
         std::vector<u64> table;            // the new volume table's blocks, in order
         std::vector<u64> released_chunks;  // free once the commit landed
         std::vector<u64> touched_chunks;   // CHUNK_IN_FLIGHT until then
+        std::vector<u64> touched_nodes;    // Node::in_flight until then
         std::vector<u64> released_blocks;  // metadata blocks free once it landed
     };
     enum class Reserve {
@@ -237,6 +244,8 @@ private:
     ErrorOr<u64*> writable_leaf_entry(VolumeInfo& volume, u64 chunk);
     static constexpr u32 DATA_LEVEL = ~u32 { 0 }; // unref(ref, DATA_LEVEL): ref is a data chunk + 1
     void unref(u64 ref, u32 level);
+    // Records that a node lost an owner and kept others (Node::touched).
+    void note_owner_dropped(u64 ref);
     // Unmaps chunks [first, end) under ref (a node of level covering chunks from base).
     ErrorOr<void> unmap(u64& ref, u32 level, u64 base, u64 first, u64 end, Reserve reserve);
     std::optional<u64> next_mapped(u64 ref, u32 level, u64 base, u64 from) const;
@@ -258,7 +267,8 @@ private:
     std::vector<u64> m_fresh_nodes;
     std::vector<u32> m_chunk_refs;
     std::vector<u8> m_chunk_flags;
-    std::vector<u64> m_flagged_chunks; // chunks with FRESH, TOUCHED or PENDING to clear at commit
+    std::vector<u64> m_flagged_chunks; // CHUNK_LISTED chunks, to sort out at the next commit
+    std::vector<u64> m_touched_nodes;  // blocks of Node::touched nodes
     u64 m_free_chunks { 0 };
     u64 m_alloc_cursor { 0 };
     std::vector<u64> m_free_metadata_blocks;

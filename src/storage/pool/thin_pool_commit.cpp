@@ -1,5 +1,8 @@
 #include <algorithm>
 #include <cstring>
+#include <exception>
+
+#include <fmt/format.h>
 
 #include "base/try.h"
 #include "storage/pool/thin_pool.h"
@@ -41,7 +44,13 @@ ErrorOr<void> ThinPool::commit_locked(std::unique_lock<std::shared_mutex>& lock,
         return {};
     m_commit_in_flight = true;
     lock.unlock();
-    auto written = write_commit(*batch);
+    ErrorOr<void> written;
+    try {
+        written = write_commit(*batch);
+    } catch (std::exception const& exception) {
+        // Never leave a commit in flight for good: every later one would wait for it.
+        written = make_error(fmt::format("commit of pool {}: {}", m_name, exception.what()));
+    }
     lock.lock();
     m_commit_in_flight = false;
     m_commit_landed.notify_all();
@@ -117,12 +126,13 @@ ErrorOr<std::optional<ThinPool::CommitBatch>> ThinPool::gather_commit(CommitScop
         }
     }
 
-    // Chunks released since the last commit become free once this one lands; chunks whose
-    // reference count changed may still be shared in the state on disk until then, so they are
-    // not written in place before it lands; chunks merely allocated are, from now on, part of
-    // the state this commit writes (released again, they must wait for the next commit).
+    // Chunks released since the last commit become free once this one lands; chunks and nodes
+    // whose reference count changed may still be shared in the state on disk until then, so
+    // nothing under them is written in place before it lands; chunks merely allocated are, from
+    // now on, part of the state this commit writes (released again, they wait for the next one).
     for (u64 chunk : m_flagged_chunks) {
         u8& flags = m_chunk_flags[chunk];
+        flags &= static_cast<u8>(~CHUNK_LISTED);
         if (flags & CHUNK_PENDING) {
             batch.released_chunks.push_back(chunk);
         } else if (flags & CHUNK_TOUCHED) {
@@ -133,6 +143,14 @@ ErrorOr<std::optional<ThinPool::CommitBatch>> ThinPool::gather_commit(CommitScop
         }
     }
     m_flagged_chunks.clear();
+    for (u64 block_number : m_touched_nodes) {
+        if (auto it = m_nodes.find(block_number); it != m_nodes.end() && it->second.touched) {
+            it->second.touched = false;
+            it->second.in_flight = true;
+            batch.touched_nodes.push_back(block_number);
+        }
+    }
+    m_touched_nodes.clear();
     batch.released_blocks = std::move(m_pending_metadata_blocks);
     m_pending_metadata_blocks.clear();
     m_dirty = false;
@@ -195,12 +213,12 @@ void ThinPool::land_commit(CommitBatch& batch)
         if (m_chunk_refs[chunk] == 0)
             ++m_free_chunks;
     }
-    for (u64 chunk : batch.touched_chunks) {
-        u8& flags = m_chunk_flags[chunk];
-        flags &= static_cast<u8>(~CHUNK_IN_FLIGHT);
-        // Flagged again while the commit was in flight: flag_chunk left that to this.
-        if (flags & ~CHUNK_METADATA)
-            m_flagged_chunks.push_back(chunk);
+    for (u64 chunk : batch.touched_chunks)
+        m_chunk_flags[chunk] &= static_cast<u8>(~CHUNK_IN_FLIGHT);
+    for (u64 block_number : batch.touched_nodes) {
+        // A node released meanwhile keeps its block pending past this commit: no other took it.
+        if (auto it = m_nodes.find(block_number); it != m_nodes.end())
+            it->second.in_flight = false;
     }
     m_last_commit = std::chrono::steady_clock::now();
 }

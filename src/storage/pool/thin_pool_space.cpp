@@ -77,9 +77,9 @@ void ThinPool::release_metadata_block(u64 block, bool fresh)
 void ThinPool::flag_chunk(u64 chunk, u8 flags)
 {
     u8& current = m_chunk_flags[chunk];
-    if ((current & ~CHUNK_METADATA) == 0)
+    if (!(current & CHUNK_LISTED))
         m_flagged_chunks.push_back(chunk);
-    current |= flags;
+    current |= flags | CHUNK_LISTED;
 }
 
 void ThinPool::chunk_ref(u64 chunk)
@@ -94,8 +94,8 @@ void ThinPool::chunk_unref(u64 chunk)
     if (--m_chunk_refs[chunk] > 0)
         return;
     if (m_chunk_flags[chunk] & CHUNK_FRESH) {
-        // Never reachable from the committed state: free at once.
-        m_chunk_flags[chunk] = 0;
+        // Never reachable from the committed state: free at once (still listed).
+        m_chunk_flags[chunk] = CHUNK_LISTED;
         ++m_free_chunks;
         return;
     }

@@ -28,7 +28,7 @@ std::pair<u64, bool> ThinPool::lookup(u64 root, u64 chunk) const
         if (!ref)
             return { 0, exclusive };
         auto const& current = node(ref);
-        exclusive = exclusive && current.refs == 1;
+        exclusive = exclusive && current.refs == 1 && !current.touched && !current.in_flight;
         ref = (*current.entries)[child_index(chunk, level)];
         if (level == 0)
             return { ref, exclusive };
@@ -56,6 +56,7 @@ ErrorOr<u64> ThinPool::make_writable(u64 ref, u32 level, Reserve reserve)
             release_metadata_block(ref - 1, fresh);
         } else {
             --old.refs;
+            note_owner_dropped(ref);
             for (u64 entry : *copy.entries) {
                 if (!entry)
                     continue;
@@ -91,8 +92,10 @@ void ThinPool::unref(u64 ref, u32 level)
         return;
     }
     auto& current = node(ref);
-    if (--current.refs > 0)
+    if (--current.refs > 0) {
+        note_owner_dropped(ref);
         return;
+    }
     for (u64 entry : *current.entries) {
         if (entry)
             unref(entry, level == 0 ? DATA_LEVEL : level - 1);
@@ -100,6 +103,16 @@ void ThinPool::unref(u64 ref, u32 level)
     bool fresh = current.fresh;
     m_nodes.erase(ref - 1);
     release_metadata_block(ref - 1, fresh);
+}
+
+void ThinPool::note_owner_dropped(u64 ref)
+{
+    // A fresh node is in no state on disk; one already touched is listed already.
+    auto& current = node(ref);
+    if (current.fresh || current.touched)
+        return;
+    current.touched = true;
+    m_touched_nodes.push_back(ref - 1);
 }
 
 ErrorOr<void> ThinPool::unmap(u64& ref, u32 level, u64 base, u64 first, u64 end, Reserve reserve)

@@ -355,6 +355,27 @@ TEST_F(ThinPoolTest, UncommittedWritesNeverChangeWhatTheLastCommitShares)
     MUST(after->close());
 }
 
+TEST_F(ThinPoolTest, UncommittedWritesNeverChangeATreeNodeTheLastCommitShares)
+{
+    // The clone drops a whole leaf by discarding its range: the leaf and its chunk are then the
+    // origin's alone in memory, but the committed state still shares the leaf with the clone.
+    u64 leaf_span = NODE_FANOUT * CHUNK_SIZE;
+    auto volume = make_volume("v", 2 * leaf_span);
+    auto original = pattern(CHUNK_SIZE, 25);
+    ASSERT_OK(volume->write(0, original, true));
+    ASSERT_OK(pool->snapshot("v", "c", true));
+    auto clone = MUST(pool->open_volume("c"));
+    ASSERT_OK(clone->discard(0, leaf_span));
+    ASSERT_OK(volume->write(0, pattern(4096, 26), false));
+    // The disks write their caches back, but the pool never commits: the power fails first.
+    for (auto* disk : disks.disks)
+        ASSERT_OK(disk->flush());
+    auto after = MUST(ThinPool::open(durable_images()));
+    EXPECT_EQ(read(*MUST(after->open_volume("c")), 0, CHUNK_SIZE), original) << "the clone shows its origin's later write";
+    EXPECT_TRUE(after->check().empty());
+    MUST(after->close());
+}
+
 // Rewrites of allocated chunks run under the pool's shared lock, several at once; snapshots taken
 // meanwhile still see each 4 KiB block whole, from one write or another, and the origin ends with
 // every thread's last write.
