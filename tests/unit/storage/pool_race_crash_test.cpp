@@ -7,6 +7,8 @@
 // elsewhere, and hold every snapshot exactly as it was taken.
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -144,11 +146,22 @@ struct RaceRun {
         }
     }
 
-    // Flushes, and in between commits the mappings alone as the background thread does.
-    void flusher()
+    // Flushes, and in between commits the mappings alone as the background thread does. Each
+    // commit's flush of the first disk is held up a little, so that the other threads' writes
+    // land while the commit is in flight, without the pool lock; now and then the power then
+    // fails within the next few disk calls, inside that commit.
+    void flusher(u64 seed)
     {
+        std::mt19937_64 thread_random(seed);
         auto volume = MUST(pool->open_volume("a"));
         for (u32 i = 0; i < OPERATIONS_PER_THREAD && powered(); ++i) {
+            bool cut = thread_random() % 8 == 0;
+            i64 calls_left = static_cast<i64>(thread_random() % 4);
+            disks.disks[0]->before_next_flush([this, cut, calls_left] {
+                std::this_thread::sleep_for(std::chrono::microseconds(300));
+                if (cut && *power > calls_left)
+                    *power = calls_left;
+            });
             u64 start = clock.load();
             bool flush = i % 2 == 0;
             if (auto result = flush ? volume->flush() : pool->commit_mappings(); !result) {
@@ -251,7 +264,7 @@ void race_once(SegmentKind kind, u64 seed)
     std::vector<std::thread> threads;
     for (u32 i = 0; i < WRITERS; ++i)
         threads.emplace_back([&run, i, seed = run.random()] { run.writer(i, seed); });
-    threads.emplace_back([&run] { run.flusher(); });
+    threads.emplace_back([&run, seed = run.random()] { run.flusher(seed); });
     threads.emplace_back([&run, seed = run.random()] { run.snapshotter(seed); });
     for (auto& thread : threads)
         thread.join();
@@ -291,6 +304,33 @@ void race_once(SegmentKind kind, u64 seed)
     MUST(run.pool->close().or_else([](Error const&) -> ErrorOr<void> { return {}; }));
 }
 
+// Runs pool.flush() and, while its commit waits for the first disk's flush (without the pool
+// lock), during(); what that wrote reaches the platter, and the power fails before the commit's
+// own flush. Returns the pool opened from what the disks then hold.
+std::shared_ptr<ThinPool> cut_power_during_commit(FaultDisks& disks, ThinPool& pool, std::function<void()> const& during)
+{
+    auto power = std::make_shared<std::atomic<i64>>(1 << 20);
+    for (auto* disk : disks.disks)
+        disk->share_power(power);
+    disks.disks[0]->before_next_flush([&] {
+        during();
+        for (auto* disk : disks.disks)
+            MUST(disk->flush());
+        *power = 0;
+    });
+    MUST(pool.flush());
+    std::mt19937_64 random(1);
+    FaultDisks after;
+    return MUST(ThinPool::open(disks.power_cut(random, after)));
+}
+
+// content with data written over its second sector.
+std::vector<u8> with_sector_written(std::vector<u8> content, std::vector<u8> const& data)
+{
+    std::copy(data.begin(), data.end(), content.begin() + static_cast<long>(SECTOR));
+    return content;
+}
+
 // A chunk that a volume and its clone shared in the committed state, which the volume then
 // copied away from, is the clone's alone in memory; a commit gathering that state makes it so on
 // disk only once it lands. A write to the clone while the commit waits for its flush must copy
@@ -301,37 +341,48 @@ TEST(PoolRaceCrash, WritesDuringACommitLeaveChunksTheStateOnDiskSharesAlone)
     FaultDisks disks;
     auto pool = MUST(ThinPool::create("race", SegmentKind::Linear, 0, disks.make(1, 4 * MiB), false));
     MUST(pool->create_volume("b", 4 * CHUNK_SIZE));
-    auto original = test::pattern(4 * CHUNK_SIZE, 1);
+    auto original = test::pattern(CHUNK_SIZE, 1);
     auto b = MUST(pool->open_volume("b"));
-    MUST(b->write(0, original, false));
+    MUST(b->write(CHUNK_SIZE, original, false));
     MUST(pool->snapshot("b", "c", true));
     auto c = MUST(pool->open_volume("c"));
-    auto b_data = test::pattern(SECTOR, 2);
-    auto c_data = test::pattern(SECTOR, 3);
-    MUST(b->write(CHUNK_SIZE, b_data, false)); // "b" copies its second chunk: "c" alone has it
-
-    auto power = std::make_shared<std::atomic<i64>>(1 << 20);
-    disks.disks[0]->share_power(power);
-    disks.disks[0]->before_next_flush([&] {
-        // The commit has written its nodes and waits for this flush, without the pool lock.
-        MUST(c->write(CHUNK_SIZE, c_data, false));
-        MUST(disks.disks[0]->flush()); // what "c" wrote reaches the platter
-        *power = 0;                     // and the power fails before the commit's own flush
-    });
+    // A first write gives each its own tree path, committed; both leaves map the second chunk.
+    MUST(b->write(0, test::pattern(SECTOR, 2), false));
     MUST(pool->flush());
+    auto b_data = test::pattern(SECTOR, 3);
+    auto c_data = test::pattern(SECTOR, 4);
+    MUST(b->write(CHUNK_SIZE + SECTOR, b_data, false)); // "b" copies the chunk: "c" alone has it
 
-    std::mt19937_64 random(1);
-    FaultDisks after;
-    auto reopened = MUST(ThinPool::open(disks.power_cut(random, after)));
+    auto reopened = cut_power_during_commit(disks, *pool, [&] { MUST(c->write(CHUNK_SIZE + SECTOR, c_data, false)); });
     EXPECT_EQ(test::describe(reopened->check()), "");
-    auto expected_b = original;
-    std::copy(b_data.begin(), b_data.end(), expected_b.begin() + static_cast<long>(CHUNK_SIZE));
-    auto actual_b = read_volume(*reopened, "b", 0, 4 * CHUNK_SIZE);
-    EXPECT_TRUE(actual_b == original || actual_b == expected_b) << "volume b shows data written to its clone";
-    auto expected_c = original;
-    std::copy(c_data.begin(), c_data.end(), expected_c.begin() + static_cast<long>(CHUNK_SIZE));
-    auto actual_c = read_volume(*reopened, "c", 0, 4 * CHUNK_SIZE);
-    EXPECT_TRUE(actual_c == original || actual_c == expected_c);
+    auto actual_b = read_volume(*reopened, "b", CHUNK_SIZE, CHUNK_SIZE);
+    EXPECT_TRUE(actual_b == original || actual_b == with_sector_written(original, b_data)) << "volume b shows data written to its clone";
+    auto actual_c = read_volume(*reopened, "c", CHUNK_SIZE, CHUNK_SIZE);
+    EXPECT_TRUE(actual_c == original || actual_c == with_sector_written(original, c_data));
+    MUST(reopened->close());
+    MUST(pool->close().or_else([](Error const&) -> ErrorOr<void> { return {}; }));
+}
+
+// The same for a tree node: a clone discarding a whole leaf's range leaves the leaf to the origin
+// alone in memory while the committed state still shares it; the origin's write while a commit
+// that gathered this waits for its flush must copy the leaf's chunk, not overwrite it.
+TEST(PoolRaceCrash, WritesDuringACommitLeaveTreeNodesTheStateOnDiskSharesAlone)
+{
+    FaultDisks disks;
+    auto pool = MUST(ThinPool::create("race", SegmentKind::Linear, 0, disks.make(1, 4 * MiB), false));
+    u64 leaf_span = NODE_FANOUT * CHUNK_SIZE;
+    MUST(pool->create_volume("v", 2 * leaf_span));
+    auto original = test::pattern(CHUNK_SIZE, 4);
+    auto v = MUST(pool->open_volume("v"));
+    MUST(v->write(0, original, false));
+    MUST(pool->snapshot("v", "c", true));
+    MUST(MUST(pool->open_volume("c"))->discard(0, leaf_span));
+    auto v_data = test::pattern(SECTOR, 5);
+
+    auto reopened = cut_power_during_commit(disks, *pool, [&] { MUST(v->write(SECTOR, v_data, false)); });
+    EXPECT_EQ(test::describe(reopened->check()), "");
+    auto actual_c = read_volume(*reopened, "c", 0, CHUNK_SIZE);
+    EXPECT_TRUE(actual_c == original || actual_c == std::vector<u8>(CHUNK_SIZE, 0)) << "the clone shows its origin's write";
     MUST(reopened->close());
     MUST(pool->close().or_else([](Error const&) -> ErrorOr<void> { return {}; }));
 }
