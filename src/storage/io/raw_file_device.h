@@ -19,9 +19,9 @@ struct RawFileOptions {
 
 // A BlockDevice over a raw image file or a block device; byte for byte, no format. Data moves
 // through an IoEnginePool (one engine per concurrent caller), so it is safe to use from many
-// threads; with io_uring, buffered writes without FUA run on the calling thread instead. Space is managed with the file system: discard punches holes, write-zeroes uses
-// ZERO_RANGE (or punches holes when unmapping is allowed), block status follows SEEK_DATA /
-// SEEK_HOLE. On a block device: BLKDISCARD, BLKZEROOUT, and everything reads as allocated.
+// threads; with io_uring, buffered writes without FUA run on the calling thread instead. Space
+// is managed with the file system: discard punches holes, write-zeroes uses ZERO_RANGE (or
+// punches holes when unmapping is allowed), block status follows SEEK_DATA / SEEK_HOLE. On a block device: BLKDISCARD, BLKZEROOUT, and everything reads as allocated.
 // The size is fixed when opened.
 class RawFileDevice final : public BlockDevice {
 public:

@@ -291,11 +291,16 @@ ErrorOr<void> PoolLayout::write_zeroes(u64 offset, u64 length)
 ErrorOr<void> PoolLayout::read_copy(u64 offset, std::span<u8> buffer, u32 copy)
 {
     return for_each_piece(offset, buffer.size(), [&](Piece const& piece) -> ErrorOr<void> {
-        u32 member = piece.segment->kind == SegmentKind::Mirror ? piece.segment->first_member + copy : piece.member;
+        u32 member = member_of_copy(piece, copy);
         if (m_members[member]->state != MemberState::Healthy)
             return {};
         return m_members[member]->disk->read(piece.member_offset, buffer.subspan(piece.buffer_offset, piece.length));
     });
+}
+
+u32 PoolLayout::member_of_copy(Piece const& piece, u32 copy) const
+{
+    return piece.segment->kind == SegmentKind::Mirror ? piece.segment->first_member + copy : piece.member;
 }
 
 u32 PoolLayout::copies_at(u64 offset) const
@@ -313,7 +318,7 @@ bool PoolLayout::is_durable_hole(u64 offset, u64 length) const
     auto visited = for_each_piece(offset, length, [&](Piece const& piece) -> ErrorOr<void> {
         u32 copies = piece.segment->kind == SegmentKind::Mirror ? piece.segment->width : 1;
         for (u32 copy = 0; copy < copies && hole; ++copy) {
-            auto const& member = *m_members[piece.segment->kind == SegmentKind::Mirror ? piece.segment->first_member + copy : piece.member];
+            auto const& member = *m_members[member_of_copy(piece, copy)];
             if (member.state == MemberState::Healthy)
                 hole = member.disk->is_durable_hole(piece.member_offset, piece.length);
         }

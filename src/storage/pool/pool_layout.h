@@ -96,6 +96,8 @@ private:
     ErrorOr<void> mirror_read(Piece const& piece, std::span<u8> buffer);
     // Applies a change to every healthy copy of a mirrored piece; fails only when no copy took it.
     ErrorOr<void> mirror_change(Piece const& piece, std::function<ErrorOr<void>(MemberDisk&)> const& change, char const* what);
+    // The member that holds copy `copy` of a piece (0 for a piece that is not mirrored).
+    u32 member_of_copy(Piece const& piece, u32 copy) const;
     // change(disk, piece) for every piece of the range: on every healthy copy of a mirrored one.
     ErrorOr<void> change_each_piece(u64 offset, u64 length, char const* what, std::function<ErrorOr<void>(MemberDisk&, Piece const&)> const& change);
     void fail_member(u32 index, Error const& error);
