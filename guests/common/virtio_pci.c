@@ -230,7 +230,7 @@ char const *virtio_pci_setup_queue(struct virtio_pci_device *dev, struct virtque
     uint16_t size = VIRTQ_MAX_SIZE < max_size ? VIRTQ_MAX_SIZE : max_size;
     while (size > device_size)
         size /= 2;
-    virtqueue_init(vq, index, size, dev->negotiated & VIRTIO_F_EVENT_IDX, dev->negotiated & VIRTIO_F_INDIRECT_DESC);
+    virtqueue_init(vq, index, size, dev->negotiated & VIRTIO_F_EVENT_IDX, dev->negotiated & VIRTIO_F_INDIRECT_DESC, msix_vector != 0);
     vq->notify = (volatile uint16_t *)(dev->notify_base + (uint32_t)common16(dev, COMMON_QUEUE_NOTIFY_OFF) * dev->notify_multiplier);
 
     set_common16(dev, COMMON_QUEUE_SIZE, size);

@@ -5,18 +5,19 @@ static inline void store_release16(volatile uint16_t *p, uint16_t v) { __atomic_
 static inline uint16_t load_acquire16(volatile uint16_t const *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void full_barrier(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
-void virtqueue_init(struct virtqueue *vq, uint16_t index, uint16_t size, bool event_idx, bool indirect)
+void virtqueue_init(struct virtqueue *vq, uint16_t index, uint16_t size, bool event_idx, bool indirect, bool interrupts)
 {
     vq->index = index;
     vq->size = size;
     vq->event_idx = event_idx;
     vq->indirect = indirect;
+    vq->interrupts = interrupts;
     vq->notify = 0;
     for (uint16_t i = 0; i < size; ++i) {
         vq->desc[i] = (struct virtq_desc){ 0, 0, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1) };
         vq->tokens[i] = 0;
     }
-    vq->avail.flags = 0;
+    vq->avail.flags = interrupts ? 0 : VIRTQ_AVAIL_F_NO_INTERRUPT;
     vq->avail.idx = 0;
     vq->used.flags = 0;
     vq->used.idx = 0;
@@ -104,7 +105,7 @@ bool virtqueue_get_used(struct virtqueue *vq, void **token, uint32_t *written)
         return false;
     struct virtq_used_elem elem = vq->used.ring[vq->last_used & (vq->size - 1)];
     ++vq->last_used;
-    if (vq->event_idx)
+    if (vq->event_idx && vq->interrupts)
         store_release16(virtqueue_used_event(vq), vq->last_used);
 
     uint16_t head = (uint16_t)(elem.id & (vq->size - 1));

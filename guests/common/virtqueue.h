@@ -15,6 +15,7 @@
 #define VIRTQ_DESC_F_NEXT 1
 #define VIRTQ_DESC_F_WRITE 2
 #define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 #define VIRTQ_USED_F_NO_NOTIFY 1
 
 struct virtq_desc {
@@ -55,6 +56,7 @@ struct virtqueue {
     uint16_t size;
     bool event_idx;
     bool indirect;
+    bool interrupts; /* false: the driver polls, and asks the device for no interrupts */
     volatile uint16_t *notify;
     struct virtq_desc desc[VIRTQ_MAX_SIZE] __attribute__((aligned(16)));
     struct virtq_avail avail __attribute__((aligned(2)));
@@ -69,8 +71,10 @@ struct virtqueue {
 };
 
 /* Prepares an empty queue of size entries (a power of two, at most VIRTQ_MAX_SIZE).
- * event_idx / indirect say what was negotiated. The notify address is set by the transport. */
-void virtqueue_init(struct virtqueue *vq, uint16_t index, uint16_t size, bool event_idx, bool indirect);
+ * event_idx / indirect say what was negotiated; without interrupts the driver polls, and tells the
+ * device so (VIRTQ_AVAIL_F_NO_INTERRUPT, and with EVENT_IDX a used_event left behind). The
+ * notify address is set by the transport. */
+void virtqueue_init(struct virtqueue *vq, uint16_t index, uint16_t size, bool event_idx, bool indirect, bool interrupts);
 
 /* The used_event / avail_event fields, which sit right after the rings of the actual size. */
 volatile uint16_t *virtqueue_used_event(struct virtqueue *vq);
@@ -89,5 +93,5 @@ bool virtqueue_kick(struct virtqueue *vq);
 bool virtqueue_has_used(struct virtqueue const *vq);
 
 /* Reaps one returned request: its token and the bytes the device wrote. False when none. With
- * EVENT_IDX, asks for an interrupt at the next completion. */
+ * EVENT_IDX and interrupts, asks for an interrupt at the next completion. */
 bool virtqueue_get_used(struct virtqueue *vq, void **token, uint32_t *written);

@@ -46,12 +46,14 @@ void console_check(struct pci_function *f, uint8_t vector);
 
 /* The benchmark mode: 4 KiB requests at random 4 KiB-aligned offsets, queue_depth in flight,
  * for `requests` requests or, when that is 0, for `seconds` seconds of TSC (measured against
- * PIT channel 2). Prints the count and "iops: N". */
+ * PIT channel 2), with the request loop at CPL3 when at_cpl3 (polling: hlt is privileged).
+ * Prints the count and "iops: N". */
 #define BENCH_MAX_QUEUE_DEPTH 16
 struct bench_options {
     bool write;
     unsigned queue_depth;
     uint64_t seconds;
     uint64_t requests;
+    bool at_cpl3;
 };
 void blk_bench(struct pci_function *f, uint8_t vector, struct bench_options const *options);

@@ -69,8 +69,9 @@ static uint64_t number_option(char const *key, uint64_t fallback, uint64_t min, 
     return number;
 }
 
-/* bench=randread|randwrite qd=N (1..16) seconds=S | requests=N. Returns whether bench= was given. */
-static bool parse_bench(struct bench_options *options)
+/* bench=randread|randwrite qd=N (1..16) seconds=S | requests=N cpl=0|3. Returns whether bench=
+ * was given. */
+static bool parse_bench(struct bench_options *options, bool use_interrupts)
 {
     char const *value;
     size_t length;
@@ -85,6 +86,14 @@ static bool parse_bench(struct bench_options *options)
     options->queue_depth = (unsigned)number_option("qd", 1, 1, BENCH_MAX_QUEUE_DEPTH);
     options->seconds = number_option("seconds", DEFAULT_BENCH_SECONDS, 1, 3600);
     options->requests = number_option("requests", 0, 0, 1ull << 32);
+    if (!cmdline_option(boot.cmdline, "cpl", &value, &length) || option_is(value, length, "0"))
+        options->at_cpl3 = false;
+    else if (option_is(value, length, "3"))
+        options->at_cpl3 = true;
+    else
+        guest_fail(EXIT_BAD_OPTION, "cpl= takes 0 or 3");
+    if (options->at_cpl3 && use_interrupts)
+        guest_fail(EXIT_BAD_OPTION, "cpl=3 needs wait=poll: a loop at cpl3 cannot halt for interrupts");
     return true;
 }
 
@@ -173,9 +182,9 @@ void guest_main(struct hvm_start_info const *start_info)
     if (!boot_info_read(start_info, &boot))
         guest_fail(EXIT_BAD_START_INFO, "start info magic 0x%x version %u", boot.magic, boot.version);
     unsigned expected = parse_expect();
-    struct bench_options bench;
-    bool benchmark = parse_bench(&bench);
     bool use_interrupts = parse_wait();
+    struct bench_options bench;
+    bool benchmark = parse_bench(&bench, use_interrupts);
     console_printf("virtio_smoke: start (%s)\n", use_interrupts ? "msi-x interrupts" : "polling");
 
     idt_init();
