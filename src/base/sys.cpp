@@ -119,6 +119,15 @@ ErrorOr<size_t> pread(int fd, void* buffer, size_t size, u64 offset)
     return static_cast<size_t>(n);
 }
 
+ErrorOr<size_t> pread_nowait(int fd, void* buffer, size_t size, u64 offset)
+{
+    iovec vector { buffer, size };
+    ssize_t n = retry_on_eintr([&] { return ::preadv2(fd, &vector, 1, static_cast<off_t>(offset), RWF_NOWAIT); });
+    if (n < 0)
+        return make_errno_error(errno, "preadv2 (RWF_NOWAIT)");
+    return static_cast<size_t>(n);
+}
+
 ErrorOr<size_t> pwrite(int fd, void const* buffer, size_t size, u64 offset, int rwf_flags)
 {
     ssize_t n = retry_on_eintr([&] {

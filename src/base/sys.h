@@ -31,6 +31,9 @@ ErrorOr<size_t> write(int fd, void const* buffer, size_t size);
 // Writes all of buffer, looping over short writes.
 ErrorOr<void> write_exact(int fd, void const* buffer, size_t size);
 ErrorOr<size_t> pread(int fd, void* buffer, size_t size, u64 offset);
+// preadv2 with RWF_NOWAIT: reads what the page cache holds without waiting for the disk; EAGAIN
+// when the first byte is not cached (a short count when later ones are not).
+ErrorOr<size_t> pread_nowait(int fd, void* buffer, size_t size, u64 offset);
 // rwf_flags other than 0 (RWF_DSYNC, say) make it a pwritev2 with those flags.
 ErrorOr<size_t> pwrite(int fd, void const* buffer, size_t size, u64 offset, int rwf_flags = 0);
 // Reads exactly size bytes at offset; a short file is an error naming what was expected.

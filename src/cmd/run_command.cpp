@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/size.h"
 #include "cmd/commands.h"
+#include "virtio/adaptive_poll.h"
 #include "vmm/machine_runner.h"
 
 namespace kasou::cmd {
@@ -28,6 +29,7 @@ struct RunOptions {
     std::vector<std::string> nets;
     std::optional<std::string> vsock;
     std::string console { "serial" };
+    u32 io_poll_us { static_cast<u32>(virtio::AdaptivePoll::DEFAULT_MAXIMUM.count()) };
 };
 
 constexpr char const* RUN_FOOTER = R"(Examples:
@@ -105,6 +107,7 @@ int run_machine(RunOptions const& options, GlobalOptions const& global, std::chr
         config.vsock = *vsock;
     }
     config.virtio_console = options.console == "virtio";
+    config.io_poll = std::chrono::microseconds { options.io_poll_us };
 
     auto policy = options.on_reboot == "restart" ? vmm::RebootPolicy::Restart : vmm::RebootPolicy::Exit;
     auto reason = vmm::run_machines(config, policy);
@@ -154,6 +157,11 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
            "serial: the console is COM1 (ttyS0); virtio: a virtio console (hvc0) gets the keyboard and the default command line "
            "says console=hvc0")
         ->check(CLI::IsMember({ "serial", "virtio" }))
+        ->capture_default_str();
+    run->add_option("--io-poll-us", options->io_poll_us,
+           "Longest time, in microseconds, a virtio device's I/O thread keeps polling its queues for the next request "
+           "before it sleeps; it polls only as long as requests have been arriving that soon. 0: never poll")
+        ->check(CLI::Range(0, 1000))
         ->capture_default_str();
     run->callback([&action, options, &global, start] {
         action = [options, &global, start] { return run_machine(*options, global, start); };

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <pthread.h>
-#include <sys/epoll.h>
 
 #include <fmt/format.h>
 
@@ -96,7 +95,7 @@ void add_virtio_capability(pci::ConfigSpace& config, u8 type, u64 offset, u32 le
 } // namespace
 
 ErrorOr<std::unique_ptr<PciTransport>> PciTransport::create(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device,
-    pci::MsiSink& sink, NotifyRouter* router)
+    pci::MsiSink& sink, NotifyRouter* router, std::chrono::nanoseconds io_poll)
 {
     u16 count = device->queue_count();
     if (count == 0 || count > 64)
@@ -104,17 +103,18 @@ ErrorOr<std::unique_ptr<PciTransport>> PciTransport::create(memory::GuestMemory 
     std::vector<Queue> queues;
     for (u16 i = 0; i < count; ++i)
         queues.push_back(Queue { TRY(EventFd::create()), device->queue_max_size() });
-    return std::unique_ptr<PciTransport>(new PciTransport(memory, std::move(device), sink, router, std::move(queues)));
+    return std::unique_ptr<PciTransport>(new PciTransport(memory, std::move(device), sink, router, io_poll, std::move(queues)));
 }
 
 PciTransport::PciTransport(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, pci::MsiSink& sink, NotifyRouter* router,
-    std::vector<Queue> queues)
+    std::chrono::nanoseconds io_poll, std::vector<Queue> queues)
     : m_memory(memory)
     , m_device(std::move(device))
     , m_config(identity_for(m_device->device_type()))
     , m_msix(static_cast<u16>(queues.size() + 1), sink)
     , m_queues(std::move(queues))
     , m_router(router)
+    , m_io_poll(io_poll)
 {
     m_config.set_memory_bar(0, BAR_SIZE, 0, true);
     add_virtio_capability(m_config, CAP_COMMON, COMMON_OFFSET, COMMON_LENGTH);
@@ -354,7 +354,7 @@ void PciTransport::set_status(u8 status)
 
 void PciTransport::start()
 {
-    std::vector<ServedQueue> served;
+    std::vector<QueueService::Queue> served;
     bool event_index = m_driver_features & F_RING_EVENT_IDX;
     for (u16 index = 0; index < m_queues.size(); ++index) {
         auto const& queue = m_queues[index];
@@ -366,7 +366,7 @@ void PciTransport::start()
             fail(created.error().with_prefix(fmt::format("queue {}", index)));
             return;
         }
-        served.push_back(ServedQueue { index, std::move(*created), queue.vector, queue.notify.fd() });
+        served.push_back(QueueService::Queue { index, std::move(*created), queue.vector, queue.notify.fd() });
     }
     auto stop_event = EventFd::create();
     if (!stop_event) {
@@ -375,7 +375,7 @@ void PciTransport::start()
     }
     m_stop_event.emplace(std::move(*stop_event));
     m_device->activate(m_driver_features);
-    m_io_thread = std::thread([this, served = std::move(served), stop_fd = m_stop_event->fd()]() mutable { io_loop(std::move(served), stop_fd); });
+    m_io_thread = std::thread([this, served = std::move(served), stop_fd = m_stop_event->fd()]() mutable { serve_queues(std::move(served), stop_fd); });
 }
 
 void PciTransport::stop()
@@ -412,86 +412,18 @@ void PciTransport::fail(Error const& error)
     m_msix.signal(m_config_vector.load());
 }
 
-void PciTransport::io_loop(std::vector<ServedQueue> queues, int stop_fd)
+void PciTransport::serve_queues(std::vector<QueueService::Queue> queues, int stop_fd)
 {
     // Started from the vCPU thread that set DRIVER_OK; without a name of its own it would pass for
     // that vCPU in ps and /proc.
     ::pthread_setname_np(::pthread_self(), fmt::format("virtio-{}", device_type_name(m_device->device_type())).c_str());
-    auto epoll = sys::epoll_create();
-    if (!epoll) {
-        fail(epoll.error());
-        return;
-    }
-    constexpr u64 STOP = ~u64 { 0 };
-    constexpr u64 HOST = STOP - 1;
-    (void)sys::epoll_ctl(epoll->get(), EPOLL_CTL_ADD, stop_fd, EPOLLIN, STOP);
-    for (size_t slot = 0; slot < queues.size(); ++slot)
-        (void)sys::epoll_ctl(epoll->get(), EPOLL_CTL_ADD, queues[slot].notify_fd, EPOLLIN, slot);
-    if (int host_fd = m_device->host_event_fd(); host_fd >= 0) {
-        if (auto added = sys::epoll_ctl(epoll->get(), EPOLL_CTL_ADD, host_fd, EPOLLIN, HOST); !added) {
-            fail(added.error());
-            return;
-        }
-    }
-    std::vector<SplitQueue*> by_index(m_queues.size(), nullptr);
-    for (auto& served : queues)
-        by_index[served.index] = &served.queue;
-
-    auto interrupt_if_wanted = [&](ServedQueue& served) {
-        if (served.queue.should_interrupt()) {
-            m_isr.fetch_or(ISR_QUEUE);
-            m_msix.signal(served.vector);
-        }
+    auto interrupt = [this](u16 vector) {
+        m_isr.fetch_or(ISR_QUEUE);
+        m_msix.signal(vector);
     };
-    auto serve = [&](ServedQueue& served) -> ErrorOr<void> {
-        // Serve, then ask for the next notification, then look again: a buffer the driver added in
-        // between would otherwise wait for a notification that never comes. A device may leave
-        // buffers it has nothing for (a receive queue without host data); it is not asked again
-        // then, or the thread would spin.
-        u16 before;
-        do {
-            before = served.queue.popped();
-            TRY(m_device->process(served.index, served.queue));
-            served.queue.request_notification();
-        } while (served.queue.popped() != before && served.queue.has_available());
-        interrupt_if_wanted(served);
-        return {};
-    };
-    auto serve_host = [&]() -> ErrorOr<void> {
-        TRY(m_device->process_host_events(by_index));
-        for (auto& served : queues)
-            interrupt_if_wanted(served);
-        return {};
-    };
-
-    for (;;) {
-        epoll_event events[16];
-        int ready = ::epoll_wait(epoll->get(), events, 16, -1);
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
-            fail(Error::from_errno(errno, "epoll_wait"));
-            return;
-        }
-        for (int i = 0; i < ready; ++i) {
-            if (events[i].data.u64 == STOP)
-                return;
-            if (events[i].data.u64 == HOST) {
-                if (auto result = serve_host(); !result) {
-                    fail(result.error());
-                    return;
-                }
-                continue;
-            }
-            auto& served = queues[events[i].data.u64];
-            u64 drained;
-            (void)sys::read(served.notify_fd, &drained, sizeof(drained));
-            if (auto result = serve(served); !result) {
-                fail(result.error());
-                return;
-            }
-        }
-    }
+    QueueService service(*m_device, std::move(queues), stop_fd, interrupt, m_io_poll);
+    if (auto result = service.run(); !result)
+        fail(result.error());
 }
 
 } // namespace kasou::virtio

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "pci/msix.h"
 #include "pci/pci_device.h"
 #include "virtio/notify_router.h"
+#include "virtio/queue_service.h"
 #include "virtio/virtio_device.h"
 
 namespace kasou::virtio {
@@ -19,10 +21,11 @@ namespace kasou::virtio {
 // The virtio over PCI transport, modern interface only (virtio 1.2, 4.1): one 64-bit memory BAR
 // holding the common configuration, ISR, device configuration, notification and MSI-X regions,
 // each described by a vendor capability. It negotiates features, takes the queue layout, and on
-// DRIVER_OK starts an I/O thread that waits on the queues' notification eventfds (which a
-// NotifyRouter, when given, routes from the notification addresses inside the kernel, so a guest
-// notification costs no userspace exit; the routes follow the BAR while memory decoding is on) and calls the
-// device's process(), and on the device's host_event_fd() when it has one (process_host_events()).
+// DRIVER_OK starts an I/O thread (a QueueService) that polls the queues briefly between requests
+// and otherwise waits on their notification eventfds (which a NotifyRouter, when given, routes from
+// the notification addresses inside the kernel, so a guest notification costs no userspace exit;
+// the routes follow the BAR while memory decoding is on) and calls the device's process(), and on
+// the device's host_event_fd() when it has one (process_host_events()).
 // A device error sets DEVICE_NEEDS_RESET and raises the configuration interrupt; the VM goes on.
 // Interrupts go out through MSI-X only.
 //
@@ -43,9 +46,10 @@ public:
     static constexpr u8 STATUS_FEATURES_OK = 8;
     static constexpr u8 STATUS_NEEDS_RESET = 0x40;
 
-    // `router` (may be null: every notification then exits to userspace) must outlive the transport.
+    // `router` (may be null: every notification then exits to userspace) must outlive the
+    // transport; `io_poll` bounds the I/O thread's polling (0: it never polls).
     static ErrorOr<std::unique_ptr<PciTransport>> create(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device,
-        pci::MsiSink& sink, NotifyRouter* router = nullptr);
+        pci::MsiSink& sink, NotifyRouter* router = nullptr, std::chrono::nanoseconds io_poll = AdaptivePoll::DEFAULT_MAXIMUM);
     ~PciTransport() override;
 
     pci::ConfigSpace& config() override { return m_config; }
@@ -76,7 +80,7 @@ private:
     };
 
     PciTransport(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, pci::MsiSink& sink, NotifyRouter* router,
-        std::vector<Queue> queues);
+        std::chrono::nanoseconds io_poll, std::vector<Queue> queues);
 
     u32 common_read(u64 offset, size_t size);
     void common_write(u64 offset, size_t size, u32 value);
@@ -84,14 +88,8 @@ private:
     void start();
     void stop();
     void reset();
-    // What the I/O thread serves: a snapshot taken at DRIVER_OK of each enabled queue.
-    struct ServedQueue {
-        u16 index;
-        SplitQueue queue;
-        u16 vector;
-        int notify_fd;
-    };
-    void io_loop(std::vector<ServedQueue> queues, int stop_fd);
+    // The I/O thread: serves a snapshot, taken at DRIVER_OK, of each enabled queue.
+    void serve_queues(std::vector<QueueService::Queue> queues, int stop_fd);
     void fail(Error const& error);
     u64 offered_features() const;
 
@@ -102,6 +100,7 @@ private:
     u8 m_msix_capability { 0 };
     std::vector<Queue> m_queues;
     NotifyRouter* m_router;
+    std::chrono::nanoseconds m_io_poll;
     std::optional<u64> m_routed_base; // changed only under the PCI bus's configuration lock
 
     mutable std::mutex m_lock;

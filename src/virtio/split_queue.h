@@ -44,6 +44,8 @@ public:
     bool has_available() const { return available_index() != m_next_available; }
     // How many chains pop() has returned (modulo 2^16): whether serving the queue took any.
     u16 popped() const { return m_next_available; }
+    // The driver's available index: how many chains it has made available (modulo 2^16).
+    u16 available_index() const;
     // Returns a chain to the driver, with the number of bytes written into its writable buffers.
     ErrorOr<void> push(u16 head, u32 written);
     // Returns several chains with one used-index update, so the driver sees all of them or none (a
@@ -64,7 +66,6 @@ private:
         std::span<u8> available, std::span<u8> used);
 
     ErrorOr<void> walk(u16 head, DescriptorChain& chain) const;
-    u16 available_index() const;
     u16 used_event() const;
 
     memory::GuestMemory const* m_memory;

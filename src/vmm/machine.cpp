@@ -189,7 +189,8 @@ ErrorOr<void> Machine::add_pci_devices()
     // The whole GSI table is installed even without PCI devices: it also routes the PIT to IOAPIC
     // pin 2, as the MADT's interrupt source override says.
     m_routing = std::make_unique<GsiRouting>(m_vm);
-    PciDevices::Options options { m_config.disks, m_config.entropy, m_config.state_dir, m_config.nets, m_config.vsock, std::nullopt };
+    PciDevices::Options options { m_config.disks, m_config.entropy, m_config.state_dir, m_config.nets, m_config.vsock, std::nullopt,
+        m_config.io_poll };
     if (m_config.virtio_console)
         options.console_fds = std::pair { m_console.input_fd(), m_console.output_fd() };
     m_pci = TRY(PciDevices::create(m_vm, m_memory, *m_routing, options));

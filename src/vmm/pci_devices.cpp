@@ -46,7 +46,7 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(kvm::Vm& vm, memory::Gue
                 [&](Error const& error) { return error.with_prefix(fmt::format("--disk vol:{}/{}", spec.pool, spec.volume)); }));
         }
         virtio::blk::BlkOptions blk { spec.read_only, spec.serial, spec.queues, 256 };
-        TRY(devices->add(vm, memory, routing, std::make_shared<virtio::blk::BlkDevice>(std::move(disk), blk)));
+        TRY(devices->add(vm, memory, routing, options.io_poll, std::make_shared<virtio::blk::BlkDevice>(std::move(disk), blk)));
     }
     for (auto const& spec : options.nets) {
         virtio::net::NetOptions net;
@@ -55,27 +55,28 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(kvm::Vm& vm, memory::Gue
             net.mac = TRY(virtio::net::parse_mac(spec.mac).map_error([&](Error const& e) { return e.with_prefix("--net mac"); }));
         auto device = TRY(virtio::net::NetDevice::create(std::move(net)).map_error(
             [&](Error const& e) { return e.with_prefix(fmt::format("--net tap={}", spec.tap)); }));
-        TRY(devices->add(vm, memory, routing, std::move(device)));
+        TRY(devices->add(vm, memory, routing, options.io_poll, std::move(device)));
     }
     if (options.console_fds) {
         virtio::console::ConsoleOptions console { options.console_fds->first, options.console_fds->second, 0, 0 };
-        TRY(devices->add(vm, memory, routing, TRY(virtio::console::ConsoleDevice::create(console))));
+        TRY(devices->add(vm, memory, routing, options.io_poll, TRY(virtio::console::ConsoleDevice::create(console))));
     }
     if (options.vsock) {
         virtio::vsock::VsockOptions vsock { options.vsock->guest_cid, options.vsock->uds_path };
         auto device = TRY(virtio::vsock::VsockDevice::create(vsock).map_error([](Error const& e) { return e.with_prefix("--vsock"); }));
-        TRY(devices->add(vm, memory, routing, std::move(device)));
+        TRY(devices->add(vm, memory, routing, options.io_poll, std::move(device)));
     }
     if (options.entropy)
-        TRY(devices->add(vm, memory, routing, std::make_shared<virtio::EntropyDevice>()));
+        TRY(devices->add(vm, memory, routing, options.io_poll, std::make_shared<virtio::EntropyDevice>()));
     return devices;
 }
 
-ErrorOr<void> PciDevices::add(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::shared_ptr<virtio::VirtioDevice> device)
+ErrorOr<void> PciDevices::add(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::chrono::nanoseconds io_poll,
+    std::shared_ptr<virtio::VirtioDevice> device)
 {
     u16 vectors = static_cast<u16>(device->queue_count() + 1);
     auto sink = TRY(IrqfdMsiSink::create(vm, routing, vectors));
-    std::shared_ptr<virtio::PciTransport> transport = TRY(virtio::PciTransport::create(memory, std::move(device), *sink, m_router.get()));
+    std::shared_ptr<virtio::PciTransport> transport = TRY(virtio::PciTransport::create(memory, std::move(device), *sink, m_router.get(), io_poll));
     TRY(m_bus.add(transport));
     m_sinks.push_back(std::move(sink));
     m_transports.push_back(std::move(transport));

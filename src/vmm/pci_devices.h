@@ -38,6 +38,8 @@ public:
         std::optional<VsockSpec> vsock;
         // A virtio console on these descriptors (owned by the caller, outliving the devices).
         std::optional<std::pair<int, int>> console_fds; // input, output
+        // How long each device's I/O thread polls for the next request at most (0: never).
+        std::chrono::nanoseconds io_poll { virtio::AdaptivePoll::DEFAULT_MAXIMUM };
     };
 
     static ErrorOr<std::unique_ptr<PciDevices>> create(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing,
@@ -50,7 +52,8 @@ public:
 
 private:
     PciDevices() = default;
-    ErrorOr<void> add(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::shared_ptr<virtio::VirtioDevice> device);
+    ErrorOr<void> add(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::chrono::nanoseconds io_poll,
+        std::shared_ptr<virtio::VirtioDevice> device);
 
     std::unique_ptr<IoeventfdRouter> m_router; // declared first: outlives the transports (here and on the bus)
     pci::PciBus m_bus { PCI_BAR_WINDOW, PCI_BAR_WINDOW_SIZE };

@@ -21,6 +21,11 @@ namespace {
 constexpr u64 MAX_PIECE = 1 * GiB;
 // In-flight requests per engine: enough for a multi-GiB transfer split into pieces.
 constexpr u32 ENGINE_QUEUE_DEPTH = 16;
+// Batches of at most this many requests for io_uring try the page cache first (read_cached):
+// a submission has a fixed cost that a few requests do not amortize. Measured on 4 KiB cached reads
+// (virtio-blk, one io_uring_enter per batch against one preadv2 per read): 2.4 against 1.4 µs a
+// read alone, 1.7 against 1.4 two at a time, the same at four, and io_uring ahead beyond.
+constexpr size_t MAX_CACHED_READS = 2;
 
 bool is_unsupported(Error const& error)
 {
@@ -37,6 +42,7 @@ RawFileDevice::RawFileDevice(Fd fd, std::string name, u64 size, bool is_block_de
     , m_options(options)
     , m_engines(options.engine, ENGINE_QUEUE_DEPTH)
     , m_inline_engines(IoEngineKind::Sync, ENGINE_QUEUE_DEPTH)
+    , m_reads_cached(!options.direct && options.engine == IoEngineKind::Uring)
 {
 }
 
@@ -105,10 +111,36 @@ void RawFileDevice::add_requests(IoOpcode opcode, u64 offset, u8* buffer, u64 le
     }
 }
 
+bool RawFileDevice::read_cached(IoRequest& request)
+{
+    // Data in the page cache is a copy away: io_uring would make the same copy, at a higher cost
+    // per request when few go to the kernel together (a pass over a virtio queue that its I/O
+    // thread polls often takes one or two). What is not cached goes to io_uring.
+    if (request.opcode != IoOpcode::Read || !m_reads_cached.load(std::memory_order_relaxed))
+        return false;
+    while (request.length > 0) {
+        auto read = sys::pread_nowait(request.fd, request.buffer, request.length, request.offset);
+        if (!read) {
+            if (read.error().code() == EOPNOTSUPP)
+                m_reads_cached.store(false, std::memory_order_relaxed);
+            return false; // EAGAIN (not cached), or an error the engine will report
+        }
+        if (*read == 0)
+            return false; // past the end of the file: the engine reports it
+        request.offset += *read;
+        request.buffer += *read;
+        request.length -= static_cast<u32>(*read);
+    }
+    return true;
+}
+
 ErrorOr<void> RawFileDevice::transfer(IoOpcode opcode, u64 offset, u8* buffer, u64 length, bool fua)
 {
     std::vector<IoRequest> batch;
     add_requests(opcode, offset, buffer, length, fua, 0, batch);
+    std::erase_if(batch, [this](IoRequest& request) { return read_cached(request); });
+    if (batch.empty())
+        return {};
     auto& engines = runs_inline(opcode == IoOpcode::Write, fua) ? m_inline_engines : m_engines;
     auto engine = TRY(engines.lease());
     return engine->run(batch);
@@ -149,6 +181,8 @@ void RawFileDevice::transfer_batch(std::span<BlockTransfer> transfers)
         add_requests(transfer.write ? IoOpcode::Write : IoOpcode::Read, transfer.offset, transfer.buffer.data(), transfer.buffer.size(), transfer.fua, i,
             batches[runs_inline(transfer.write, transfer.fua) ? 0 : 1]);
     }
+    if (batches[1].size() <= MAX_CACHED_READS)
+        std::erase_if(batches[1], [this](IoRequest& request) { return read_cached(request); });
     run_batch(m_inline_engines, batches[0], transfers);
     run_batch(m_engines, batches[1], transfers);
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include <memory>
 #include <string>
 
@@ -64,6 +66,10 @@ private:
     // Whether a read or write runs on m_inline_engines (buffered writes without FUA when the
     // configured engine is io_uring) rather than m_engines.
     bool runs_inline(bool write, bool fua) const;
+    // For a buffered read bound for io_uring alone or in a small batch: reads what the page cache
+    // holds on the calling thread (RWF_NOWAIT) and shrinks the request to what is left. Returns
+    // whether nothing is.
+    bool read_cached(IoRequest& request);
     // Runs the requests of transfer_batch on one of the pools and records each transfer's error.
     void run_batch(IoEnginePool& engines, std::span<IoRequest const> batch, std::span<BlockTransfer> transfers);
 
@@ -74,6 +80,9 @@ private:
     RawFileOptions m_options;
     mutable IoEnginePool m_engines;
     IoEnginePool m_inline_engines; // synchronous: see runs_inline
+    // Whether read_cached() is tried: buffered io_uring reads on a file whose file system takes
+    // RWF_NOWAIT (cleared the first time it is refused).
+    std::atomic<bool> m_reads_cached;
 };
 
 } // namespace kasou::storage

@@ -141,32 +141,37 @@ bool BlkDevice::batchable(BlkRequest const& request) const
     return request.data_bytes % SECTOR_SIZE == 0 && inside(request.sector, request.data_bytes, m_disk->size()) && !(is_write && read_only());
 }
 
-ErrorOr<void> BlkDevice::complete_batch(SplitQueue& queue, std::vector<Pending>& pending)
+ErrorOr<void> BlkDevice::complete_batch(SplitQueue& queue)
 {
-    std::vector<storage::BlockTransfer> transfers;
-    for (auto const& entry : pending) {
+    if (m_pending.empty())
+        return {};
+    m_transfers.clear();
+    for (auto const& entry : m_pending) {
         u64 offset = entry.request.sector * SECTOR_SIZE;
         for (auto const& piece : entry.request.data) {
-            transfers.push_back({ .write = entry.request.type == TYPE_OUT, .offset = offset, .buffer = piece, .fua = false, .error = {} });
+            m_transfers.push_back({ .write = entry.request.type == TYPE_OUT, .offset = offset, .buffer = piece, .fua = false, .error = {} });
             offset += piece.size();
         }
     }
-    m_disk->transfer_batch(transfers);
+    m_disk->transfer_batch(m_transfers);
     size_t next = 0;
-    for (auto const& entry : pending) {
+    ErrorOr<void> pushed;
+    for (auto const& entry : m_pending) {
         u8 status = STATUS_OK;
         for (size_t i = 0; i < entry.request.data.size(); ++i, ++next) {
-            if (transfers[next].error && status == STATUS_OK) {
-                spdlog::warn("virtio-blk: {}", transfers[next].error->to_string());
+            if (m_transfers[next].error && status == STATUS_OK) {
+                spdlog::warn("virtio-blk: {}", m_transfers[next].error->to_string());
                 status = STATUS_IOERR;
             }
         }
         *entry.request.status = status;
         u32 written = entry.request.type == TYPE_IN && status == STATUS_OK ? static_cast<u32>(entry.request.data_bytes + 1) : 1;
-        TRY(queue.push(entry.head, written));
+        if (pushed)
+            pushed = queue.push(entry.head, written);
     }
-    pending.clear();
-    return {};
+    m_pending.clear();
+    m_transfers.clear();
+    return pushed;
 }
 
 ErrorOr<void> BlkDevice::process(u16, SplitQueue& queue)
@@ -174,11 +179,10 @@ ErrorOr<void> BlkDevice::process(u16, SplitQueue& queue)
     // Reads and writes are gathered and handed to the disk together (one io_uring submission for a
     // raw file); any other request first completes what was gathered, so a flush covers every
     // write the driver saw completed before it, and then runs on its own.
-    std::vector<Pending> pending;
     for (;;) {
         auto chain = queue.pop();
         if (!chain || !*chain) {
-            TRY(complete_batch(queue, pending));
+            TRY(complete_batch(queue));
             if (!chain)
                 return tl::unexpected(chain.error());
             return {};
@@ -186,16 +190,16 @@ ErrorOr<void> BlkDevice::process(u16, SplitQueue& queue)
         auto request = BlkRequest::parse(**chain);
         if (!request) {
             // A chain the driver must never send: answer what was gathered, then report it.
-            TRY(complete_batch(queue, pending));
+            TRY(complete_batch(queue));
             return tl::unexpected(request.error());
         }
         if (batchable(*request)) {
-            pending.push_back({ (*chain)->head, std::move(*request) });
-            if (pending.size() >= MAX_BATCH)
-                TRY(complete_batch(queue, pending));
+            m_pending.push_back({ (*chain)->head, std::move(*request) });
+            if (m_pending.size() >= MAX_BATCH)
+                TRY(complete_batch(queue));
             continue;
         }
-        TRY(complete_batch(queue, pending));
+        TRY(complete_batch(queue));
         auto [status, written] = execute(*request);
         *request->status = status;
         TRY(queue.push((*chain)->head, written));

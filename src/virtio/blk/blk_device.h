@@ -57,12 +57,16 @@ private:
     std::pair<u8, u32> execute(BlkRequest const& request);
     // Whether a request is a read or write that can join a batch (valid range, writable disk).
     bool batchable(BlkRequest const& request) const;
-    // Runs the gathered requests as one batch on the disk and answers each.
-    ErrorOr<void> complete_batch(SplitQueue& queue, std::vector<Pending>& pending);
+    // Runs the gathered requests (m_pending) as one batch on the disk and answers each.
+    ErrorOr<void> complete_batch(SplitQueue& queue);
     bool read_only() const { return m_options.read_only || m_disk->read_only(); }
 
     std::shared_ptr<storage::BlockDevice> m_disk;
     BlkOptions m_options;
+    // process()'s batch and its transfers: members so that their memory is reused from pass to
+    // pass (process() runs on the I/O thread only). Both are empty between passes.
+    std::vector<Pending> m_pending;
+    std::vector<storage::BlockTransfer> m_transfers;
 };
 
 } // namespace kasou::virtio::blk

@@ -94,6 +94,30 @@ TEST(Virtio, PollingDriverWithoutInterrupts)
     expect_lines(result.out, { "virtio_smoke: start \\(polling\\)", "virtio_smoke: all checks passed" });
 }
 
+// A driver at CPL3 (native speed on PVM) that keeps requests coming as fast as they complete,
+// against I/O threads that poll for them and that never poll: no request is lost (the guest
+// gives up after ~2 s without a completion) and every one completes with status OK.
+TEST(Virtio, FastPollingDriverAgainstPollingAndSleepingIoThreads)
+{
+    TemporaryDirectory directory;
+    auto disk = make_disk(directory);
+    for (std::string io_poll : { "32", "0" }) {
+        for (std::string options : { "bench=randwrite qd=1", "bench=randread qd=16" }) {
+            auto result = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", disk, "--memory", "128M", "--no-rng",
+                "--io-poll-us", io_poll, "--cmdline", options + " requests=20000 wait=poll cpl=3" });
+            EXPECT_EQ(result.status, GUEST_PASSED) << "--io-poll-us " << io_poll << " " << options << "\n" << result.out << result.err;
+            expect_lines(result.out, { "bench: .* at cpl3, .*", "bench: 20000 requests in [0-9]+ us, 0 queue interrupts" });
+        }
+    }
+}
+
+TEST(Virtio, IoPollOutsideItsRangeIsRefused)
+{
+    auto result = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--io-poll-us", "5000" });
+    EXPECT_EQ(result.status, 2) << result.out << result.err;
+    EXPECT_NE(result.err.find("--io-poll-us"), std::string::npos) << result.err;
+}
+
 TEST(Virtio, NoRngLeavesTheEntropyDeviceOut)
 {
     TemporaryDirectory directory;

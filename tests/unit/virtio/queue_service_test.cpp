@@ -1,0 +1,231 @@
+// QueueService against a driver thread that follows the virtio rules for notifications, in test
+// memory: nothing is lost whether the service polls or sleeps, and polling spares notifications.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "base/event_fd.h"
+#include "test_driver.h"
+#include "virtio/queue_service.h"
+#include "virtio/rng/entropy_device.h"
+
+using namespace kasou;
+using namespace kasou::test;
+using namespace kasou::virtio;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr u16 QUEUE_SIZE = 16;
+
+// A driver that keeps `depth` one-buffer requests in flight on queue 0, notifying only when the
+// device's avail_event asks for it (virtio 1.2, 2.7.10), as Linux and the test guests do.
+class RacingDriver {
+public:
+    RacingDriver(memory::GuestMemory const& memory, TestDriver& ring, EventFd const& notify)
+        : m_memory(memory)
+        , m_ring(ring)
+        , m_notify(notify)
+    {
+        for (u16 slot = 0; slot < QUEUE_SIZE; ++slot)
+            m_ring.set_descriptor(slot, { m_ring.buffer(std::vector<u8>(16)), 16, WRITE, 0 });
+    }
+
+    // Returns how many requests completed before a completion took longer than two seconds.
+    u64 run(u64 requests, u16 depth)
+    {
+        u16 published = 0;
+        u16 reaped = 0;
+        u64 issued = 0;
+        u64 completed = 0;
+        for (; issued < depth && issued < requests; ++issued)
+            publish(published++);
+        kick(0, published);
+        while (completed < requests) {
+            auto deadline = std::chrono::steady_clock::now() + 2s;
+            while (used_index().load(std::memory_order_acquire) == reaped) {
+                if (std::chrono::steady_clock::now() > deadline)
+                    return completed;
+            }
+            u16 before = published;
+            for (u16 now = used_index().load(std::memory_order_acquire); reaped != now; ++reaped) {
+                ++completed;
+                if (issued < requests) {
+                    publish(published++);
+                    ++issued;
+                }
+            }
+            if (published != before)
+                kick(before, published);
+        }
+        return completed;
+    }
+    u64 notifications() const { return m_notifications; }
+
+private:
+    std::atomic_ref<u16> index_at(u64 address) const { return std::atomic_ref<u16>(*reinterpret_cast<u16*>(m_memory.span(address, 2).value().data())); }
+    std::atomic_ref<u16> used_index() const { return index_at(m_ring.layout().used_ring + 2); }
+    std::atomic_ref<u16> available_index() const { return index_at(m_ring.layout().available_ring + 2); }
+
+    void publish(u16 position)
+    {
+        u64 slot_address = m_ring.layout().available_ring + 4 + 2ull * (position % QUEUE_SIZE);
+        index_at(slot_address).store(static_cast<u16>(position % QUEUE_SIZE), std::memory_order_relaxed);
+        available_index().store(static_cast<u16>(position + 1), std::memory_order_release);
+    }
+    void kick(u16 old_index, u16 new_index)
+    {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        u16 event = index_at(m_ring.layout().used_ring + 4 + 8ull * QUEUE_SIZE).load(std::memory_order_acquire);
+        if (static_cast<u16>(new_index - event - 1) < static_cast<u16>(new_index - old_index)) {
+            ++m_notifications;
+            (void)m_notify.signal();
+        }
+    }
+
+    memory::GuestMemory const& m_memory;
+    TestDriver& m_ring;
+    EventFd const& m_notify;
+    u64 m_notifications { 0 };
+};
+
+struct QueueServiceTest : ::testing::Test {
+    memory::GuestMemory memory = memory::GuestMemory::create(4 * MiB).value();
+    TestDriver ring { memory, QUEUE_SIZE };
+    EventFd notify = EventFd::create().value();
+    EventFd stop = EventFd::create().value();
+    EntropyDevice device;
+    std::atomic<u64> interrupts { 0 };
+
+    struct Outcome {
+        u64 completed;
+        u64 notifications;
+    };
+
+    // Runs `requests` requests `depth` deep through a service polling at most `poll`.
+    Outcome race(std::chrono::nanoseconds poll, u64 requests, u16 depth)
+    {
+        ring.set_used_event(0xFFFF); // the driver polls: no interrupt wanted
+        std::vector<QueueService::Queue> queues;
+        queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
+        QueueService service(device, std::move(queues), stop.fd(), [this](u16) { ++interrupts; }, poll);
+        ErrorOr<void> served;
+        std::thread io([&] { served = service.run(); });
+        RacingDriver driver(memory, ring, notify);
+        u64 completed = driver.run(requests, depth);
+        (void)stop.signal();
+        io.join();
+        EXPECT_TRUE(served.has_value()) << (served ? "" : served.error().to_string());
+        return { completed, driver.notifications() };
+    }
+};
+
+} // namespace
+
+TEST_F(QueueServiceTest, NoRequestIsLostWhenTheServiceSleepsBetweenRequests)
+{
+    auto outcome = race(0ns, 20000, 1);
+    EXPECT_EQ(outcome.completed, 20000u);
+    EXPECT_GT(outcome.notifications, 0u);
+}
+
+TEST_F(QueueServiceTest, NoRequestIsLostWhenTheServicePolls)
+{
+    auto outcome = race(200us, 20000, 1);
+    EXPECT_EQ(outcome.completed, 20000u);
+}
+
+TEST_F(QueueServiceTest, NoRequestIsLostAtDepthSixteenWhenTheServiceSleeps)
+{
+    EXPECT_EQ(race(0ns, 20000, 16).completed, 20000u);
+}
+
+TEST_F(QueueServiceTest, NoRequestIsLostAtDepthSixteenWhenTheServicePolls)
+{
+    EXPECT_EQ(race(200us, 20000, 16).completed, 20000u);
+}
+
+TEST_F(QueueServiceTest, PollingSparesTheDriverMostNotifications)
+{
+    auto outcome = race(200us, 20000, 1);
+    ASSERT_EQ(outcome.completed, 20000u);
+    // A driver that answers within the window finds notifications off: only the requests that
+    // arrive after the service gave up polling are notified.
+    EXPECT_LT(outcome.notifications, 20000u / 2) << "requests picked up by polling need no notification";
+}
+
+TEST_F(QueueServiceTest, InterruptsFollowTheUsedEvent)
+{
+    ring.set_used_event(0);
+    std::vector<QueueService::Queue> queues;
+    queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
+    u16 vector_seen = 0;
+    QueueService service(device, std::move(queues), stop.fd(), [&](u16 vector) { vector_seen = vector; ++interrupts; }, 32us);
+    std::thread io([&] { (void)service.run(); });
+    ring.set_descriptor(0, { ring.buffer(std::vector<u8>(16)), 16, WRITE, 0 });
+    ring.make_available(0);
+    (void)notify.signal();
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (interrupts.load() == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    (void)stop.signal();
+    io.join();
+    EXPECT_EQ(ring.used_index(), 1);
+    EXPECT_EQ(interrupts.load(), 1u);
+    EXPECT_EQ(vector_seen, 1);
+}
+
+TEST_F(QueueServiceTest, StopsWhenTheStopEventFires)
+{
+    std::vector<QueueService::Queue> queues;
+    queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
+    QueueService service(device, std::move(queues), stop.fd(), [](u16) { }, 32us);
+    (void)stop.signal();
+    EXPECT_TRUE(service.run().has_value());
+}
+
+namespace {
+
+// A device with three queues and a host descriptor, recording what process_host_events() gets.
+struct HostFedDevice final : VirtioDevice {
+    EventFd host = EventFd::create().value();
+    std::atomic<size_t> queues_seen { 0 };
+    std::atomic<int> enabled_seen { -1 };
+    u16 device_type() const override { return DEVICE_VSOCK; }
+    u64 device_features() const override { return 0; }
+    u16 queue_count() const override { return 3; }
+    void read_config(u64, std::span<u8> data) override { std::fill(data.begin(), data.end(), 0); }
+    ErrorOr<void> process(u16, SplitQueue&) override { return {}; }
+    int host_event_fd() const override { return host.fd(); }
+    ErrorOr<void> process_host_events(std::span<SplitQueue* const> queues) override
+    {
+        (void)host.consume();
+        for (size_t i = 0; i < queues.size(); ++i) {
+            if (queues[i])
+                enabled_seen = static_cast<int>(i);
+        }
+        queues_seen = queues.size();
+        return {};
+    }
+};
+
+} // namespace
+
+TEST_F(QueueServiceTest, HostEventsSeeEveryQueueOfTheDeviceByIndex)
+{
+    HostFedDevice fed;
+    std::vector<QueueService::Queue> queues;
+    queues.push_back({ 1, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() }); // only queue 1 enabled
+    QueueService service(fed, std::move(queues), stop.fd(), [](u16) { }, 32us);
+    std::thread io([&] { (void)service.run(); });
+    (void)fed.host.signal();
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (fed.queues_seen.load() == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    (void)stop.signal();
+    io.join();
+    EXPECT_EQ(fed.queues_seen.load(), 3u) << "a slot for each of the device's queues, enabled or not";
+    EXPECT_EQ(fed.enabled_seen.load(), 1);
+}
