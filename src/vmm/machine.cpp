@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -191,6 +192,13 @@ ErrorOr<void> Machine::add_pci_devices()
     m_routing = std::make_unique<GsiRouting>(m_vm);
     PciDevices::Options options { m_config.disks, m_config.entropy, m_config.state_dir, m_config.nets, m_config.vsock, std::nullopt,
         m_config.io_poll };
+    // A polling I/O thread needs a CPU of its own: on one CPU it would only hold back the vCPU that
+    // is to make the next request.
+    cpu_set_t allowed;
+    if (options.io_poll.count() > 0 && ::sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) < 2) {
+        spdlog::debug("one CPU to run on: virtio I/O threads will not poll");
+        options.io_poll = std::chrono::nanoseconds { 0 };
+    }
     if (m_config.virtio_console)
         options.console_fds = std::pair { m_console.input_fd(), m_console.output_fd() };
     m_pci = TRY(PciDevices::create(m_vm, m_memory, *m_routing, options));

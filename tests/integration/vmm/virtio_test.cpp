@@ -5,6 +5,7 @@
 #include <csignal>
 #include <dirent.h>
 #include <regex>
+#include <sched.h>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -109,6 +110,30 @@ TEST(Virtio, FastPollingDriverAgainstPollingAndSleepingIoThreads)
             expect_lines(result.out, { "bench: .* at cpl3, .*", "bench: 20000 requests in [0-9]+ us, 0 queue interrupts" });
         }
     }
+}
+
+// Confined to one CPU, kasou does not poll (the thread would hold back the vCPU), and requests
+// still complete.
+TEST(Virtio, NoPollingOnOneCpu)
+{
+    cpu_set_t saved;
+    ASSERT_EQ(::sched_getaffinity(0, sizeof(saved), &saved), 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &saved)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    }
+    ASSERT_EQ(::sched_setaffinity(0, sizeof(one), &one), 0); // inherited by the kasou it starts
+    TemporaryDirectory directory;
+    auto result = run_kasou({ "--log-level", "debug", "run", "--kernel", KASOU_GUEST_VIRTIO_SMOKE, "--disk", make_disk(directory), "--memory",
+        "128M", "--no-rng", "--cmdline", "bench=randread qd=4 requests=2000 wait=poll cpl=3" });
+    ASSERT_EQ(::sched_setaffinity(0, sizeof(saved), &saved), 0);
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
+    EXPECT_NE(result.err.find("one CPU to run on: virtio I/O threads will not poll"), std::string::npos) << result.err;
+    expect_lines(result.out, { "bench: 2000 requests in [0-9]+ us, 0 queue interrupts" });
 }
 
 TEST(Virtio, IoPollOutsideItsRangeIsRefused)
