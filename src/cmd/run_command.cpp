@@ -161,7 +161,7 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
     run->add_option("--io-poll-us", options->io_poll_us,
            "Longest time, in microseconds, a virtio device's I/O thread keeps polling its queues for the next request "
            "before it sleeps; it polls only as long as requests have been arriving that soon, and never when kasou may "
-           "run on one CPU only. 0: never poll")
+           "run on no more CPUs than --cpus. 0: never poll")
         ->check(CLI::Range(0, 1000))
         ->capture_default_str();
     run->callback([&action, options, &global, start] {

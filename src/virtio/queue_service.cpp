@@ -18,6 +18,12 @@ constexpr int MAX_EVENTS = 16;
 // kinds, host events, the stop event) and the clock only every so many pauses (a pause takes tens
 // to a hundred-odd cycles), as each look at the epoll set is a system call.
 constexpr u32 SPINS_PER_EPOLL_CHECK = 32;
+// While the driver keeps adding buffers, the thread never waits; it still looks at the epoll set
+// this often, so host events (a tap's frames, the stop event) are not held back by a busy queue.
+constexpr std::chrono::microseconds EVENTS_CHECK_INTERVAL { 20 };
+// How many times serve() asks the device about a queue whose driver keeps adding buffers, before
+// it lets the loop look at the other queues and the events.
+constexpr u32 MAX_PASSES_PER_SERVE = 8;
 
 } // namespace
 
@@ -52,15 +58,17 @@ void QueueService::interrupt_if_wanted(Served& served)
 ErrorOr<void> QueueService::serve(Served& served)
 {
     // Until the driver stops adding buffers, or the device leaves some (it is not asked again for
-    // those, or the thread would spin).
+    // those, or the thread would spin), or for a few passes: a driver that never stops must not
+    // keep the thread from its other queues and its events.
     auto& queue = served.queue.queue;
-    u16 before;
     u16 looked_at;
-    do {
+    for (u32 pass = 1;; ++pass) {
         looked_at = queue.available_index();
-        before = queue.popped();
+        u16 before = queue.popped();
         TRY(m_device.process(served.queue.index, queue));
-    } while (queue.popped() != before && queue.has_available());
+        if (queue.popped() == before || !queue.has_available() || pass == MAX_PASSES_PER_SERVE)
+            break;
+    }
     // Buffers added after process() last looked must count as new, or nothing would serve them.
     served.seen_available = queue.has_available() ? looked_at : queue.popped();
     interrupt_if_wanted(served);
@@ -94,6 +102,7 @@ ErrorOr<void> QueueService::run()
         TRY(sys::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, host_fd, EPOLLIN, HOST));
 
     epoll_event events[MAX_EVENTS];
+    auto events_checked = std::chrono::steady_clock::now();
     for (;;) {
         auto waiting_since = std::chrono::steady_clock::now();
         int ready = 0;
@@ -105,7 +114,8 @@ ErrorOr<void> QueueService::run()
                 if (spins % SPINS_PER_EPOLL_CHECK != 0)
                     continue;
                 ready = ::epoll_wait(epoll.get(), events, MAX_EVENTS, 0);
-                if (ready != 0 || std::chrono::steady_clock::now() >= deadline)
+                events_checked = std::chrono::steady_clock::now();
+                if (ready != 0 || events_checked >= deadline)
                     break;
             }
         }
@@ -113,10 +123,17 @@ ErrorOr<void> QueueService::run()
             for (auto& served : m_queues)
                 served.queue.queue.request_notification();
             new_buffers = any_new_buffers();
-            if (!new_buffers)
+            if (!new_buffers) {
                 ready = ::epoll_wait(epoll.get(), events, MAX_EVENTS, -1);
+                events_checked = std::chrono::steady_clock::now();
+            }
         }
-        m_poll.record(std::chrono::steady_clock::now() - waiting_since);
+        auto now = std::chrono::steady_clock::now();
+        m_poll.record(now - waiting_since);
+        if (ready == 0 && now - events_checked >= EVENTS_CHECK_INTERVAL) {
+            ready = ::epoll_wait(epoll.get(), events, MAX_EVENTS, 0);
+            events_checked = now;
+        }
         if (ready < 0) {
             if (errno == EINTR)
                 continue;

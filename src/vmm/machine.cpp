@@ -192,11 +192,12 @@ ErrorOr<void> Machine::add_pci_devices()
     m_routing = std::make_unique<GsiRouting>(m_vm);
     PciDevices::Options options { m_config.disks, m_config.entropy, m_config.state_dir, m_config.nets, m_config.vsock, std::nullopt,
         m_config.io_poll };
-    // A polling I/O thread needs a CPU of its own: on one CPU it would only hold back the vCPU that
-    // is to make the next request.
+    // A polling I/O thread needs a CPU the vCPUs leave free: otherwise it would only hold back a
+    // vCPU, perhaps the one that is to make the next request.
     cpu_set_t allowed;
-    if (options.io_poll.count() > 0 && ::sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) < 2) {
-        spdlog::debug("one CPU to run on: virtio I/O threads will not poll");
+    if (options.io_poll.count() > 0 && ::sched_getaffinity(0, sizeof(allowed), &allowed) == 0 &&
+        static_cast<u32>(CPU_COUNT(&allowed)) <= m_config.cpus) {
+        spdlog::debug("{} CPUs to run on for {} vCPUs: virtio I/O threads will not poll", CPU_COUNT(&allowed), m_config.cpus);
         options.io_poll = std::chrono::nanoseconds { 0 };
     }
     if (m_config.virtio_console)

@@ -181,9 +181,10 @@ void RawFileDevice::transfer_batch(std::span<BlockTransfer> transfers)
         add_requests(transfer.write ? IoOpcode::Write : IoOpcode::Read, transfer.offset, transfer.buffer.data(), transfer.buffer.size(), transfer.fua, i,
             batches[runs_inline(transfer.write, transfer.fua) ? 0 : 1]);
     }
+    run_batch(m_inline_engines, batches[0], transfers);
+    // After the inline writes, so that a read of what a write in the same batch wrote sees it.
     if (batches[1].size() <= MAX_CACHED_READS)
         std::erase_if(batches[1], [this](IoRequest& request) { return read_cached(request); });
-    run_batch(m_inline_engines, batches[0], transfers);
     run_batch(m_engines, batches[1], transfers);
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "base/event_fd.h"
+#include "base/try.h"
 #include "test_driver.h"
 #include "virtio/queue_service.h"
 #include "virtio/rng/entropy_device.h"
@@ -197,7 +198,17 @@ struct HostFedDevice final : VirtioDevice {
     u64 device_features() const override { return 0; }
     u16 queue_count() const override { return 3; }
     void read_config(u64, std::span<u8> data) override { std::fill(data.begin(), data.end(), 0); }
-    ErrorOr<void> process(u16, SplitQueue&) override { return {}; }
+    // When set, every process() answers what is available and then adds one buffer (descriptor 0)
+    // to `feeding`, as a driver that never stops would between passes.
+    std::atomic<TestDriver*> feeding { nullptr };
+    ErrorOr<void> process(u16, SplitQueue& queue) override
+    {
+        for (auto chain = TRY(queue.pop()); chain; chain = TRY(queue.pop()))
+            TRY(queue.push(chain->head, 0));
+        if (TestDriver* driver = feeding.load())
+            driver->make_available(0);
+        return {};
+    }
     int host_event_fd() const override { return host.fd(); }
     ErrorOr<void> process_host_events(std::span<SplitQueue* const> queues) override
     {
@@ -228,4 +239,35 @@ TEST_F(QueueServiceTest, HostEventsSeeEveryQueueOfTheDeviceByIndex)
     io.join();
     EXPECT_EQ(fed.queues_seen.load(), 3u) << "a slot for each of the device's queues, enabled or not";
     EXPECT_EQ(fed.enabled_seen.load(), 1);
+}
+
+// A driver that never stops adding buffers keeps the thread from waiting, but host events and the
+// stop event are still seen.
+TEST_F(QueueServiceTest, HostEventsAndStopAreSeenWhileTheDriverKeepsAddingBuffers)
+{
+    HostFedDevice fed;
+    std::vector<QueueService::Queue> queues;
+    queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
+    ring.set_descriptor(0, { ring.buffer(std::vector<u8>(16)), 16, WRITE, 0 });
+    fed.feeding = &ring;
+    QueueService service(fed, std::move(queues), stop.fd(), [](u16) { }, 32us);
+    ring.make_available(0);
+    std::atomic<bool> returned { false };
+    std::thread io([&] {
+        (void)service.run();
+        returned = true;
+    });
+    std::this_thread::sleep_for(20ms);
+    (void)fed.host.signal();
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (fed.queues_seen.load() == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(fed.queues_seen.load(), 3u) << "the host event was handled while the queue stayed busy";
+    (void)stop.signal();
+    deadline = std::chrono::steady_clock::now() + 2s;
+    while (!returned.load() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_TRUE(returned.load()) << "the stop event was seen while the queue stayed busy";
+    fed.feeding = nullptr; // lets a thread that missed the stop event go to sleep and see it
+    io.join();
 }
