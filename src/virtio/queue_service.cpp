@@ -71,6 +71,7 @@ ErrorOr<void> QueueService::serve(Served& served)
     }
     // Buffers added after process() last looked must count as new, or nothing would serve them.
     served.seen_available = queue.has_available() ? looked_at : queue.popped();
+    queue.suppress_notifications(); // until the thread is about to sleep
     interrupt_if_wanted(served);
     return {};
 }

@@ -24,6 +24,7 @@ constexpr u16 DESCRIPTOR_NEXT = 1;
 constexpr u16 DESCRIPTOR_WRITE = 2;
 constexpr u16 DESCRIPTOR_INDIRECT = 4;
 constexpr u16 AVAILABLE_NO_INTERRUPT = 1; // 2.7.6: VIRTQ_AVAIL_F_NO_INTERRUPT
+constexpr u16 USED_NO_NOTIFY = 1;         // 2.7.8: VIRTQ_USED_F_NO_NOTIFY
 constexpr u64 RING_HEADER = 4;            // flags and idx
 
 u64 available_ring_bytes(u16 size) { return RING_HEADER + 2ull * size + 2; } // + used_event
@@ -182,7 +183,16 @@ void SplitQueue::request_notification()
 {
     if (m_event_index)
         store_u16(m_used, RING_HEADER + 8ull * m_layout.size, m_next_available);
+    else
+        store_u16(m_used, 0, 0);
     std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+void SplitQueue::suppress_notifications()
+{
+    // With EVENT_IDX the avail_event last written already lies behind what the driver adds next.
+    if (!m_event_index)
+        store_u16(m_used, 0, USED_NO_NOTIFY);
 }
 
 } // namespace kasou::virtio

@@ -58,8 +58,13 @@ public:
     // Whether the driver asked to be interrupted for the buffers pushed since the last call that
     // returned true (used_event with EVENT_IDX, else the NO_INTERRUPT flag).
     bool should_interrupt();
-    // With EVENT_IDX, asks the driver to notify when it adds the next buffer (avail_event).
+    // Asks the driver to notify when it adds the next buffer: avail_event with EVENT_IDX, else by
+    // clearing VIRTQ_USED_F_NO_NOTIFY. Followed by a full fence, so that a look at the available
+    // index after it cannot miss a buffer the driver added without notifying.
     void request_notification();
+    // Tells the driver that notifications are not needed for now (the device polls): without
+    // EVENT_IDX, VIRTQ_USED_F_NO_NOTIFY; with it, leaving avail_event behind does the same.
+    void suppress_notifications();
 
 private:
     SplitQueue(memory::GuestMemory const& memory, QueueLayout layout, bool event_index, std::span<u8> descriptors,

@@ -231,6 +231,28 @@ TEST_F(SplitQueueTest, EventIndexInterruptsOnlyWhenTheDriverAsked)
     EXPECT_EQ(driver.avail_event(), 1) << "notify when the next buffer is added";
 }
 
+TEST_F(SplitQueueTest, WithoutEventIndexNotificationsAreSuppressedByTheUsedFlag)
+{
+    auto q = queue(false);
+    EXPECT_EQ(driver.used_flags(), 0) << "notifications wanted from the start";
+    q.suppress_notifications();
+    EXPECT_EQ(driver.used_flags(), 1) << "VIRTQ_USED_F_NO_NOTIFY";
+    q.request_notification();
+    EXPECT_EQ(driver.used_flags(), 0);
+}
+
+TEST_F(SplitQueueTest, WithEventIndexSuppressingLeavesTheUsedFlagAlone)
+{
+    auto q = queue(true);
+    driver.make_available(0);
+    driver.set_descriptor(0, { driver.buffer({ 1 }), 1, 0, 0 });
+    q.request_notification();
+    ASSERT_TRUE(q.pop().value().has_value());
+    q.suppress_notifications();
+    EXPECT_EQ(driver.used_flags(), 0);
+    EXPECT_EQ(driver.avail_event(), 0) << "behind the index the driver passes next: it does not notify";
+}
+
 // push_many() publishes its elements with one used-index update, and none when a head is bad.
 TEST_F(SplitQueueTest, PushManyReturnsAllOrNothing)
 {

@@ -53,6 +53,7 @@ public:
     void set_used_event(u16 index) { (void)m_memory.write_object<u16>(m_layout.available_ring + 4 + 2ull * m_layout.size, index); }
 
     u16 used_index() const { return m_memory.read_object<u16>(m_layout.used_ring + 2).value(); }
+    u16 used_flags() const { return m_memory.read_object<u16>(m_layout.used_ring).value(); }
     u16 avail_event() const { return m_memory.read_object<u16>(m_layout.used_ring + 4 + 8ull * m_layout.size).value(); }
     std::pair<u32, u32> used_element(u16 slot) const
     {
