@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
-#include "base/sys.h"
 #include "base/try.h"
 
 namespace kasou::virtio {

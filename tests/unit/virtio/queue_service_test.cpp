@@ -21,6 +21,18 @@ namespace {
 
 constexpr u16 QUEUE_SIZE = 16;
 
+// Waits up to two seconds for condition(); returns whether it came true.
+bool eventually(auto condition)
+{
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline)
+            return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
 // A driver that keeps `depth` one-buffer requests in flight on queue 0, notifying only when the
 // device asks for it: through avail_event with EVENT_IDX (virtio 1.2, 2.7.10), as Linux and the
 // test guests do, else through VIRTQ_USED_F_NO_NOTIFY (2.7.8).
@@ -196,9 +208,7 @@ TEST_F(QueueServiceTest, InterruptsFollowTheUsedEvent)
     ring.set_descriptor(0, { ring.buffer(std::vector<u8>(16)), 16, WRITE, 0 });
     ring.make_available(0);
     (void)notify.signal();
-    auto deadline = std::chrono::steady_clock::now() + 2s;
-    while (interrupts.load() == 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(1ms);
+    (void)eventually([&] { return interrupts.load() != 0; });
     (void)stop.signal();
     io.join();
     EXPECT_EQ(ring.used_index(), 1);
@@ -260,9 +270,7 @@ TEST_F(QueueServiceTest, HostEventsSeeEveryQueueOfTheDeviceByIndex)
     QueueService service(fed, std::move(queues), stop.fd(), [](u16) { }, 32us);
     std::thread io([&] { (void)service.run(); });
     (void)fed.host.signal();
-    auto deadline = std::chrono::steady_clock::now() + 2s;
-    while (fed.queues_seen.load() == 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(1ms);
+    (void)eventually([&] { return fed.queues_seen.load() != 0; });
     (void)stop.signal();
     io.join();
     EXPECT_EQ(fed.queues_seen.load(), 3u) << "a slot for each of the device's queues, enabled or not";
@@ -287,15 +295,10 @@ TEST_F(QueueServiceTest, HostEventsAndStopAreSeenWhileTheDriverKeepsAddingBuffer
     });
     std::this_thread::sleep_for(20ms);
     (void)fed.host.signal();
-    auto deadline = std::chrono::steady_clock::now() + 2s;
-    while (fed.queues_seen.load() == 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(1ms);
+    (void)eventually([&] { return fed.queues_seen.load() != 0; });
     EXPECT_EQ(fed.queues_seen.load(), 3u) << "the host event was handled while the queue stayed busy";
     (void)stop.signal();
-    deadline = std::chrono::steady_clock::now() + 2s;
-    while (!returned.load() && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(1ms);
-    EXPECT_TRUE(returned.load()) << "the stop event was seen while the queue stayed busy";
+    EXPECT_TRUE(eventually([&] { return returned.load(); })) << "the stop event was seen while the queue stayed busy";
     fed.feeding = nullptr; // lets a thread that missed the stop event go to sleep and see it
     io.join();
 }
