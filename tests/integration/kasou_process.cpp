@@ -128,4 +128,6 @@ std::string read_file(std::string const& path)
     return buffer.str();
 }
 
+bool host_keeps_state_across_shutdown() { return ::access("/sys/module/kvm_amd", F_OK) != 0; }
+
 } // namespace kasou::test

@@ -55,6 +55,10 @@ private:
 ProcessResult run_kasou(std::vector<std::string> const& arguments, std::chrono::milliseconds deadline = std::chrono::seconds(60));
 
 void write_file(std::string const& path, std::string const& contents);
+
+// False on AMD SVM hosts (kvm_amd): KVM puts a vCPU back into its reset state when the guest shuts
+// down (a triple fault), so the registers at the fault cannot be reported there.
+bool host_keeps_state_across_shutdown();
 std::string read_file(std::string const& path);
 
 } // namespace kasou::test
