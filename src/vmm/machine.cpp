@@ -16,6 +16,7 @@
 #include "arch/x86_64/acpi_tables.h"
 #include "arch/x86_64/boot_cpu_state.h"
 #include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/xsave_components.h"
 #include "base/log.h"
 #include "base/size.h"
 #include "base/sys.h"
@@ -77,6 +78,22 @@ u32 read_apic_register(kvm_lapic_state const& state, size_t offset)
 void write_apic_register(kvm_lapic_state& state, size_t offset, u32 value)
 {
     std::memcpy(state.regs + offset, &value, sizeof(value));
+}
+
+// XCR0 starts with every XSAVE component the CPUID table offers, which is what a guest kernel
+// writes anyway. KVM reports the XSAVE area size for the XCR0 it last saw; on hosts that do not
+// show it the guest's own XSETBV (nested SVM under QEMU's TCG), a reset XCR0 would leave that size
+// wrong for the whole run.
+ErrorOr<void> start_with_offered_xcr0(kvm::Vcpu& vcpu, std::vector<kvm_cpuid_entry2> const& cpuid)
+{
+    u64 xcr0 = arch::x86_64::offered_xcr0(cpuid);
+    if (xcr0 == 0)
+        return {};
+    kvm_xcrs xcrs {};
+    xcrs.nr_xcrs = 1;
+    xcrs.xcrs[0].xcr = 0;
+    xcrs.xcrs[0].value = xcr0;
+    return vcpu.set_xcrs(xcrs);
 }
 
 } // namespace
@@ -238,6 +255,7 @@ ErrorOr<void> Machine::create_vcpus()
         auto vcpu = TRY(m_vm.create_vcpu(index));
         auto cpuid = arch::x86_64::shape_cpuid(m_system.supported_cpuid(), index, topology, m_config.hidden_features);
         TRY(vcpu.set_cpuid(cpuid));
+        TRY(start_with_offered_xcr0(vcpu, cpuid));
         // Enable the local APIC with LINT0 as ExtINT (the PIC) and LINT1 as NMI, as firmware would;
         // without it some hosts deliver no interrupt at all.
         auto lapic = TRY(vcpu.lapic());

@@ -57,6 +57,7 @@ check "1 vCPU: powered off through ACPI S5" contains default_1cpu "guest powered
 check "1 vCPU: status 0" equals "$(status_of default_1cpu)" 0
 check "1 vCPU: COM1 found through ACPI" contains default_1cpu "00:00: ttyS0 at I/O 0x3f8"
 check "1 vCPU: the CMOS RTC found through ACPI" contains default_1cpu "rtc_cmos 00:01: registered as rtc0"
+check "1 vCPU: CPUID leaf 0xD agrees with the XSAVE features Linux enables" equals "$(count_of default_1cpu "XSAVE consistency problem")" 0
 check "1 vCPU: the PCI host bridge found through ACPI" contains default_1cpu "ACPI: PCI Root Bridge"
 check "1 vCPU: bus 0 holds the host bridge and virtio-rng" equals "$(guest_value default_1cpu pci)" "0000:00:00.0 0000:00:01.0 "
 

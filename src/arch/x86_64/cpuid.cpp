@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "arch/x86_64/xsave_components.h"
+
 namespace kasou::arch::x86_64 {
 
 namespace {
@@ -116,6 +118,7 @@ std::vector<kvm_cpuid_entry2> shape_cpuid(std::vector<kvm_cpuid_entry2> table, u
     }
 
     hide_features(table, hidden);
+    shape_xsave_leaf(table);
     return table;
 }
 
