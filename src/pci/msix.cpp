@@ -26,9 +26,17 @@ void MsixTable::table_write(u64 offset, std::span<u8 const> data)
     std::lock_guard guard(m_lock);
     if (offset >= table_size() || data.size() > table_size() - offset || (data.size() != 4 && data.size() != 8) || offset % 4)
         return;
+    // An 8-byte write at an entry's control word reaches the next entry's address too: each
+    // 4-byte word is applied to its own entry.
+    for (size_t done = 0; done < data.size(); done += 4)
+        write_word(offset + done, data.subspan(done, 4));
+}
+
+void MsixTable::write_word(u64 offset, std::span<u8 const> word)
+{
     u16 vector = static_cast<u16>(offset / ENTRY_SIZE);
     Entry before = m_entries[vector];
-    std::memcpy(reinterpret_cast<u8*>(m_entries.data()) + offset, data.data(), data.size());
+    std::memcpy(reinterpret_cast<u8*>(m_entries.data()) + offset, word.data(), word.size());
     Entry& entry = m_entries[vector];
     if (entry.address_low != before.address_low || entry.address_high != before.address_high || entry.data != before.data)
         m_sink.route_changed(vector, (u64 { entry.address_high } << 32) | entry.address_low, entry.data);

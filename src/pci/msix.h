@@ -51,6 +51,8 @@ private:
         u32 data { 0 };
         u32 control { 1 }; // bit 0: masked; every vector starts masked
     };
+    // Applies one aligned 4-byte word of the table (m_lock held).
+    void write_word(u64 offset, std::span<u8 const> word);
     bool deliverable(u16 vector) const;
     void deliver_pending();
 

@@ -43,6 +43,23 @@ constexpr u8 ISR_CONFIG = 2;
 constexpr u16 MSIX_ENABLE = 1u << 15;
 constexpr u16 MSIX_FUNCTION_MASK = 1u << 14;
 
+// The bits a driver sets during initialization, in the order it must set them (virtio 1.2, 3.1.1).
+constexpr u8 INITIALIZATION_ORDER[] = { PciTransport::STATUS_ACKNOWLEDGE, PciTransport::STATUS_DRIVER, PciTransport::STATUS_FEATURES_OK,
+    PciTransport::STATUS_DRIVER_OK };
+
+// Whether each initialization bit set in `status` comes with every bit before it.
+bool in_initialization_order(u8 status)
+{
+    bool previous_set = true;
+    for (u8 bit : INITIALIZATION_ORDER) {
+        bool set = status & bit;
+        if (set && !previous_set)
+            return false;
+        previous_set = set;
+    }
+    return true;
+}
+
 u32 load(std::span<u8 const> data)
 {
     u32 value = 0;
@@ -252,7 +269,7 @@ u32 PciTransport::common_read(u64 offset, size_t size)
     case QUEUE_ENABLE:
         return queue && queue->enabled;
     case QUEUE_NOTIFY_OFF:
-        return m_queue_select;
+        return queue ? m_queue_select : 0;
     case QUEUE_DESC:
     case QUEUE_DESC + 4:
         return queue ? half(QUEUE_DESC, queue->descriptor_table) : 0;
@@ -271,8 +288,10 @@ u32 PciTransport::common_read(u64 offset, size_t size)
 void PciTransport::common_write(u64 offset, size_t size, u32 value)
 {
     Queue* queue = m_queue_select < m_queues.size() ? &m_queues[m_queue_select] : nullptr;
-    // Queue fields may only change before the driver enables the queue (4.1.4.3.2).
-    bool queue_writable = queue && !queue->enabled && !(m_status.load() & STATUS_DRIVER_OK);
+    // Queue fields may only change before the driver enables the queue (4.1.4.3.2), and none after
+    // DRIVER_OK: the I/O thread serves what they were then.
+    bool running = m_status.load() & STATUS_DRIVER_OK;
+    bool queue_writable = queue && !queue->enabled && !running;
     auto set_half = [&](u64 field, u64& target) {
         if (offset == field)
             target = (target & 0xFFFF'FFFF'0000'0000) | value;
@@ -293,7 +312,8 @@ void PciTransport::common_write(u64 offset, size_t size, u32 value)
         }
         return;
     case CONFIG_MSIX_VECTOR:
-        m_config_vector.store(static_cast<u16>(value));
+        // A vector the table does not have reads back as NO_VECTOR (4.1.5.1.2).
+        m_config_vector.store(static_cast<u16>(value) < m_msix.vectors() ? static_cast<u16>(value) : pci::MsixTable::NO_VECTOR);
         return;
     case DEVICE_STATUS:
         set_status(static_cast<u8>(value));
@@ -303,13 +323,14 @@ void PciTransport::common_write(u64 offset, size_t size, u32 value)
         return;
     case QUEUE_SIZE:
         if (queue_writable)
-            queue->size = static_cast<u16>(value);
+            set_queue_size(*queue, value);
         return;
     case QUEUE_MSIX_VECTOR:
-        if (queue)
+        if (queue && !running)
             queue->vector = static_cast<u16>(value) < m_msix.vectors() ? static_cast<u16>(value) : pci::MsixTable::NO_VECTOR;
         return;
     case QUEUE_ENABLE:
+        // Only 1 may be written (4.1.4.3.2); disabling a queue takes a reset.
         if (queue_writable && value == 1)
             queue->enabled = true;
         return;
@@ -334,20 +355,59 @@ void PciTransport::common_write(u64 offset, size_t size, u32 value)
     }
 }
 
-void PciTransport::set_status(u8 status)
+void PciTransport::set_queue_size(Queue& queue, u32 size)
 {
-    if (status == 0) {
+    // A power of two no larger than the device's maximum (2.7); anything else is ignored.
+    if (size != 0 && size <= m_device->queue_max_size() && (size & (size - 1)) == 0)
+        queue.size = static_cast<u16>(size);
+}
+
+bool PciTransport::features_acceptable() const
+{
+    // 3.1.1: a subset of what was offered, with VERSION_1 (this transport has no legacy interface).
+    return !(m_driver_features & ~offered_features()) && (m_driver_features & F_VERSION_1);
+}
+
+void PciTransport::set_status(u8 written)
+{
+    if (written == 0) {
         reset();
         return;
     }
+    // DEVICE_NEEDS_RESET is the device's bit: a driver that adds a bit by reading the status and
+    // writing it back with the bit or-ed in carries it along, which changes nothing.
     u8 current = m_status.load();
-    if ((status & STATUS_FEATURES_OK) && !(current & STATUS_FEATURES_OK)) {
-        // 3.1.1: accept the features only if they are a subset of what was offered, with VERSION_1.
-        if ((m_driver_features & ~offered_features()) || !(m_driver_features & F_VERSION_1))
-            status &= static_cast<u8>(~STATUS_FEATURES_OK);
+    u8 held = static_cast<u8>(current & ~STATUS_NEEDS_RESET);
+    u8 wanted = static_cast<u8>(written & ~STATUS_NEEDS_RESET);
+    if (wanted == held)
+        return;
+    if (current & (STATUS_NEEDS_RESET | STATUS_FAILED)) {
+        // Only a reset starts over; a driver may still say it gave up.
+        if ((held & ~wanted) == 0 && (wanted & ~held) == STATUS_FAILED)
+            m_status.fetch_or(STATUS_FAILED);
+        return;
     }
-    m_status.store(static_cast<u8>(status | (current & STATUS_NEEDS_RESET)));
-    if ((status & STATUS_DRIVER_OK) && !(current & STATUS_DRIVER_OK) && (status & STATUS_FEATURES_OK))
+    if (held & ~wanted) {
+        fail(Error::from_string(fmt::format("the driver cleared device status bits {:#x} without a reset (status {:#x} written over {:#x})",
+            held & ~wanted, written, current)));
+        return;
+    }
+    u8 added = static_cast<u8>(wanted & ~held);
+    if ((added & STATUS_FEATURES_OK) && !features_acceptable()) {
+        // The features are refused by leaving FEATURES_OK clear (3.1.1); the driver reads that back.
+        added &= static_cast<u8>(~STATUS_FEATURES_OK);
+        wanted &= static_cast<u8>(~STATUS_FEATURES_OK);
+    }
+    if (!in_initialization_order(wanted)) {
+        fail(Error::from_string(fmt::format("the driver set device status {:#x} out of order over {:#x} (ACKNOWLEDGE, DRIVER, FEATURES_OK, "
+                                    "DRIVER_OK, each with the ones before it)",
+            written, current)));
+        return;
+    }
+    // Only this thread adds driver bits, and every bit set is kept until reset(): adding them with
+    // fetch_or keeps a DEVICE_NEEDS_RESET the I/O thread sets meanwhile.
+    m_status.fetch_or(added);
+    if (added & STATUS_DRIVER_OK)
         start();
 }
 
@@ -404,8 +464,11 @@ void PciTransport::reset()
 
 void PciTransport::fail(Error const& error)
 {
-    spdlog::warn("virtio device type {}: {}; the device needs a reset", m_device->device_type(), error.to_string());
-    m_status.fetch_or(STATUS_NEEDS_RESET);
+    if (m_status.fetch_or(STATUS_NEEDS_RESET) & STATUS_NEEDS_RESET)
+        return; // already waiting for a reset; the driver was told
+    // The guest decides how often this happens (a reset and a bad write again): one warning, then debug.
+    auto level = m_failure_reported.exchange(true) ? spdlog::level::debug : spdlog::level::warn;
+    spdlog::log(level, "virtio-{}: {}; the device needs a reset", device_type_name(m_device->device_type()), error.to_string());
     m_isr.fetch_or(ISR_CONFIG);
     ++m_config_generation;
     m_msix.signal(m_config_vector.load());

@@ -29,6 +29,14 @@ namespace kasou::virtio {
 // A device error sets DEVICE_NEEDS_RESET and raises the configuration interrupt; the VM goes on.
 // Interrupts go out through MSI-X only.
 //
+// The device status is a one-way state machine (virtio 1.2, 2.1 and 3.1.1): a non-zero write may
+// only add bits, and ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK only in that order (several at
+// once included). A write that clears a bit or skips one is refused: the status keeps its bits and
+// gains DEVICE_NEEDS_RESET. Once DEVICE_NEEDS_RESET or FAILED is set, only FAILED may still be
+// added; writing 0 resets (after the I/O thread has finished its requests and exited). So the I/O
+// thread is started at most once between two resets. Queue fields and vectors written when the
+// spec forbids it are ignored; out-of-range MSI-X vectors read back as NO_VECTOR.
+//
 // Threads: BAR and config accesses arrive on vCPU threads and take m_lock; the I/O thread takes
 // no lock (what it reports goes through atomics and the MSI-X table's own lock). Queue settings are
 // snapshotted when the driver sets DRIVER_OK, as the spec forbids changing them afterwards.
@@ -42,9 +50,13 @@ public:
     static constexpr u32 NOTIFY_MULTIPLIER = 4;
     static constexpr u64 MSIX_TABLE_OFFSET = 0x4000;
     static constexpr u64 MSIX_PBA_OFFSET = 0x6000;
+    // Device status bits (virtio 1.2, 2.1).
+    static constexpr u8 STATUS_ACKNOWLEDGE = 1;
+    static constexpr u8 STATUS_DRIVER = 2;
     static constexpr u8 STATUS_DRIVER_OK = 4;
     static constexpr u8 STATUS_FEATURES_OK = 8;
     static constexpr u8 STATUS_NEEDS_RESET = 0x40;
+    static constexpr u8 STATUS_FAILED = 0x80;
 
     // `router` (may be null: every notification then exits to userspace) must outlive the
     // transport; `io_poll` bounds the I/O thread's polling (0: it never polls).
@@ -85,6 +97,8 @@ private:
     u32 common_read(u64 offset, size_t size);
     void common_write(u64 offset, size_t size, u32 value);
     void set_status(u8 status);
+    bool features_acceptable() const;
+    void set_queue_size(Queue& queue, u32 size);
     void start();
     void stop();
     void reset();
@@ -114,6 +128,7 @@ private:
     std::atomic<u8> m_config_generation { 0 };
     std::atomic<bool> m_userspace_notify_reported { false }; // logged once, at debug level
     std::atomic<bool> m_route_failure_reported { false };    // logged once
+    std::atomic<bool> m_failure_reported { false };          // at warning level once, then at debug level
     std::optional<EventFd> m_stop_event;
     std::thread m_io_thread;
 };

@@ -86,6 +86,30 @@ TEST(Virtio, MovedBarsKeepTheirNotificationRoutes)
     EXPECT_EQ(result.err.find("took a userspace exit"), std::string::npos) << result.err;
 }
 
+// A driver that breaks the virtio and PCI rules while its device runs (guests/virtio_status_abuse):
+// DRIVER_OK cleared and set again without a reset, queue registers rewritten after DRIVER_OK,
+// vectors beyond the MSI-X table, the BAR sized, moved and undecoded. kasou answers as the spec
+// says and the device serves requests again after a reset; the VM is never taken down.
+TEST(Virtio, HostileDriverCannotAbortTheVmm)
+{
+    auto result = run_kasou({ "run", "--kernel", KASOU_GUEST_VIRTIO_STATUS_ABUSE, "--memory", "64M" });
+    EXPECT_EQ(result.signal, 0) << "kasou died of a signal\n" << result.out << result.err;
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
+    expect_lines(result.out, {
+        "status after DRIVER_OK cleared and set again: ok \\(0x4f\\)",
+        "queue_size written after DRIVER_OK: ok \\(0x8\\)",
+        "queue_enable written 0 after DRIVER_OK: ok \\(0x1\\)",
+        "config_msix_vector beyond the table: ok \\(0xffff\\)",
+        "msi-x entry 1 address after a write across entries: ok \\(0xfee01000\\)",
+        "virtio-rng: 64 bytes after the reset",
+        "virtio-rng: 64 bytes after moving the bar while running",
+        "status with memory decoding off: ok \\(0xff\\)",
+        "virtio-rng: 64 bytes after the last reset",
+        "virtio_status_abuse: all checks passed",
+    });
+    EXPECT_NE(result.err.find("cleared device status bits 0x4 without a reset"), std::string::npos) << result.err;
+}
+
 TEST(Virtio, PollingDriverWithoutInterrupts)
 {
     TemporaryDirectory directory;

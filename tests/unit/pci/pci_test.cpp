@@ -176,3 +176,18 @@ TEST(MsixTable, IgnoresBadAccesses)
     table.table_write(0, odd);
     EXPECT_TRUE(sink.routes.empty()) << "2-byte writes are not allowed";
 }
+
+// An 8-byte write at entry 0's control word also writes entry 1's address: that entry's route must
+// be updated, as if the two words had been written one by one.
+TEST(MsixTable, AWriteSpanningTwoEntriesUpdatesBoth)
+{
+    RecordingSink sink;
+    MsixTable table(2, sink);
+    u32 const words[2] = { 1, 0xFEE0'1000 }; // entry 0 control (masked), entry 1 address_low
+    table.table_write(12, std::span(reinterpret_cast<u8 const*>(words), 8));
+    ASSERT_EQ(sink.routes.size(), 1u);
+    EXPECT_EQ(sink.routes[0].first, 1) << "entry 1's address changed";
+    u32 read_back = 0;
+    table.table_read(16, std::span(reinterpret_cast<u8*>(&read_back), 4));
+    EXPECT_EQ(read_back, 0xFEE0'1000u);
+}

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <dirent.h>
+#include <fstream>
 #include <atomic>
 #include <chrono>
 #include <fcntl.h>
@@ -10,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "base/sys.h"
+#include "base/try.h"
 
 #include "test_driver.h"
 #include "virtio/pci_transport.h"
@@ -349,4 +352,265 @@ TEST(TransportNotifyRoutes, ARefusedRouteIsNotRetriedOnEveryWrite)
     EXPECT_EQ(transport->routed_base(), 0xC000'0000u);
     config_write(*transport, pci::ConfigSpace::COMMAND, 2, pci::ConfigSpace::COMMAND_MEMORY | pci::ConfigSpace::COMMAND_BUS_MASTER);
     EXPECT_EQ(router.changes, 1);
+}
+
+namespace {
+
+// The device status transitions virtio 1.2 forbids (2.1, 3.1.1) and the queue and vector writes it
+// forbids (4.1.4.3, 4.1.5.1): each has a defined outcome, and the I/O thread is never started twice.
+struct TransportStateMachine : TransportFixture {
+    static constexpr u8 ACK = 1; // virtio 1.2, 2.1
+    static constexpr u8 DRIVER = 2;
+    static constexpr u8 FEATURES_OK = PciTransport::STATUS_FEATURES_OK;
+    static constexpr u8 DRIVER_OK = PciTransport::STATUS_DRIVER_OK;
+    static constexpr u8 NEEDS_RESET = PciTransport::STATUS_NEEDS_RESET;
+    static constexpr u8 FAILED = 0x80;
+    static constexpr u8 RUNNING = ACK | DRIVER | FEATURES_OK | DRIVER_OK;
+
+    // The I/O threads of entropy devices in this process (named by the transport).
+    static int io_threads()
+    {
+        int count = 0;
+        DIR* tasks = ::opendir("/proc/self/task");
+        while (auto* entry = ::readdir(tasks)) {
+            if (entry->d_name[0] == '.')
+                continue;
+            std::ifstream comm(std::string("/proc/self/task/") + entry->d_name + "/comm");
+            std::string name;
+            std::getline(comm, name);
+            count += name == "virtio-rng";
+        }
+        ::closedir(tasks);
+        return count;
+    }
+
+    // Whether the device fills one more 8-byte buffer on queue 0.
+    bool serves_a_request()
+    {
+        u16 before = ring.used_index();
+        u16 head = ring.available_index() % ring.layout().size;
+        ring.set_descriptor(head, { ring.buffer(std::vector<u8>(8)), 8, WRITE, 0 });
+        ring.make_available(head);
+        write(PciTransport::notify_offset(0), 0, 2);
+        return wait_until([&] { return ring.used_index() == before + 1; });
+    }
+
+    // Resets, clears the rings and brings the device up again; it must serve a request.
+    void restart()
+    {
+        set_status(0);
+        ASSERT_EQ(status(), 0);
+        EXPECT_EQ(io_threads(), 0) << "a reset ends the I/O thread";
+        ASSERT_TRUE(memory.write(0x1000, std::vector<u8>(0x3000, 0))); // fresh rings
+        bring_up(F_VERSION_1);
+        EXPECT_EQ(status(), RUNNING);
+        EXPECT_TRUE(serves_a_request()) << "the device works again after a reset";
+        EXPECT_EQ(io_threads(), 1);
+    }
+};
+
+} // namespace
+
+// The reported case: DRIVER_OK cleared without a reset, then set again. Before the state machine,
+// the second DRIVER_OK started a second I/O thread over the running one's std::thread: terminate.
+TEST_F(TransportStateMachine, ClearingDriverOkWithoutResetNeedsReset)
+{
+    bring_up(F_VERSION_1);
+    ASSERT_EQ(status(), RUNNING);
+    ASSERT_TRUE(wait_until([] { return io_threads() == 1; })) << "the thread names itself once it runs";
+    set_status(ACK | DRIVER | FEATURES_OK);
+    EXPECT_EQ(status(), RUNNING | NEEDS_RESET) << "the bits stay; the device asks for a reset";
+    ASSERT_TRUE(wait_until([&] { return sink.count() == 1; }));
+    EXPECT_EQ(sink.delivered[0], 0) << "the configuration-change vector";
+    EXPECT_EQ(read(PciTransport::ISR_OFFSET, 1), 2u) << "ISR: configuration change";
+    set_status(RUNNING);
+    EXPECT_EQ(status(), RUNNING | NEEDS_RESET);
+    EXPECT_EQ(sink.count(), 1u) << "one configuration interrupt per reset cycle";
+    EXPECT_TRUE(serves_a_request()) << "the running thread goes on serving";
+    EXPECT_EQ(io_threads(), 1) << "never a second I/O thread";
+    restart();
+}
+
+TEST_F(TransportStateMachine, ClearingEarlierBitsIsRefused)
+{
+    set_status(ACK | DRIVER);
+    set_status(ACK);
+    EXPECT_EQ(status(), ACK | DRIVER | NEEDS_RESET);
+    set_driver_features(F_VERSION_1);
+    set_status(ACK | DRIVER | FEATURES_OK);
+    EXPECT_EQ(status(), ACK | DRIVER | NEEDS_RESET) << "nothing but a reset or FAILED once NEEDS_RESET is set";
+    // A driver that gives up reads the status and writes it back with FAILED or-ed in.
+    set_status(static_cast<u8>(status() | FAILED));
+    EXPECT_EQ(status(), ACK | DRIVER | NEEDS_RESET | FAILED);
+    EXPECT_EQ(io_threads(), 0);
+    restart();
+}
+
+TEST_F(TransportStateMachine, BitsSetOutOfOrderAreRefused)
+{
+    set_status(DRIVER); // without ACKNOWLEDGE
+    EXPECT_EQ(status(), NEEDS_RESET) << "the write is not taken";
+    set_status(0);
+    set_status(ACK | DRIVER);
+    set_status(ACK | DRIVER | DRIVER_OK); // DRIVER_OK without FEATURES_OK
+    EXPECT_EQ(status(), ACK | DRIVER | NEEDS_RESET);
+    EXPECT_EQ(io_threads(), 0);
+    restart();
+}
+
+TEST_F(TransportStateMachine, AllBitsInOneWriteAreTakenInOrder)
+{
+    enable_msix();
+    set_driver_features(F_VERSION_1);
+    write(0x16, 0, 2);
+    write(0x20, static_cast<u32>(ring.layout().descriptor_table));
+    write(0x28, static_cast<u32>(ring.layout().available_ring));
+    write(0x30, static_cast<u32>(ring.layout().used_ring));
+    write(0x1C, 1, 2);
+    set_status(RUNNING);
+    EXPECT_EQ(status(), RUNNING);
+    EXPECT_TRUE(serves_a_request());
+}
+
+TEST_F(TransportStateMachine, RefusedFeaturesWithDriverOkInTheSameWriteStartNothing)
+{
+    set_status(ACK | DRIVER);
+    set_driver_features(F_VERSION_1 | (1ull << 40)); // not offered
+    set_status(RUNNING);
+    EXPECT_FALSE(status() & FEATURES_OK);
+    EXPECT_TRUE(status() & NEEDS_RESET);
+    EXPECT_EQ(io_threads(), 0);
+    restart();
+}
+
+TEST_F(TransportStateMachine, FailedIsTerminalUntilReset)
+{
+    set_status(ACK | DRIVER | FAILED);
+    EXPECT_EQ(status(), ACK | DRIVER | FAILED);
+    set_driver_features(F_VERSION_1);
+    set_status(ACK | DRIVER | FAILED | FEATURES_OK);
+    EXPECT_EQ(status(), ACK | DRIVER | FAILED);
+    restart();
+}
+
+TEST_F(TransportStateMachine, QueueFieldsAreFrozenAfterDriverOk)
+{
+    bring_up(F_VERSION_1);
+    write(0x16, 0, 2);
+    write(0x18, 4, 2);
+    write(0x1A, 0, 2);
+    write(0x1C, 0, 2);
+    write(0x20, 0x8000);
+    write(0x28, 0x9000);
+    write(0x30, 0xA000);
+    EXPECT_EQ(read(0x18, 2), ring.layout().size);
+    EXPECT_EQ(read(0x1A, 2), 1u) << "the vector the I/O thread uses";
+    EXPECT_EQ(read(0x1C, 2), 1u) << "queue_enable cannot be cleared";
+    EXPECT_EQ(read(0x20), ring.layout().descriptor_table);
+    EXPECT_EQ(read(0x28), ring.layout().available_ring);
+    EXPECT_EQ(read(0x30), ring.layout().used_ring);
+    EXPECT_EQ(status(), RUNNING);
+    EXPECT_TRUE(serves_a_request());
+}
+
+TEST_F(TransportStateMachine, QueueFieldsOfAnEnabledQueueAndBadSizesAreIgnored)
+{
+    set_status(ACK | DRIVER);
+    write(0x16, 0, 2);
+    write(0x18, 3, 2); // not a power of two
+    EXPECT_EQ(read(0x18, 2), 256u);
+    write(0x18, 512, 2); // above the device's maximum
+    EXPECT_EQ(read(0x18, 2), 256u);
+    write(0x18, 0, 2);
+    EXPECT_EQ(read(0x18, 2), 256u);
+    write(0x18, 16, 2);
+    EXPECT_EQ(read(0x18, 2), 16u);
+    write(0x20, 0x1000);
+    write(0x1C, 1, 2);
+    write(0x18, 8, 2);
+    write(0x20, 0x5000);
+    EXPECT_EQ(read(0x18, 2), 16u) << "enabled: the layout is fixed";
+    EXPECT_EQ(read(0x20), 0x1000u);
+}
+
+TEST_F(TransportStateMachine, QueueSelectOutOfRangeReachesNoQueue)
+{
+    set_status(ACK | DRIVER);
+    write(0x16, 7, 2); // the entropy device has one queue
+    EXPECT_EQ(read(0x16, 2), 7u);
+    write(0x18, 16, 2);
+    write(0x1C, 1, 2);
+    write(0x20, 0x1000);
+    EXPECT_EQ(read(0x18, 2), 0u) << "size 0: no such queue";
+    EXPECT_EQ(read(0x1C, 2), 0u);
+    EXPECT_EQ(read(0x1E, 2), 0u) << "no notification offset beyond the notify region";
+    EXPECT_EQ(read(0x1A, 2), 0xFFFFu);
+    EXPECT_EQ(read(0x20), 0u);
+    write(0x16, 0, 2);
+    EXPECT_EQ(read(0x1C, 2), 0u) << "queue 0 untouched";
+}
+
+TEST_F(TransportStateMachine, VectorsOutOfRangeReadBackAsNoVector)
+{
+    // The entropy device has two MSI-X vectors: configuration and queue 0.
+    write(0x10, 2, 2);
+    EXPECT_EQ(read(0x10, 2), 0xFFFFu);
+    write(0x10, 1, 2);
+    EXPECT_EQ(read(0x10, 2), 1u);
+    write(0x16, 0, 2);
+    write(0x1A, 5, 2);
+    EXPECT_EQ(read(0x1A, 2), 0xFFFFu);
+    write(0x1A, 0, 2);
+    EXPECT_EQ(read(0x1A, 2), 0u);
+}
+
+TEST_F(TransportStateMachine, FeatureSelectorsOutOfRangeReadZero)
+{
+    write(0x00, 9);
+    EXPECT_EQ(read(0x04), 0u);
+    write(0x08, 9);
+    write(0x0C, 0xFFFF'FFFF);
+    EXPECT_EQ(read(0x0C), 0u);
+    EXPECT_EQ(device_features() & (1ull << 40), 0u);
+}
+
+namespace {
+
+// A device whose requests take a while, to show that a reset waits for the one in flight.
+struct SlowDevice final : VirtioDevice {
+    std::atomic<bool> busy { false };
+    std::atomic<int> finished { 0 };
+    u16 device_type() const override { return DEVICE_ENTROPY; }
+    u64 device_features() const override { return 0; }
+    u16 queue_count() const override { return 1; }
+    void read_config(u64, std::span<u8> data) override { std::fill(data.begin(), data.end(), 0); }
+    ErrorOr<void> process(u16, SplitQueue& queue) override
+    {
+        while (auto chain = TRY(queue.pop())) {
+            busy = true;
+            std::this_thread::sleep_for(100ms);
+            TRY(queue.push(chain->head, 0));
+            ++finished;
+            busy = false;
+        }
+        return {};
+    }
+};
+
+} // namespace
+
+TEST_F(TransportStateMachine, ResetWaitsForTheRequestInFlight)
+{
+    auto slow = std::make_shared<SlowDevice>();
+    transport = PciTransport::create(memory, slow, sink).value();
+    bring_up(F_VERSION_1);
+    ring.set_descriptor(0, { ring.buffer(std::vector<u8>(8)), 8, WRITE, 0 });
+    ring.make_available(0);
+    write(PciTransport::notify_offset(0), 0, 2);
+    ASSERT_TRUE(wait_until([&] { return slow->busy.load(); }));
+    set_status(0);
+    EXPECT_EQ(slow->finished.load(), 1) << "the request completed before the reset returned";
+    EXPECT_FALSE(slow->busy.load());
+    EXPECT_EQ(status(), 0);
+    EXPECT_EQ(io_threads(), 0);
 }
