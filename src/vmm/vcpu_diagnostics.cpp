@@ -30,6 +30,9 @@ std::string describe_vcpu_position(kvm::Vcpu const& vcpu, memory::GuestMemory co
     auto sregs = vcpu.sregs();
     if (!regs || !sregs)
         return "registers unreadable";
+    // KVM on AMD SVM puts a vCPU that shut down back into its reset state before returning.
+    if (regs->rip == 0xFFF0 && sregs->cs.base == 0xFFFF'0000)
+        return "registers at the reset vector: this host's KVM resets a vCPU that shuts down (AMD SVM), so the faulting instruction is not known";
     u64 linear = sregs->cs.base + regs->rip;
     std::string text = fmt::format("RIP {:#x} (CS {:#x} base {:#x}, {}, paging {})", regs->rip, sregs->cs.selector,
         sregs->cs.base, cpu_mode(*sregs), (sregs->cr0 & CR0_PG) ? "on" : "off");
