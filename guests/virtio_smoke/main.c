@@ -112,16 +112,9 @@ static bool parse_wait(void)
 void open_device(struct virtio_pci_device *dev, struct pci_function *f, uint64_t wanted, struct virtqueue *queues,
                  uint16_t queue_count, uint16_t max_size, uint8_t vector)
 {
-    char const *name = virtio_type_name(virtio_pci_type(f));
-    char const *error = virtio_pci_open(dev, f);
-    if (!error)
-        error = virtio_pci_negotiate(dev, wanted);
-    for (uint16_t q = 0; !error && q < queue_count; ++q)
-        error = virtio_pci_setup_queue(dev, &queues[q], q, max_size, vector);
-    if (!error)
-        error = virtio_pci_driver_ok(dev);
+    char const *error = virtio_pci_start(dev, f, wanted, queues, queue_count, max_size, vector);
     if (error)
-        guest_fail(EXIT_DEVICE_INIT, "%s at 00:%02x.%u: %s", name, f->device, f->function, error);
+        guest_fail(EXIT_DEVICE_INIT, "%s at 00:%02x.%u: %s", virtio_type_name(virtio_pci_type(f)), f->device, f->function, error);
 }
 
 uint32_t wait_and_reap(struct virtqueue *vq, char const *what)
