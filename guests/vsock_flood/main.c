@@ -76,17 +76,6 @@ static struct packet tx;
 static struct vsock_header flood_packet;
 static uint64_t guest_cid;
 
-static uint64_t number_option(char const *key, uint64_t fallback, uint64_t min, uint64_t max)
-{
-    char const *value;
-    size_t length;
-    uint64_t number = fallback;
-    if (cmdline_option(boot.cmdline, key, &value, &length) &&
-        (!parse_number(value, length, &number) || number < min || number > max))
-        guest_fail(EXIT_BAD_OPTION, "%s= needs a number from %lu to %lu", key, min, max);
-    return number;
-}
-
 static struct vsock_header header(uint16_t op, uint32_t host_port, uint32_t length)
 {
     struct vsock_header h = { guest_cid, HOST_CID, GUEST_PORT, host_port, length, TYPE_STREAM, op, 0, GUEST_BUFFER, 0 };
@@ -177,8 +166,8 @@ void guest_main(struct hvm_start_info const *start_info)
 {
     if (!boot_info_read(start_info, &boot))
         guest_fail(EXIT_BAD_START_INFO, "start info magic 0x%x version %u", boot.magic, boot.version);
-    uint32_t port = (uint32_t)number_option("port", 5000, 1, 0xfffffffe);
-    uint64_t packets = number_option("packets", 1000000, 1, 1ull << 40);
+    uint32_t port = (uint32_t)cmdline_number(boot.cmdline, "port", 5000, 1, 0xfffffffe, EXIT_BAD_OPTION);
+    uint64_t packets = cmdline_number(boot.cmdline, "packets", 1000000, 1, 1ull << 40, EXIT_BAD_OPTION);
     char const *mode;
     size_t length;
     bool credit = false;
