@@ -187,6 +187,7 @@ void guest_main(struct hvm_start_info const *start_info)
 
     /* One rx buffer, for the RESPONSE; afterwards the rx queue stays empty until the flood ends. */
     post_rx(&rx[0]);
+    virtqueue_kick(&queues[RXQ]);
     tx.header = header(OP_REQUEST, port, 0);
     send_tx();
     struct packet *reply = receive(rdtsc() + TIMEOUT_CYCLES);

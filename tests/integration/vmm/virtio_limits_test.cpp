@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <csignal>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -24,9 +25,12 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr int GUEST_PASSED = 1;
-// Growth of kasou's resident memory a flood may cause at most. Without the bounds a million
-// queued replies take more than 10 MiB.
-constexpr long MAX_GROWTH_KIB = 4096;
+// Growth of kasou's resident memory a flood may cause at most. Without the bounds the replies to
+// half a million packets take about 6 MiB.
+constexpr long MAX_GROWTH_KIB = 2048;
+constexpr char const* PACKETS = "500000";
+// How long the echo server waits for the guest: a flood takes minutes inside the nested test host.
+constexpr int ECHO_PATIENCE_MS = 600'000;
 
 long resident_kib(pid_t pid)
 {
@@ -76,11 +80,11 @@ private:
     }
     void serve()
     {
-        if (!readable(m_listener, 60000))
+        if (!readable(m_listener, ECHO_PATIENCE_MS))
             return;
         int client = ::accept(m_listener, nullptr, nullptr);
         char buffer[512];
-        while (readable(client, 60000)) {
+        while (readable(client, ECHO_PATIENCE_MS)) {
             ssize_t n = ::recv(client, buffer, sizeof(buffer), 0);
             if (n <= 0)
                 break;
@@ -92,7 +96,7 @@ private:
     std::thread m_thread;
 };
 
-// Boots vsock_flood with `mode`; returns its output after checking it flooded a million packets
+// Boots vsock_flood with `mode`; returns its output after checking it flooded PACKETS packets
 // with kasou's memory flat and its connection still echoing.
 std::string run_vsock_flood(std::string const& mode)
 {
@@ -100,18 +104,19 @@ std::string run_vsock_flood(std::string const& mode)
     auto uds = directory.file("v.sock");
     EchoServer echo(uds + "_5000");
     KasouProcess kasou({ "run", "--kernel", KASOU_GUEST_VSOCK_FLOOD, "--memory", "64M", "--no-rng", "--vsock", "cid=3,uds=" + uds,
-        "--cmdline", "flood=" + mode + " packets=1000000" });
-    if (!kasou.wait_for_output("vsock_flood: flooding", 60s)) {
+        "--cmdline", "flood=" + mode + " packets=" + PACKETS });
+    if (!kasou.wait_for_output("vsock_flood: flooding", 120s)) {
         kasou.send_signal(SIGKILL);
         auto result = kasou.wait(10s);
         ADD_FAILURE() << "the guest did not start flooding\n" << result.out << result.err;
         return {};
     }
     long before = resident_kib(kasou.pid());
-    long peak = peak_resident_kib_until(kasou, "vsock_flood: sent", 120s);
-    auto result = kasou.wait(60s);
+    long peak = peak_resident_kib_until(kasou, "vsock_flood: sent", 900s);
+    auto result = kasou.wait(300s);
+    std::cout << "kasou's VmRSS: " << before << " KiB when the flood began, at most " << peak << " KiB during it\n";
     EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
-    EXPECT_NE(result.out.find("vsock_flood: sent 1000000 packets\n"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("vsock_flood: sent " + std::string(PACKETS) + " packets\n"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("vsock_flood: echo ok\n"), std::string::npos) << result.out;
     EXPECT_LT(peak - before, MAX_GROWTH_KIB) << "kasou grew from " << before << " KiB to " << peak << " KiB during the flood\n" << result.out;
     return result.out;
