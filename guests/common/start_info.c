@@ -1,5 +1,6 @@
 #include "start_info.h"
 
+#include "exit.h"
 #include "string.h"
 
 bool boot_info_read(struct hvm_start_info const *start_info, struct boot_info *info)
@@ -136,4 +137,14 @@ bool memmap_is_ram(struct boot_info const *info, uint64_t address, uint64_t size
             return true;
     }
     return false;
+}
+
+uint64_t cmdline_number(char const *cmdline, char const *key, uint64_t fallback, uint64_t min, uint64_t max, uint8_t bad_option)
+{
+    char const *value;
+    size_t length;
+    uint64_t number = fallback;
+    if (cmdline_option(cmdline, key, &value, &length) && (!parse_number(value, length, &number) || number < min || number > max))
+        guest_fail(bad_option, "%s= needs a number from %lu to %lu", key, min, max);
+    return number;
 }

@@ -61,5 +61,9 @@ bool cmdline_option(char const *cmdline, char const *key, char const **value, si
  * binary suffix K, M or G (as in "64M"). Rejects empty text, other characters and overflow. */
 bool parse_number(char const *text, size_t length, uint64_t *result);
 
+/* The number given as key= on cmdline (parse_number's syntax), or fallback when there is none; a
+ * malformed value or one outside [min, max] fails the guest with exit value bad_option. */
+uint64_t cmdline_number(char const *cmdline, char const *key, uint64_t fallback, uint64_t min, uint64_t max, uint8_t bad_option);
+
 /* Whether [address, address + size) lies inside one RAM entry of the memory map. */
 bool memmap_is_ram(struct boot_info const *info, uint64_t address, uint64_t size);

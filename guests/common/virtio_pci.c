@@ -96,6 +96,8 @@ char const *virtio_type_name(uint16_t type)
         return "virtio-console";
     case VIRTIO_ID_RNG:
         return "virtio-rng";
+    case VIRTIO_ID_VSOCK:
+        return "virtio-vsock";
     default:
         return "virtio (other)";
     }
@@ -276,4 +278,17 @@ uint64_t virtio_pci_config64(struct virtio_pci_device const *dev, uint32_t offse
             break;
     }
     return value;
+}
+
+char const *virtio_pci_start(struct virtio_pci_device *dev, struct pci_function *f, uint64_t wanted, struct virtqueue *queues,
+                             uint16_t queue_count, uint16_t max_size, uint8_t msix_vector)
+{
+    char const *error = virtio_pci_open(dev, f);
+    if (!error)
+        error = virtio_pci_negotiate(dev, wanted);
+    for (uint16_t q = 0; !error && q < queue_count; ++q)
+        error = virtio_pci_setup_queue(dev, &queues[q], q, max_size, msix_vector);
+    if (!error)
+        error = virtio_pci_driver_ok(dev);
+    return error;
 }

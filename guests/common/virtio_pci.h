@@ -19,6 +19,7 @@
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_VSOCK 19
 
 /* Reserved feature bits (virtio 1.2, 6). */
 #define VIRTIO_F_INDIRECT_DESC (1ull << 28)
@@ -63,6 +64,11 @@ char const *virtio_pci_setup_queue(struct virtio_pci_device *dev, struct virtque
 
 /* Sets DRIVER_OK; fails if the device has set DEVICE_NEEDS_RESET. */
 char const *virtio_pci_driver_ok(struct virtio_pci_device *dev);
+
+/* All of the above in turn: opens the function, negotiates wanted, sets up queues
+ * [0, queue_count) of up to max_size entries with msix_vector, and sets DRIVER_OK. */
+char const *virtio_pci_start(struct virtio_pci_device *dev, struct pci_function *f, uint64_t wanted, struct virtqueue *queues,
+                             uint16_t queue_count, uint16_t max_size, uint8_t msix_vector);
 
 /* Device configuration reads; 64-bit fields are read as two halves under the configuration
  * generation (virtio 1.2, 4.1.4.3.1). */

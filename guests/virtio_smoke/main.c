@@ -58,17 +58,6 @@ static unsigned parse_expect(void)
     return mask;
 }
 
-static uint64_t number_option(char const *key, uint64_t fallback, uint64_t min, uint64_t max)
-{
-    char const *value;
-    size_t length;
-    uint64_t number = fallback;
-    if (cmdline_option(boot.cmdline, key, &value, &length) &&
-        (!parse_number(value, length, &number) || number < min || number > max))
-        guest_fail(EXIT_BAD_OPTION, "%s= needs a number from %lu to %lu", key, min, max);
-    return number;
-}
-
 /* bench=randread|randwrite qd=N (1..16) seconds=S | requests=N cpl=0|3. Returns whether bench=
  * was given. */
 static bool parse_bench(struct bench_options *options, bool use_interrupts)
@@ -83,9 +72,9 @@ static bool parse_bench(struct bench_options *options, bool use_interrupts)
         options->write = true;
     else
         guest_fail(EXIT_BAD_OPTION, "bench= takes randread or randwrite");
-    options->queue_depth = (unsigned)number_option("qd", 1, 1, BENCH_MAX_QUEUE_DEPTH);
-    options->seconds = number_option("seconds", DEFAULT_BENCH_SECONDS, 1, 3600);
-    options->requests = number_option("requests", 0, 0, 1ull << 32);
+    options->queue_depth = (unsigned)cmdline_number(boot.cmdline, "qd", 1, 1, BENCH_MAX_QUEUE_DEPTH, EXIT_BAD_OPTION);
+    options->seconds = cmdline_number(boot.cmdline, "seconds", DEFAULT_BENCH_SECONDS, 1, 3600, EXIT_BAD_OPTION);
+    options->requests = cmdline_number(boot.cmdline, "requests", 0, 0, 1ull << 32, EXIT_BAD_OPTION);
     if (!cmdline_option(boot.cmdline, "cpl", &value, &length) || option_is(value, length, "0"))
         options->at_cpl3 = false;
     else if (option_is(value, length, "3"))
@@ -112,16 +101,9 @@ static bool parse_wait(void)
 void open_device(struct virtio_pci_device *dev, struct pci_function *f, uint64_t wanted, struct virtqueue *queues,
                  uint16_t queue_count, uint16_t max_size, uint8_t vector)
 {
-    char const *name = virtio_type_name(virtio_pci_type(f));
-    char const *error = virtio_pci_open(dev, f);
-    if (!error)
-        error = virtio_pci_negotiate(dev, wanted);
-    for (uint16_t q = 0; !error && q < queue_count; ++q)
-        error = virtio_pci_setup_queue(dev, &queues[q], q, max_size, vector);
-    if (!error)
-        error = virtio_pci_driver_ok(dev);
+    char const *error = virtio_pci_start(dev, f, wanted, queues, queue_count, max_size, vector);
     if (error)
-        guest_fail(EXIT_DEVICE_INIT, "%s at 00:%02x.%u: %s", name, f->device, f->function, error);
+        guest_fail(EXIT_DEVICE_INIT, "%s at 00:%02x.%u: %s", virtio_type_name(virtio_pci_type(f)), f->device, f->function, error);
 }
 
 uint32_t wait_and_reap(struct virtqueue *vq, char const *what)

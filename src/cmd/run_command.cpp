@@ -151,8 +151,8 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
         "Run the vCPUs on a core group: auto (kasou picks CPUs sharing a cache) or a host CPU list such as 2,3 or 4-7");
     run->add_option("--net", options->nets, "A virtio-net device on a tap interface, repeatable: tap=NAME[,mac=52:54:00:12:34:56]");
     run->add_option("--vsock", options->vsock,
-        "A virtio-vsock device: cid=N,uds=PATH (host side: connect to PATH and send \"CONNECT PORT\"; the guest's "
-        "connections to port P go to PATH_P)");
+        "A virtio-vsock device: cid=N,uds=PATH[,max_connections=N] (host side: connect to PATH and send \"CONNECT PORT\"; "
+        "the guest's connections to port P go to PATH_P; at most max_connections, default 1024, open at once)");
     run->add_option("--console", options->console,
            "serial: the console is COM1 (ttyS0); virtio: a virtio console (hvc0) gets the keyboard and the default command line "
            "says console=hvc0")

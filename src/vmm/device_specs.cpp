@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "virtio/vsock/vsock_device.h"
+
 namespace kasou::vmm {
 
 ErrorOr<DiskSpec> DiskSpec::parse(std::string const& text)
@@ -107,8 +109,15 @@ ErrorOr<VsockSpec> VsockSpec::parse(std::string const& text)
             spec.guest_cid = static_cast<u32>(cid);
         } else if (key == "uds") {
             spec.uds_path = value;
+        } else if (key == "max_connections") {
+            char* end = nullptr;
+            unsigned long count = std::strtoul(value.c_str(), &end, 10);
+            if (value.empty() || *end != '\0' || count < 1 || count > virtio::vsock::MAX_MAX_CONNECTIONS)
+                return make_error(
+                    fmt::format("--vsock {}: max_connections must be a number from 1 to {}", text, virtio::vsock::MAX_MAX_CONNECTIONS));
+            spec.max_connections = count;
         } else {
-            return make_error(fmt::format("--vsock {}: unknown key '{}' (known: cid, uds)", text, key));
+            return make_error(fmt::format("--vsock {}: unknown key '{}' (known: cid, uds, max_connections)", text, key));
         }
     }
     if (spec.guest_cid == 0 || spec.uds_path.empty())

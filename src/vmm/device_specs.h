@@ -34,11 +34,13 @@ struct NetSpec {
     static ErrorOr<NetSpec> parse(std::string const& text);
 };
 
-// The --vsock option: `cid=N,uds=PATH`, a virtio-vsock device whose host side is Unix sockets at
-// PATH (connect there and send "CONNECT PORT") and PATH_PORT (for the guest's connections).
+// The --vsock option: `cid=N,uds=PATH[,max_connections=N]`, a virtio-vsock device whose host side
+// is Unix sockets at PATH (connect there and send "CONNECT PORT") and PATH_PORT (for the guest's
+// connections). max_connections is checked by the device (0: its default).
 struct VsockSpec {
     u32 guest_cid { 0 };
     std::string uds_path;
+    size_t max_connections { 0 };
 
     static ErrorOr<VsockSpec> parse(std::string const& text);
 };

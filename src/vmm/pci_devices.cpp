@@ -63,6 +63,8 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(kvm::Vm& vm, memory::Gue
     }
     if (options.vsock) {
         virtio::vsock::VsockOptions vsock { options.vsock->guest_cid, options.vsock->uds_path };
+        if (options.vsock->max_connections)
+            vsock.max_connections = options.vsock->max_connections;
         auto device = TRY(virtio::vsock::VsockDevice::create(vsock).map_error([](Error const& e) { return e.with_prefix("--vsock"); }));
         TRY(devices->add(vm, memory, routing, options.io_poll, std::move(device)));
     }

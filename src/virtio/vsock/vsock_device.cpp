@@ -1,6 +1,7 @@
 #include "virtio/vsock/vsock_device.h"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -51,6 +52,8 @@ ErrorOr<std::shared_ptr<VsockDevice>> VsockDevice::create(VsockOptions options)
 {
     if (options.guest_cid < 3 || options.guest_cid > 0xFFFF'FFFE)
         return make_error(fmt::format("vsock guest CID {} is outside 3 to 4294967294", options.guest_cid));
+    if (options.max_connections < 1 || options.max_connections > MAX_MAX_CONNECTIONS)
+        return make_error(fmt::format("vsock max_connections {} is outside 1 to {}", options.max_connections, MAX_MAX_CONNECTIONS));
     auto address = TRY(unix_address(options.uds_path));
     struct stat existing;
     if (sys::lstat(options.uds_path, existing))
@@ -94,6 +97,7 @@ void VsockDevice::reset()
         m_events.remove(connection.socket.get());
     m_connections.clear();
     m_tokens.clear();
+    m_resets.clear();
     m_control.clear();
     m_readable.clear();
     m_chain.reset(); // it belonged to the queue the driver just dropped
@@ -108,7 +112,7 @@ ErrorOr<void> VsockDevice::process(u16 index, SplitQueue& queue)
         TRY(transmit(queue));
         // Answers, and host bytes the guest just gave credit for, wait for the rx queue, which
         // only the host-event path holds.
-        if (!m_control.empty() || !m_readable.empty())
+        if (!m_resets.empty() || !m_control.empty() || !m_readable.empty())
             TRY(m_wakeup.signal());
         return {};
     default:
@@ -150,7 +154,7 @@ void VsockDevice::handle(VsockPacket const& packet)
     Key key { header.dst_port, header.src_port };
     if (header.type != TYPE_STREAM) {
         if (header.op != OP_RST)
-            send_control(key, OP_RST);
+            send_reset(key);
         return;
     }
     auto found = m_connections.find(key);
@@ -158,7 +162,7 @@ void VsockDevice::handle(VsockPacket const& packet)
         if (header.op == OP_REQUEST)
             guest_connect(header);
         else if (header.op != OP_RST)
-            send_control(key, OP_RST);
+            send_reset(key);
         return;
     }
     guest_packet(key, found->second, packet);
@@ -167,16 +171,16 @@ void VsockDevice::handle(VsockPacket const& packet)
 void VsockDevice::guest_connect(VsockHeader const& header)
 {
     Key key { header.dst_port, header.src_port };
-    if (m_connections.size() + m_pending.size() >= MAX_CONNECTIONS) {
-        spdlog::debug("virtio-vsock: refused guest port {}: {} connections already", header.src_port, MAX_CONNECTIONS);
-        send_control(key, OP_RST);
+    if (m_connections.size() + m_pending.size() >= m_options.max_connections) {
+        spdlog::debug("virtio-vsock: refused guest port {}: {} connections already", header.src_port, m_options.max_connections);
+        send_reset(key);
         return;
     }
     std::string path = fmt::format("{}_{}", m_options.uds_path, header.dst_port);
     auto socket = connect_unix(path, SOCK_NONBLOCK);
     if (!socket) {
         spdlog::debug("virtio-vsock: guest port {} to host port {}: {}", header.src_port, header.dst_port, socket.error().to_string());
-        send_control(key, OP_RST);
+        send_reset(key);
         return;
     }
     Connection connection;
@@ -186,12 +190,12 @@ void VsockDevice::guest_connect(VsockHeader const& header)
     connection.peer_fwd_cnt = header.fwd_cnt;
     if (auto added = m_events.add(connection.socket.get(), SOCKET_EVENTS, connection.token); !added) {
         spdlog::warn("virtio-vsock: {}", added.error().to_string());
-        send_control(key, OP_RST);
+        send_reset(key);
         return;
     }
     m_tokens.emplace(connection.token, key);
-    m_connections.emplace(key, std::move(connection));
-    send_control(key, OP_RESPONSE);
+    auto& added = m_connections.emplace(key, std::move(connection)).first->second;
+    send_control(key, added, CONTROL_RESPONSE);
 }
 
 void VsockDevice::guest_packet(Key key, Connection& connection, VsockPacket const& packet)
@@ -240,7 +244,7 @@ void VsockDevice::guest_packet(Key key, Connection& connection, VsockPacket cons
     case OP_CREDIT_UPDATE:
         break;
     case OP_CREDIT_REQUEST:
-        send_control(key, OP_CREDIT_UPDATE);
+        send_control(key, connection, CONTROL_CREDIT_UPDATE);
         break;
     default: // a second REQUEST for a live connection, or an unknown operation
         close(key, true);
@@ -249,21 +253,79 @@ void VsockDevice::guest_packet(Key key, Connection& connection, VsockPacket cons
     make_ready(key, connection);
 }
 
-void VsockDevice::send_control(Key key, u16 op, u32 flags)
+void VsockDevice::send_control(Key key, Connection& connection, ControlBit control)
 {
-    m_control.push_back(Control { key, op, flags });
+    if (connection.controls & control) {
+        ++m_stats.replies_coalesced;
+        return;
+    }
+    if (connection.controls == 0)
+        m_control.push_back(key);
+    connection.controls |= control;
+}
+
+void VsockDevice::send_reset(Key key)
+{
+    if (m_resets.size() >= MAX_PENDING_RESETS) {
+        if (m_stats.resets_dropped++ == 0)
+            spdlog::warn("virtio-vsock: {} RSTs wait for rx buffers; further ones are dropped", MAX_PENDING_RESETS);
+        return;
+    }
+    m_resets.push_back(key);
+}
+
+size_t VsockDevice::pending_control_count() const
+{
+    size_t count = m_resets.size();
+    for (Key key : m_control)
+        count += static_cast<size_t>(std::popcount(m_connections.at(key).controls));
+    return count;
+}
+
+VsockDevice::Control VsockDevice::take_control()
+{
+    if (!m_resets.empty()) {
+        Key key = m_resets.front();
+        m_resets.pop_front();
+        return Control { key, OP_RST, 0 };
+    }
+    Key key = m_control.front();
+    auto& connection = m_connections.at(key);
+    auto control = static_cast<ControlBit>(connection.controls & -connection.controls); // the lowest bit first
+    connection.controls &= static_cast<u8>(~control);
+    if (connection.controls == 0)
+        m_control.pop_front();
+    switch (control) {
+    case CONTROL_RESPONSE:
+        return Control { key, OP_RESPONSE, 0 };
+    case CONTROL_REQUEST:
+        return Control { key, OP_REQUEST, 0 };
+    case CONTROL_CREDIT_UPDATE:
+        return Control { key, OP_CREDIT_UPDATE, 0 };
+    case CONTROL_CREDIT_REQUEST:
+        return Control { key, OP_CREDIT_REQUEST, 0 };
+    case CONTROL_SHUTDOWN:
+        return Control { key, OP_SHUTDOWN, SHUTDOWN_SEND };
+    }
+    return Control { key, OP_RST, 0 }; // unreachable: controls holds only ControlBit values
 }
 
 void VsockDevice::close(Key key, bool send_reset)
 {
     auto found = m_connections.find(key);
     if (found != m_connections.end()) {
+        // Its waiting packets go with it, so a guest that connects and resets in a loop leaves
+        // nothing behind.
+        if (found->second.controls)
+            std::erase(m_control, key);
+        if (found->second.queued)
+            std::erase(m_readable, key);
         m_events.remove(found->second.socket.get());
         m_tokens.erase(found->second.token);
         m_connections.erase(found);
     }
     if (send_reset)
-        send_control(key, OP_RST);
+        this->send_reset(key);
 }
 
 void VsockDevice::flush(Key key, Connection& connection)
@@ -282,10 +344,8 @@ void VsockDevice::flush(Key key, Connection& connection)
     connection.to_host.erase(connection.to_host.begin(), connection.to_host.begin() + static_cast<std::ptrdiff_t>(taken));
     connection.fwd_cnt += static_cast<u32>(taken);
     // Tell the guest about freed space before it runs out of credit.
-    if (connection.fwd_cnt - connection.told_fwd_cnt >= BUFFER_BYTES / 2 && !connection.credit_update_queued) {
-        connection.credit_update_queued = true;
-        send_control(key, OP_CREDIT_UPDATE);
-    }
+    if (connection.fwd_cnt - connection.told_fwd_cnt >= BUFFER_BYTES / 2 && !(connection.controls & CONTROL_CREDIT_UPDATE))
+        send_control(key, connection, CONTROL_CREDIT_UPDATE);
     finish_if_done(key, connection);
 }
 
@@ -318,8 +378,8 @@ void VsockDevice::accept_host_connections()
                 spdlog::warn("virtio-vsock: {}", socket.error().to_string());
             return;
         }
-        if (m_connections.size() + m_pending.size() >= MAX_CONNECTIONS) {
-            spdlog::warn("virtio-vsock: refused a host connection: {} connections already", MAX_CONNECTIONS);
+        if (m_connections.size() + m_pending.size() >= m_options.max_connections) {
+            spdlog::warn("virtio-vsock: refused a host connection: {} connections already", m_options.max_connections);
             continue;
         }
         u64 token = m_next_token++;
@@ -365,8 +425,8 @@ void VsockDevice::read_connect_line(u64 token)
     if (!m_events.modify(connection.socket.get(), SOCKET_EVENTS, token))
         return;
     m_tokens.emplace(token, key);
-    m_connections.emplace(key, std::move(connection));
-    send_control(key, OP_REQUEST);
+    auto& added = m_connections.emplace(key, std::move(connection)).first->second;
+    send_control(key, added, CONTROL_REQUEST);
 }
 
 u32 VsockDevice::allocate_host_port() const
@@ -418,7 +478,7 @@ VsockDevice::Connection* VsockDevice::next_readable(Key& key)
             // Waits for the guest's next header with a larger fwd_cnt (make_ready() then).
             if (!connection.credit_requested) {
                 connection.credit_requested = true;
-                send_control(key, OP_CREDIT_REQUEST);
+                send_control(key, connection, CONTROL_CREDIT_REQUEST);
             }
             continue;
         }
@@ -442,8 +502,6 @@ VsockHeader VsockDevice::header_for(Key key, u16 op, u32 flags, u32 length)
         header.buf_alloc = BUFFER_BYTES;
         header.fwd_cnt = found->second.fwd_cnt;
         found->second.told_fwd_cnt = found->second.fwd_cnt;
-        if (op == OP_CREDIT_UPDATE)
-            found->second.credit_update_queued = false;
     }
     return header;
 }
@@ -452,8 +510,8 @@ ErrorOr<void> VsockDevice::deliver(SplitQueue& queue)
 {
     for (;;) {
         Key key;
-        Connection* source = m_control.empty() ? next_readable(key) : nullptr;
-        if (m_control.empty() && !source)
+        Connection* source = m_resets.empty() && m_control.empty() ? next_readable(key) : nullptr;
+        if (!source && m_resets.empty() && m_control.empty()) // next_readable() may have queued a CREDIT_REQUEST
             return {};
         if (!m_chain) {
             m_chain = TRY(pop_or_request_notification(queue));
@@ -468,9 +526,8 @@ ErrorOr<void> VsockDevice::deliver(SplitQueue& queue)
             }
         }
         if (!source) {
-            Control control = m_control.front();
-            m_control.pop_front();
-            VsockHeader header = header_for(control.key, control.op, control.flags, 0);
+            Control next = take_control();
+            VsockHeader header = header_for(next.key, next.op, next.flags, 0);
             m_chain->write(0, std::span(reinterpret_cast<u8 const*>(&header), HEADER_BYTES));
             TRY(queue.push(m_chain->head, HEADER_BYTES));
             m_chain.reset();
@@ -497,7 +554,7 @@ ErrorOr<void> VsockDevice::deliver(SplitQueue& queue)
             // guest may still send; its own close then ends the connection.
             source->readable = false;
             source->host_done = true;
-            send_control(key, OP_SHUTDOWN, SHUTDOWN_SEND);
+            send_control(key, *source, CONTROL_SHUTDOWN);
             continue;
         }
         VsockHeader header = header_for(key, OP_RW, 0, static_cast<u32>(*n));

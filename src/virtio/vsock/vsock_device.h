@@ -23,13 +23,25 @@ constexpr u16 EVENTQ = 2;
 constexpr u32 BUFFER_BYTES = 256 * 1024;
 // Host ports of host-initiated connections are handed out from here up, as Firecracker does.
 constexpr u32 FIRST_HOST_PORT = 1u << 30;
-// Connections (open or waiting for their CONNECT line) one device keeps at most, so a guest or a
-// host program cannot use up kasou's descriptors; beyond it requests are refused.
-constexpr size_t MAX_CONNECTIONS = 1024;
+// Connections (open or waiting for their CONNECT line) one device keeps by default, so a guest or
+// a host program cannot use up kasou's descriptors and memory; beyond it requests get a RST (from
+// the guest) or are closed (from the host).
+constexpr size_t DEFAULT_MAX_CONNECTIONS = 1024;
+constexpr size_t MAX_MAX_CONNECTIONS = 65536;
+// RSTs (to connections that do not exist, or that kasou just closed) waiting for rx buffers; more
+// are dropped and counted. A guest that sends to nowhere without reading its rx queue gets no more.
+constexpr size_t MAX_PENDING_RESETS = 256;
 
 struct VsockOptions {
     u64 guest_cid { 3 };   // 3 to 0xFFFFFFFE
     std::string uds_path {}; // must not exist yet; removed again when the device goes
+    size_t max_connections { DEFAULT_MAX_CONNECTIONS }; // 1 to MAX_MAX_CONNECTIONS
+};
+
+// What the device refused to queue, for logs and tests. Written by the I/O thread only.
+struct VsockStats {
+    u64 resets_dropped { 0 };    // RSTs not sent: MAX_PENDING_RESETS were waiting already
+    u64 replies_coalesced { 0 }; // control packets merged into one of the same kind still waiting
 };
 
 // virtio-vsock (virtio 1.2, 5.10), stream sockets, with a userspace back-end that maps guest vsock
@@ -41,9 +53,14 @@ struct VsockOptions {
 //   the connection carries the stream. A refused or malformed request just closes the socket.
 // Flow control follows 5.10.6.3: guest bytes are taken only within the BUFFER_BYTES kasou
 // advertises (a guest that overruns it gets a RST) and wait in that buffer while the host socket
-// is full; host bytes are read only while the guest has credit. Control packets produced while
-// serving the tx queue wake the I/O thread (an eventfd among the host events) to go out on the rx
-// queue. The event queue is left alone: kasou never migrates, so never sends TRANSPORT_RESET.
+// is full; host bytes are read only while the guest has credit, straight into its rx buffers.
+// Control packets produced while serving the tx queue wake the I/O thread (an eventfd among the
+// host events) to go out on the rx queue.
+// Nothing a guest sends grows kasou without bound, whether or not it posts rx buffers: a live
+// connection has at most one control packet of each kind waiting (a flag each; a CREDIT_REQUEST
+// flood leaves one CREDIT_UPDATE, carrying the fwd_cnt of the moment it goes out), RSTs wait at
+// most MAX_PENDING_RESETS deep (more are dropped and counted), connections are at most
+// max_connections, each holding at most BUFFER_BYTES of guest bytes. The event queue is left alone: kasou never migrates, so never sends TRANSPORT_RESET.
 // All state belongs to the I/O thread; reset() (after the transport stopped it) closes every
 // connection.
 //
@@ -63,6 +80,9 @@ public:
     ErrorOr<void> process_host_events(std::span<SplitQueue* const> queues) override;
 
     size_t connection_count() const { return m_connections.size(); }
+    // Control packets waiting for rx buffers (RSTs and those of live connections).
+    size_t pending_control_count() const;
+    VsockStats const& stats() const { return m_stats; }
 
 private:
     using Key = std::pair<u32, u32>; // host port, guest port
@@ -85,10 +105,19 @@ private:
         bool host_done { false };  // the host socket reached end of stream: SHUTDOWN(SEND) sent
         bool queued { false };    // in m_readable
         bool credit_requested { false };
-        bool credit_update_queued { false };
         bool write_shut { false };
+        u8 controls { 0 };        // CONTROL_* packets waiting; non-zero exactly while in m_control
 
         u32 guest_credit() const;
+    };
+    // The control packets a live connection can have waiting, one of each kind, in the order they
+    // go out.
+    enum ControlBit : u8 {
+        CONTROL_RESPONSE = 1,
+        CONTROL_REQUEST = 2,
+        CONTROL_CREDIT_UPDATE = 4,
+        CONTROL_CREDIT_REQUEST = 8,
+        CONTROL_SHUTDOWN = 16, // always SHUTDOWN_SEND: the host's stream ended
     };
     struct Control {
         Key key;
@@ -107,7 +136,12 @@ private:
     void handle(VsockPacket const& packet);
     void guest_connect(VsockHeader const& header);
     void guest_packet(Key key, Connection& connection, VsockPacket const& packet);
-    void send_control(Key key, u16 op, u32 flags = 0);
+    // Queues a control packet of a live connection; one already waiting of that kind stands for both.
+    void send_control(Key key, Connection& connection, ControlBit control);
+    void send_reset(Key key);
+    // The next control packet to go out (resets first), taken off its queue; m_control or m_resets
+    // must not be empty.
+    Control take_control();
     void close(Key key, bool send_reset);
     void flush(Key key, Connection& connection);
     void finish_if_done(Key key, Connection& connection);
@@ -127,8 +161,10 @@ private:
     std::map<Key, Connection> m_connections;
     std::unordered_map<u64, Key> m_tokens;
     std::map<u64, PendingHost> m_pending;
-    std::deque<Control> m_control;   // packets for the rx queue, sent before any data
+    std::deque<Key> m_resets;        // RSTs for the rx queue, sent before anything else
+    std::deque<Key> m_control;       // live connections with control packets, sent before any data
     std::deque<Key> m_readable;      // connections with host bytes for the guest, in turn
+    VsockStats m_stats;
     std::optional<DescriptorChain> m_chain; // an rx chain popped but not filled yet
     u64 m_next_token;
     mutable u32 m_next_host_port { FIRST_HOST_PORT };

@@ -119,6 +119,25 @@ struct VsockFixture : ::testing::Test {
         return device->process(TXQ, tx_queue);
     }
 
+    // The guest sends `count` packets (at most the queue size) made by make(n), header only, in one
+    // pass over the tx queue; their buffers are reused, so any number of passes fits in memory.
+    template <class Make>
+    ErrorOr<void> send_many(u32 count, Make make)
+    {
+        if (flood_buffer == 0)
+            flood_buffer = tx.buffer(std::vector<u8>(HEADER_BYTES * tx.layout().size));
+        for (u32 n = 0; n < count; ++n) {
+            VsockHeader packet = make(n);
+            u64 address = flood_buffer + HEADER_BYTES * n;
+            (void)tx_memory.write(address, std::span(reinterpret_cast<u8 const*>(&packet), HEADER_BYTES));
+            u16 descriptor = tx_next++ % tx.layout().size;
+            tx.set_descriptor(descriptor, { address, static_cast<u32>(HEADER_BYTES), 0, 0 });
+            tx.make_available(descriptor);
+        }
+        return device->process(TXQ, tx_queue);
+    }
+    u64 flood_buffer { 0 };
+
     // Serves host events until a packet arrives on the rx queue (or `rounds` tenths of a second
     // pass), then returns every packet the device put there, giving their buffers back to it.
     std::vector<Received> receive(int rounds = 10)
@@ -377,4 +396,84 @@ TEST_F(VsockFixture, GuestOverrunningTheAdvertisedBufferIsReset)
     }
     EXPECT_TRUE(reset) << "the guest sent far more than " << BUFFER_BYTES << " unread bytes";
     EXPECT_EQ(device->connection_count(), 0u);
+}
+
+// A guest that sends to connections that do not exist, and never posts rx buffers, gets at most
+// MAX_PENDING_RESETS RSTs queued; the rest are dropped and counted, and the device still serves.
+TEST_F(VsockFixture, ResetsForUnknownConnectionsWaitAtMostTheLimit)
+{
+    constexpr u32 packets = 20000;
+    for (u32 i = 0; i < packets; i += tx.layout().size)
+        ASSERT_TRUE(send_many(tx.layout().size, [&](u32 n) { return header(OP_RW, 1000 + i + n, 6000, 0); }));
+    EXPECT_EQ(device->pending_control_count(), MAX_PENDING_RESETS);
+    EXPECT_EQ(device->stats().resets_dropped, packets - MAX_PENDING_RESETS);
+
+    size_t resets = 0;
+    for (auto packets = receive(); !packets.empty(); packets = receive(2)) {
+        for (auto const& packet : packets)
+            resets += packet.header.op == OP_RST;
+    }
+    EXPECT_EQ(resets, MAX_PENDING_RESETS);
+    EchoServer server(uds + "_5000");
+    ASSERT_TRUE(send(header(OP_REQUEST, 1234, 5000)));
+    EXPECT_EQ(receive_one().header.op, OP_RESPONSE) << "the device still serves";
+    ASSERT_TRUE(send(header(OP_RST, 1234, 5000)));
+}
+
+// A CREDIT_REQUEST flood on a live connection leaves one CREDIT_UPDATE waiting, not one per request.
+TEST_F(VsockFixture, CreditRequestFloodLeavesOneCreditUpdate)
+{
+    EchoServer server(uds + "_5000");
+    ASSERT_TRUE(send(header(OP_REQUEST, 1234, 5000)));
+    ASSERT_EQ(receive_one().header.op, OP_RESPONSE);
+    constexpr u32 packets = 20000;
+    for (u32 i = 0; i < packets; i += tx.layout().size)
+        ASSERT_TRUE(send_many(tx.layout().size, [&](u32) { return header(OP_CREDIT_REQUEST, 1234, 5000); }));
+    EXPECT_EQ(device->pending_control_count(), 1u);
+    EXPECT_EQ(device->stats().replies_coalesced, packets - 1);
+    auto update = receive_one();
+    EXPECT_EQ(update.header.op, OP_CREDIT_UPDATE);
+    EXPECT_EQ(update.header.buf_alloc, BUFFER_BYTES);
+    ASSERT_TRUE(send(header(OP_RW, 1234, 5000, 4), "ping"));
+    EXPECT_EQ(receive_one().payload, "ping") << "the connection still works";
+    ASSERT_TRUE(send(header(OP_RST, 1234, 5000)));
+}
+
+// Connecting and resetting in a loop without reading the rx queue leaves nothing queued: the
+// RESPONSE of a connection goes when the connection goes.
+TEST_F(VsockFixture, ConnectResetCyclesLeaveNothingQueued)
+{
+    Fd listener = listen_unix(uds + "_5001");
+    ASSERT_EQ(::listen(listener.get(), 4096), 0); // room for every connection the loop makes
+    constexpr u32 cycles = 2000;
+    for (u32 i = 0; i < cycles; ++i)
+        ASSERT_TRUE(send_many(2, [&](u32 n) { return header(n == 0 ? OP_REQUEST : OP_RST, 42, 5001); }));
+    EXPECT_EQ(device->stats().resets_dropped, 0u) << "every connection was made";
+    EXPECT_EQ(device->connection_count(), 0u);
+    EXPECT_EQ(device->pending_control_count(), 0u);
+    EXPECT_TRUE(receive(2).empty());
+}
+
+TEST(VsockDevice, ConnectionsBeyondTheLimitAreRefused)
+{
+    auto directory = sys::make_temp_dir("/tmp/kasou-vsock-XXXXXX").value();
+    auto refused = VsockDevice::create({ GUEST_CID, directory + "/zero", 0 });
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().to_string().find("max_connections 0 is outside 1 to 65536"), std::string::npos) << refused.error().to_string();
+    std::filesystem::remove_all(directory);
+}
+
+TEST_F(VsockFixture, ConnectionsBeyondTheConfiguredLimitGetAReset)
+{
+    device.reset();
+    std::filesystem::remove(uds);
+    device = VsockDevice::create({ GUEST_CID, uds, 2 }).value();
+    Fd listener = listen_unix(uds + "_5002");
+    for (u32 port = 1; port <= 2; ++port) {
+        ASSERT_TRUE(send(header(OP_REQUEST, port, 5002)));
+        EXPECT_EQ(receive_one().header.op, OP_RESPONSE);
+    }
+    ASSERT_TRUE(send(header(OP_REQUEST, 3, 5002)));
+    EXPECT_EQ(receive_one().header.op, OP_RST) << "a third connection is over the limit of 2";
+    EXPECT_EQ(device->connection_count(), 2u);
 }

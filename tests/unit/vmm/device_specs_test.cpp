@@ -30,3 +30,15 @@ TEST(DiskSpec, RefusesMalformedSpecs)
     }
     EXPECT_NE(DiskSpec::parse("disk.img,fast").error().to_string().find("unknown option 'fast'"), std::string::npos);
 }
+
+TEST(VsockSpec, ParsesTheConnectionLimit)
+{
+    auto spec = VsockSpec::parse("cid=3,uds=/run/v.sock,max_connections=16").value();
+    EXPECT_EQ(spec.max_connections, 16u);
+    EXPECT_EQ(VsockSpec::parse("cid=3,uds=/run/v.sock").value().max_connections, 0u) << "0: the device's default";
+    for (char const* bad : { "cid=3,uds=v,max_connections=0", "cid=3,uds=v,max_connections=65537", "cid=3,uds=v,max_connections=x" }) {
+        auto result = VsockSpec::parse(bad);
+        ASSERT_FALSE(result) << bad;
+        EXPECT_NE(result.error().to_string().find("max_connections must be a number from 1 to 65536"), std::string::npos);
+    }
+}
