@@ -130,4 +130,6 @@ std::string read_file(std::string const& path)
 
 bool host_keeps_state_across_shutdown() { return ::access("/sys/module/kvm_amd", F_OK) != 0; }
 
+bool in_nested_test_host() { return std::getenv("KASOU_NESTED_TEST_HOST") != nullptr; }
+
 } // namespace kasou::test

@@ -59,6 +59,10 @@ void write_file(std::string const& path, std::string const& contents);
 // False on AMD SVM hosts (kvm_amd): KVM puts a vCPU back into its reset state when the guest shuts
 // down (a triple fault), so the registers at the fault cannot be reported there.
 bool host_keeps_state_across_shutdown();
+
+// True when the test runs inside the nested test host (kvm_host.sh sets KASOU_NESTED_TEST_HOST),
+// where QEMU's software CPU emulates every instruction and long guest loops are cut short.
+bool in_nested_test_host();
 std::string read_file(std::string const& path);
 
 } // namespace kasou::test

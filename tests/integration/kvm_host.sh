@@ -27,6 +27,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 {
     echo 'cd /tmp'
+    echo 'export KASOU_NESTED_TEST_HOST=1'
     printf '%q ' "$program" "$@"
     echo
 } >"$work/run.sh"
