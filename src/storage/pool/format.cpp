@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -65,19 +66,54 @@ ErrorOr<void> verify_block(Block const& block, u64 magic, std::string_view what)
     return {};
 }
 
+namespace {
+
+// Decodes the UTF-8 character at text[at], advancing at past it; nullopt when the bytes there
+// are not UTF-8 (a stray continuation byte, a truncated or overlong sequence, a surrogate).
+std::optional<char32_t> decode_utf8(std::string_view text, size_t& at)
+{
+    auto byte = static_cast<unsigned char>(text[at]);
+    size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xe ? 3 : (byte >> 3) == 0x1e ? 4 : 0;
+    if (length == 0 || at + length > text.size())
+        return std::nullopt;
+    char32_t code = length == 1 ? byte : byte & (0x7f >> length);
+    for (size_t i = 1; i < length; ++i) {
+        auto next = static_cast<unsigned char>(text[at + i]);
+        if ((next & 0xc0) != 0x80)
+            return std::nullopt;
+        code = (code << 6) | (next & 0x3f);
+    }
+    static constexpr char32_t SMALLEST[] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (code < SMALLEST[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+        return std::nullopt;
+    at += length;
+    return code;
+}
+
+} // namespace
+
 ErrorOr<void> validate_name(std::string_view name, std::string_view what)
 {
     if (name.empty())
         return make_error(fmt::format("{} name is empty", what));
+    for (size_t at = 0; at < name.size();) {
+        size_t start = at;
+        auto code = decode_utf8(name, at);
+        if (!code)
+            return make_error(fmt::format("{} name is not valid UTF-8 (byte {:#04x} at offset {})", what, static_cast<unsigned char>(name[start]), start));
+        bool ascii_ok = (*code >= 'a' && *code <= 'z') || (*code >= 'A' && *code <= 'Z') || (*code >= '0' && *code <= '9') || *code == '_'
+            || *code == '.' || *code == '-' || *code == '+';
+        // Beyond ASCII any character but the C1 controls: a name may be written in any script.
+        bool ok = *code < 0x80 ? ascii_ok : *code > 0x9f;
+        if (!ok && (*code < 0x20 || (*code >= 0x7f && *code <= 0x9f)))
+            return make_error(fmt::format("{} name contains the control character U+{:04X}; use letters, digits and _ . + -", what, static_cast<u32>(*code)));
+        if (!ok)
+            return make_error(fmt::format("{} name '{}' contains '{}'; use letters, digits and _ . + -", what, name, name.substr(start, at - start)));
+    }
     if (name.size() >= NAME_LENGTH)
-        return make_error(fmt::format("{} name '{}' is longer than {} characters", what, name, NAME_LENGTH - 1));
+        return make_error(fmt::format("{} name '{}' is longer than {} bytes (UTF-8)", what, name, NAME_LENGTH - 1));
     if (name[0] == '.' || name[0] == '-')
         return make_error(fmt::format("{} name '{}' must not start with '{}'", what, name, name[0]));
-    for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' || c == '+';
-        if (!ok)
-            return make_error(fmt::format("{} name '{}' contains '{}'; use letters, digits and _ . + -", what, name, c));
-    }
     return {};
 }
 

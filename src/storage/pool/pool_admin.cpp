@@ -4,12 +4,12 @@
 #include <charconv>
 #include <fcntl.h>
 #include <filesystem>
-#include <sys/file.h>
 
 #include <fmt/format.h>
 
 #include "base/sys.h"
 #include "base/try.h"
+#include "storage/pool/disk_set.h"
 #include "storage/pool/file_member_disk.h"
 #include "storage/pool/member_label.h"
 #include "storage/pool/pool_control.h"
@@ -43,14 +43,21 @@ std::vector<std::string> absolute_paths(std::vector<std::string> const& paths)
     return result;
 }
 
-ErrorOr<std::vector<std::unique_ptr<MemberDisk>>> open_disks(std::vector<std::string> const& paths)
+std::vector<MemberDisk const*> member_disks(ThinPool& pool)
 {
+    std::vector<MemberDisk const*> disks;
+    for (auto const& member : pool.layout().members())
+        disks.push_back(member->disk.get());
+    return disks;
+}
+
+// Opens (and so claims) the disks, refusing one given twice or already a member of pool.
+ErrorOr<std::vector<std::unique_ptr<MemberDisk>>> open_disks(std::vector<std::string> const& paths, ThinPool* pool = nullptr)
+{
+    TRY(pool ? check_distinct_disks(paths, pool->name(), member_disks(*pool)) : check_distinct_disks(paths));
     std::vector<std::unique_ptr<MemberDisk>> disks;
-    for (auto const& path : paths) {
-        if (std::count(paths.begin(), paths.end(), path) > 1)
-            return make_error(fmt::format("disk {} is given twice", path));
+    for (auto const& path : paths)
         disks.push_back(TRY(FileMemberDisk::open(path)));
-    }
     return disks;
 }
 
@@ -73,21 +80,11 @@ ErrorOr<void> create_pool(std::string const& state_dir, CreatePoolOptions const&
     });
 }
 
-ErrorOr<std::vector<Fd>> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::string const& name,
-    std::vector<std::string> const& disks, bool force)
+ErrorOr<void> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks,
+    bool force)
 {
     auto paths = absolute_paths(disks);
-    auto opened = TRY(open_disks(paths));
-    std::vector<Fd> locks;
-    for (size_t i = 0; i < paths.size(); ++i) {
-        // A current member is locked by this process already: refuse it by name, not as "held".
-        if (auto index = pool.member_index_of(*opened[i]))
-            return make_error(fmt::format("{} is already member {} of pool {}; a disk is added once", paths[i], *index, name));
-        Fd lock = TRY(sys::open(paths[i], O_RDONLY));
-        if (!sys::flock(lock.get(), LOCK_EX | LOCK_NB))
-            return make_error(fmt::format("disk {} is held by another process", paths[i]));
-        locks.push_back(std::move(lock));
-    }
+    auto opened = TRY(open_disks(paths, &pool));
     TRY(pool.grow(std::move(opened), force));
     auto recorded = Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
         for (auto& record : records) {
@@ -100,7 +97,7 @@ ErrorOr<std::vector<Fd>> grow_open_pool(ThinPool& pool, std::string const& state
         return make_error(fmt::format("pool {} grew onto the disks, but the registry could not record them ({}): run 'kasou pool import' "
                                       "with all of the pool's disks once this process has let it go",
             name, recorded.error().to_string()));
-    return locks;
+    return {};
 }
 
 ErrorOr<void> add_disks(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks, bool force)
@@ -108,8 +105,7 @@ ErrorOr<void> add_disks(std::string const& state_dir, std::string const& name, s
     if (auto answered = ask_holder_to_add(state_dir, name, absolute_paths(disks), force))
         return *answered;
     auto handle = TRY(PoolHandle::open(state_dir, name));
-    // The new disks stay locked until the pool is closed.
-    auto locks = TRY(grow_open_pool(handle.pool(), state_dir, name, disks, force));
+    TRY(grow_open_pool(handle.pool(), state_dir, name, disks, force));
     return handle.close();
 }
 
@@ -192,7 +188,7 @@ ErrorOr<u32> repair_pool(std::string const& state_dir, std::string const& name, 
     if (index == members.size())
         return make_error(fmt::format("pool {} has no member '{}' (give its index from 'kasou pool status' or its disk path)", name, replace));
     std::string old_path = members[index]->disk ? members[index]->disk->name() : replace_path;
-    auto disk = TRY(FileMemberDisk::open(with));
+    auto disk = std::move(TRY(open_disks({ with }, &pool)).front());
     TRY(pool.replace_member(index, std::move(disk), progress));
     TRY(handle.close());
     TRY(Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
