@@ -33,8 +33,22 @@ bool is_unsupported(Error const& error)
     return error.code() == EOPNOTSUPP || error.code() == ENOTTY || error.code() == EINVAL;
 }
 
-// See RawFileOptions::lock.
-ErrorOr<void> claim(int fd, std::string const& path, bool read_only)
+} // namespace
+
+RawFileDevice::RawFileDevice(Fd fd, std::string name, DiskIdentity identity, u64 size, bool is_block_device, RawFileOptions const& options)
+    : m_fd(std::move(fd))
+    , m_name(std::move(name))
+    , m_identity(identity)
+    , m_size(size)
+    , m_is_block_device(is_block_device)
+    , m_options(options)
+    , m_engines(options.engine, ENGINE_QUEUE_DEPTH)
+    , m_inline_engines(IoEngineKind::Sync, ENGINE_QUEUE_DEPTH)
+    , m_reads_cached(!options.direct && options.engine == IoEngineKind::Uring)
+{
+}
+
+ErrorOr<void> RawFileDevice::claim(int fd, std::string const& path, bool read_only)
 {
     auto locked = sys::ofd_lock(fd, read_only ? F_RDLCK : F_WRLCK);
     if (locked)
@@ -50,21 +64,6 @@ ErrorOr<void> claim(int fd, std::string const& path, bool read_only)
         return {};
     }
     return locked;
-}
-
-} // namespace
-
-RawFileDevice::RawFileDevice(Fd fd, std::string name, DiskIdentity identity, u64 size, bool is_block_device, RawFileOptions const& options)
-    : m_fd(std::move(fd))
-    , m_name(std::move(name))
-    , m_identity(identity)
-    , m_size(size)
-    , m_is_block_device(is_block_device)
-    , m_options(options)
-    , m_engines(options.engine, ENGINE_QUEUE_DEPTH)
-    , m_inline_engines(IoEngineKind::Sync, ENGINE_QUEUE_DEPTH)
-    , m_reads_cached(!options.direct && options.engine == IoEngineKind::Uring)
-{
 }
 
 ErrorOr<std::shared_ptr<RawFileDevice>> RawFileDevice::open(std::string const& path, RawFileOptions const& options)

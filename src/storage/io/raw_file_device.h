@@ -35,8 +35,12 @@ struct RawFileOptions {
 class RawFileDevice final : public BlockDevice {
 public:
     static ErrorOr<std::shared_ptr<RawFileDevice>> open(std::string const& path, RawFileOptions const& options);
-    // Takes over an open descriptor (its access mode must allow what options ask for).
+    // Takes over an open descriptor (its access mode must allow what options ask for), claimed
+    // already by the caller if it is to be (options.lock is not looked at).
     static ErrorOr<std::shared_ptr<RawFileDevice>> adopt(Fd fd, std::string name, RawFileOptions const& options);
+    // The claim open() takes (see RawFileOptions::lock), for a caller that opens the file itself:
+    // EBUSY, naming name, when a conflicting claim is held.
+    static ErrorOr<void> claim(int fd, std::string const& name, bool read_only);
 
     std::string const& name() const { return m_name; }
     DiskIdentity identity() const { return m_identity; }

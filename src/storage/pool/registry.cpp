@@ -22,7 +22,7 @@ std::string registry_path(std::string const& state_dir) { return state_dir + "/p
 ErrorOr<void> check_state_dir(std::string const& state_dir)
 {
     if (state_dir.empty())
-        return make_error("the state directory is empty: give --state-dir DIR (or KASOU_STATE_DIR) an absolute path, or leave it out for /var/lib/kasou");
+        return make_error("the state directory is empty: give --state-dir (or KASOU_STATE_DIR) a directory, or leave it out for /var/lib/kasou");
     if (state_dir.front() != '/')
         return make_error(fmt::format("the state directory '{}' is not an absolute path", state_dir));
     return {};
