@@ -72,6 +72,9 @@ public:
     // Opens the pool the disks belong to, from the newest valid superblock among them. Disks may
     // come in any order; a missing mirror copy leaves the pool degraded.
     static ErrorOr<std::shared_ptr<ThinPool>> open(std::vector<std::unique_ptr<MemberDisk>> disks);
+    // The fewest chunks a new pool may have (create refuses a smaller one): with fewer, its first volume could hold no data (the
+    // reserve kept with one volume, a chunk of metadata blocks for its table and tree, one of data).
+    static u64 minimum_chunks();
     ~ThinPool();
 
     ThinPool(ThinPool const&) = delete;
@@ -213,9 +216,6 @@ private:
     // thin_pool_space.cpp: chunks and metadata blocks
     u64 reserve_chunks(Reserve level) const;
     static u64 reserve_chunks_for(Reserve level, u64 volumes);
-    // The fewest chunks a new pool may have: with fewer, its first volume could hold no data (the
-    // reserve kept with one volume, a chunk of metadata blocks for its table and tree, one of data).
-    static u64 minimum_chunks();
     // ENOSPC unless the commit after adding a volume, and the commit after that, can write the
     // larger volume table: checked before a volume or snapshot is added, so that neither its
     // commit nor a later one (a removal that would free space) fails for lack of space.
