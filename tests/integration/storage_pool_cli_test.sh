@@ -102,6 +102,9 @@ expect_fail "contains ' '" K vol create "tänk/a b" --size 1M
 expect_fail "is not valid UTF-8" K vol create "tänk/a$(printf '\xff')" --size 1M
 expect_fail "disks tänk.img and ./tänk.img are the same disk" K pool create other tänk.img ./tänk.img
 K pool destroy tänk --force
+truncate -s 48M "$(printf 'bad\xff.img')"
+expect_fail "is not valid UTF-8 (byte 0xff at offset 3), and the registry can record only UTF-8" K pool create bytes "$(printf 'bad\xff.img')"
+zero_head "$(printf 'bad\xff.img')"
 
 for layout in linear striped mirror; do
     step "$layout pool: import, export, snapshot, clone"

@@ -26,25 +26,7 @@
 namespace kasou::storage {
 namespace {
 
-struct PoolDiskRulesTest : ::testing::Test {
-    std::string dir;
-    std::string state;
-
-    void SetUp() override
-    {
-        dir = MUST(sys::make_temp_dir("/tmp/kasou-disk-rules-XXXXXX"));
-        state = dir + "/state";
-    }
-    void TearDown() override { std::filesystem::remove_all(dir); }
-
-    std::string make_disk(std::string const& name, u64 size)
-    {
-        std::string path = dir + "/" + name;
-        Fd fd = MUST(sys::open(path, O_RDWR | O_CREAT | O_TRUNC, 0644));
-        MUST(sys::ftruncate(fd.get(), size));
-        return path;
-    }
-
+struct PoolDiskRulesTest : test::PoolFilesTest {
     // Whether the disk's first MEMBER_HEADER_SIZE bytes are still zero (nothing was labelled).
     bool untouched(std::string const& path) { return MUST(sys::read_file(path)).substr(0, MEMBER_HEADER_SIZE) == std::string(MEMBER_HEADER_SIZE, '\0'); }
 };
@@ -181,7 +163,8 @@ TEST_F(PoolDiskRulesTest, APoolTooSmallForDataIsRefusedNamingTheSizes)
 }
 
 // Proves that names may be written in any script and come back byte for byte, while control
-// characters, spaces, '/' and bytes that are not UTF-8 are refused, each named.
+// characters, spaces, '/' and bytes that are not UTF-8 are refused, each named, as is a disk path
+// the registry cannot record.
 TEST_F(PoolDiskRulesTest, NamesBeyondAsciiAreKeptAndControlsRefused)
 {
     for (std::string name : { "tänk", "ボリューム", "данные-1", "disk.0+a_b", "ε" })
@@ -203,6 +186,12 @@ TEST_F(PoolDiskRulesTest, NamesBeyondAsciiAreKeptAndControlsRefused)
     ASSERT_OK(handle.pool().create_volume("ボリューム", 1 * MiB));
     EXPECT_EQ(handle.volume_names(), (std::vector<std::string> { "ボリューム" }));
     expect_error(handle.pool().create_volume("ボリューム", 1 * MiB), "pool tänk already has a volume 'ボリューム'");
+
+    // The registry is JSON: a disk path that is not UTF-8 is refused before the disk is written.
+    auto bytes = make_disk("bad\xff.img", 8 * MiB);
+    expect_error(create_pool(state, { "bytes", SegmentKind::Linear, 64 * KiB, { bytes }, false }),
+        fmt::format("disk path {} is not valid UTF-8 (byte 0xff at offset {})", bytes, bytes.size() - 5));
+    EXPECT_TRUE(untouched(bytes));
 }
 
 } // namespace
