@@ -426,6 +426,16 @@ ErrorOr<void> flock(int fd, int operation)
     return {};
 }
 
+ErrorOr<void> ofd_lock(int fd, short type)
+{
+    struct flock lock { };
+    lock.l_type = type;
+    lock.l_whence = SEEK_SET; // l_start 0, l_len 0: the whole file, however it grows
+    if (retry_on_eintr([&] { return ::fcntl(fd, F_OFD_SETLK, &lock); }) < 0)
+        return make_errno_error(errno, "fcntl F_OFD_SETLK");
+    return {};
+}
+
 ErrorOr<void> rename(std::string const& from, std::string const& to)
 {
     if (::rename(from.c_str(), to.c_str()) < 0)
@@ -456,6 +466,13 @@ ErrorOr<void> lstat(std::string const& path, struct stat& out)
 {
     if (::lstat(path.c_str(), &out) < 0)
         return make_errno_error(errno, fmt::format("lstat {}", path));
+    return {};
+}
+
+ErrorOr<void> stat(std::string const& path, struct stat& out)
+{
+    if (::stat(path.c_str(), &out) < 0)
+        return make_errno_error(errno, fmt::format("stat {}", path));
     return {};
 }
 

@@ -73,6 +73,8 @@ ErrorOr<int> poll(struct pollfd* fds, size_t count, int timeout_ms);
 ErrorOr<Fd> signalfd(sigset_t const& mask);
 ErrorOr<void> unlink(std::string const& path);
 ErrorOr<void> lstat(std::string const& path, struct stat& out);
+// stat(2): follows symbolic links.
+ErrorOr<void> stat(std::string const& path, struct stat& out);
 ErrorOr<void> getsockname(int fd, struct sockaddr* address, socklen_t& length);
 
 // Sets / reads the CPU affinity of thread `tid` (0: the caller); mask is a cpu_set_t-style bitmap
@@ -90,6 +92,10 @@ ErrorOr<void> mbind(void* address, u64 length, int mode, unsigned long const* no
 
 // flock(2); operation is LOCK_EX, LOCK_SH or LOCK_UN, optionally | LOCK_NB (EWOULDBLOCK when held).
 ErrorOr<void> flock(int fd, int operation);
+// fcntl(F_OFD_SETLK) over the whole file: type is F_RDLCK, F_WRLCK or F_UNLCK. The lock belongs to
+// the open file description (it conflicts with other descriptions in this process too, and ends
+// when the last descriptor of it closes); EAGAIN when a conflicting lock is held, never waits.
+ErrorOr<void> ofd_lock(int fd, short type);
 ErrorOr<void> rename(std::string const& from, std::string const& to);
 // Creates the directory and its missing parents; an existing directory is fine.
 ErrorOr<void> mkdir_all(std::string const& path, mode_t mode);

@@ -4,6 +4,7 @@
 
 #include "base/log.h"
 #include "cmd/commands.h"
+#include "storage/pool/registry.h"
 
 int main(int argc, char** argv)
 {
@@ -33,5 +34,12 @@ int main(int argc, char** argv)
         return code == 0 ? 0 : 2;
     }
     kasou::log::init(options.log_level);
+    // Checked before any command runs, so none writes a thing under a state directory it cannot use.
+    auto state_dir = kasou::storage::resolve_state_dir(options.state_dir);
+    if (!state_dir) {
+        spdlog::error("--state-dir: {}", state_dir.error().to_string());
+        return 2;
+    }
+    options.state_dir = *state_dir;
     return action ? action() : 0;
 }

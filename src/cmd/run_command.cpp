@@ -2,10 +2,13 @@
 
 #include <chrono>
 
+#include <fmt/format.h>
+
 #include "arch/x86_64/cpu_features.h"
 #include "base/log.h"
 #include "base/size.h"
 #include "cmd/commands.h"
+#include "storage/io/raw_file_device.h"
 #include "virtio/adaptive_poll.h"
 #include "vmm/machine_runner.h"
 
@@ -89,6 +92,12 @@ int run_machine(RunOptions const& options, GlobalOptions const& global, std::chr
         auto disk = vmm::DiskSpec::parse(text);
         if (!disk)
             return fail(disk.error());
+        // A disk another process holds (a member of a pool it serves) is refused here, before
+        // anything boots, and again by the device's own open.
+        if (disk->kind == vmm::DiskSpec::Kind::RawFile) {
+            if (auto usable = storage::RawFileDevice::open(disk->path, { .read_only = disk->read_only }); !usable)
+                return fail(usable.error().with_prefix(fmt::format("--disk {}", disk->path)));
+        }
         config.disks.push_back(*disk);
     }
     config.entropy = !options.no_rng;

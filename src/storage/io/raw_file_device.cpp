@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/sys.h"
 #include "base/try.h"
@@ -34,9 +35,10 @@ bool is_unsupported(Error const& error)
 
 } // namespace
 
-RawFileDevice::RawFileDevice(Fd fd, std::string name, u64 size, bool is_block_device, RawFileOptions const& options)
+RawFileDevice::RawFileDevice(Fd fd, std::string name, DiskIdentity identity, u64 size, bool is_block_device, RawFileOptions const& options)
     : m_fd(std::move(fd))
     , m_name(std::move(name))
+    , m_identity(identity)
     , m_size(size)
     , m_is_block_device(is_block_device)
     , m_options(options)
@@ -46,29 +48,45 @@ RawFileDevice::RawFileDevice(Fd fd, std::string name, u64 size, bool is_block_de
 {
 }
 
+ErrorOr<void> RawFileDevice::claim(int fd, std::string const& path, bool read_only)
+{
+    auto locked = sys::ofd_lock(fd, read_only ? F_RDLCK : F_WRLCK);
+    if (locked)
+        return {};
+    int code = locked.error().code();
+    if (code == EAGAIN || code == EACCES)
+        return make_errno_error(EBUSY, fmt::format("{} is in use by another process or open: a running pool holds it as a member, or an NBD "
+                                                   "export, a VM or QEMU has it open{}",
+                                           path, read_only ? " for writing" : ""));
+    if (code == ENOLCK || code == EOPNOTSUPP) {
+        // A file system without OFD locks (some FUSE and network ones) cannot be claimed at all.
+        spdlog::warn("{}: this file system takes no locks, so nothing stops two processes from writing it at once", path);
+        return {};
+    }
+    return locked;
+}
+
 ErrorOr<std::shared_ptr<RawFileDevice>> RawFileDevice::open(std::string const& path, RawFileOptions const& options)
 {
     int flags = (options.read_only ? O_RDONLY : O_RDWR) | (options.direct ? O_DIRECT : 0);
     Fd fd = TRY(sys::open(path, flags));
+    if (options.lock)
+        TRY(claim(fd.get(), path, options.read_only));
     return adopt(std::move(fd), path, options);
 }
 
 ErrorOr<std::shared_ptr<RawFileDevice>> RawFileDevice::adopt(Fd fd, std::string name, RawFileOptions const& options)
 {
+    auto identity = TRY(disk_identity(fd.get(), name)); // refuses anything but a file or a block device
     struct stat st { };
     TRY(sys::fstat(fd.get(), st));
-    u64 size = 0;
     bool is_block_device = S_ISBLK(st.st_mode);
-    if (is_block_device) {
+    u64 size = static_cast<u64>(st.st_size);
+    if (is_block_device)
         TRY(sys::ioctl(fd.get(), BLKGETSIZE64, &size, "BLKGETSIZE64"));
-    } else if (S_ISREG(st.st_mode)) {
-        size = static_cast<u64>(st.st_size);
-    } else {
-        return make_error(fmt::format("{} is neither a regular file nor a block device", name));
-    }
     // Make sure the engine kind works here before any I/O depends on it.
     TRY(create_io_engine(options.engine, 1));
-    return std::shared_ptr<RawFileDevice>(new RawFileDevice(std::move(fd), std::move(name), size, is_block_device, options));
+    return std::shared_ptr<RawFileDevice>(new RawFileDevice(std::move(fd), std::move(name), identity, size, is_block_device, options));
 }
 
 ErrorOr<void> RawFileDevice::check_range(u64 offset, u64 length, char const* what) const

@@ -7,6 +7,7 @@
 
 #include "base/fd.h"
 #include "storage/block_device.h"
+#include "storage/io/disk_identity.h"
 #include "storage/io/io_engine_pool.h"
 
 namespace kasou::storage {
@@ -17,6 +18,12 @@ struct RawFileOptions {
     // logical_block_size() (4096); misaligned requests fail with EINVAL.
     bool direct { false };
     IoEngineKind engine { IoEngineKind::Sync };
+    // open() claims the disk with an OFD lock on the whole file, held while the device is open: an
+    // exclusive one to write, a shared one to read. A disk another open holds in a conflicting
+    // way (a running pool's member, an NBD export, a VM's disk, in this process or another, or an
+    // image QEMU has open with its image locking) is refused with EBUSY instead of being opened.
+    // Off only where the caller holds the claim itself.
+    bool lock { true };
 };
 
 // A BlockDevice over a raw image file or a block device; byte for byte, no format. Data moves
@@ -28,10 +35,15 @@ struct RawFileOptions {
 class RawFileDevice final : public BlockDevice {
 public:
     static ErrorOr<std::shared_ptr<RawFileDevice>> open(std::string const& path, RawFileOptions const& options);
-    // Takes over an open descriptor (its access mode must allow what options ask for).
+    // Takes over an open descriptor (its access mode must allow what options ask for), claimed
+    // already by the caller if it is to be (options.lock is not looked at).
     static ErrorOr<std::shared_ptr<RawFileDevice>> adopt(Fd fd, std::string name, RawFileOptions const& options);
+    // The claim open() takes (see RawFileOptions::lock), for a caller that opens the file itself:
+    // EBUSY, naming name, when a conflicting claim is held.
+    static ErrorOr<void> claim(int fd, std::string const& name, bool read_only);
 
     std::string const& name() const { return m_name; }
+    DiskIdentity identity() const { return m_identity; }
     u64 size() const override { return m_size; }
     bool read_only() const override { return m_options.read_only; }
     u32 logical_block_size() const override { return m_options.direct ? 4096 : 512; }
@@ -50,7 +62,7 @@ public:
     void transfer_batch(std::span<BlockTransfer> transfers) override;
 
 private:
-    RawFileDevice(Fd fd, std::string name, u64 size, bool is_block_device, RawFileOptions const& options);
+    RawFileDevice(Fd fd, std::string name, DiskIdentity identity, u64 size, bool is_block_device, RawFileOptions const& options);
 
     ErrorOr<void> check_range(u64 offset, u64 length, char const* what) const;
     ErrorOr<void> check_writable(char const* what) const;
@@ -75,6 +87,7 @@ private:
 
     Fd m_fd;
     std::string m_name;
+    DiskIdentity m_identity;
     u64 m_size;
     bool m_is_block_device;
     RawFileOptions m_options;

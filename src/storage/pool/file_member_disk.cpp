@@ -1,9 +1,13 @@
 #include "storage/pool/file_member_disk.h"
 
+#include <cerrno>
 #include <linux/magic.h>
 #include <sys/statfs.h>
 
+#include <fmt/format.h>
+
 #include "base/try.h"
+#include "storage/pool/member_label.h"
 
 namespace kasou::storage {
 
@@ -33,8 +37,27 @@ ErrorOr<std::unique_ptr<FileMemberDisk>> FileMemberDisk::open(std::string const&
 {
     RawFileOptions options;
     options.engine = engine;
-    auto device = TRY(RawFileDevice::open(path, options));
-    return std::unique_ptr<FileMemberDisk>(new FileMemberDisk(path, std::move(device), reports_holes(path)));
+    auto device = RawFileDevice::open(path, options);
+    if (!device && device.error().code() == EBUSY)
+        return tl::unexpected(explain_busy(path, device.error()));
+    if (!device)
+        return tl::unexpected(device.error());
+    return std::unique_ptr<FileMemberDisk>(new FileMemberDisk(path, std::move(*device), reports_holes(path)));
+}
+
+Error FileMemberDisk::explain_busy(std::string const& path, Error const& busy)
+{
+    // Only the label is read, without claiming the disk: its holder may be writing the rest.
+    auto device = RawFileDevice::open(path, { .read_only = true, .lock = false });
+    if (!device)
+        return busy;
+    FileMemberDisk disk(path, std::move(*device), false);
+    auto label = read_member_label(disk);
+    if (!label)
+        return busy;
+    return Error::from_errno(EBUSY, fmt::format("disk {} is in use by a running pool: it is a member of pool '{}', which another process "
+                                                "(kasou nbd serve, kasou run, ...) holds open; stop that process first (--force does not override this)",
+                                        path, name_of(label->pool_name)));
 }
 
 ErrorOr<void> FileMemberDisk::read(u64 offset, std::span<u8> buffer)

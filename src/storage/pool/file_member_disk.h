@@ -11,12 +11,15 @@ namespace kasou::storage {
 // A member disk backed by a regular file or a block device. Data moves through the I/O engines
 // of src/storage/io (a RawFileDevice underneath), so the pool never calls pread itself; flush() is
 // the engine's fdatasync, which makes the host's write cache the volatile cache MemberDisk
-// describes.
+// describes. The disk is claimed while the object lives (RawFileOptions::lock): a disk another
+// process has open, a member of a pool it serves say, is refused.
 class FileMemberDisk final : public MemberDisk {
 public:
+    // A disk held elsewhere gives EBUSY, naming the pool its label names when it has one.
     static ErrorOr<std::unique_ptr<FileMemberDisk>> open(std::string const& path, IoEngineKind engine = IoEngineKind::Sync);
 
     std::string const& name() const override { return m_path; }
+    std::optional<DiskIdentity> identity() const override { return m_device->identity(); }
     u64 size() const override { return m_device->size(); }
     ErrorOr<void> read(u64 offset, std::span<u8> buffer) override;
     ErrorOr<void> write(u64 offset, std::span<u8 const> data) override;
@@ -35,6 +38,9 @@ public:
     bool is_durable_hole(u64 offset, u64 length) override;
 
 private:
+    // The EBUSY error of opening a held disk, naming the pool on it if its label can be read.
+    static Error explain_busy(std::string const& path, Error const& busy);
+
     FileMemberDisk(std::string path, std::shared_ptr<RawFileDevice> device, bool holes_reported)
         : m_path(std::move(path))
         , m_device(std::move(device))

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/sys.h"
+#include "base/utf8.h"
 #include "base/try.h"
 #include "storage/pool/crc32c.h"
 
@@ -69,15 +70,24 @@ ErrorOr<void> validate_name(std::string_view name, std::string_view what)
 {
     if (name.empty())
         return make_error(fmt::format("{} name is empty", what));
+    for (size_t at = 0; at < name.size();) {
+        size_t start = at;
+        auto code = decode_utf8(name, at);
+        if (!code)
+            return make_error(fmt::format("{} name is not valid UTF-8 (byte {:#04x} at offset {})", what, static_cast<unsigned char>(name[start]), start));
+        bool ascii_ok = (*code >= 'a' && *code <= 'z') || (*code >= 'A' && *code <= 'Z') || (*code >= '0' && *code <= '9') || *code == '_'
+            || *code == '.' || *code == '-' || *code == '+';
+        // Beyond ASCII any character but the C1 controls: a name may be written in any script.
+        bool ok = *code < 0x80 ? ascii_ok : *code > 0x9f;
+        if (!ok && (*code < 0x20 || (*code >= 0x7f && *code <= 0x9f)))
+            return make_error(fmt::format("{} name contains the control character U+{:04X}; use letters, digits and _ . + -", what, static_cast<u32>(*code)));
+        if (!ok)
+            return make_error(fmt::format("{} name '{}' contains '{}'; use letters, digits and _ . + -", what, name, name.substr(start, at - start)));
+    }
     if (name.size() >= NAME_LENGTH)
-        return make_error(fmt::format("{} name '{}' is longer than {} characters", what, name, NAME_LENGTH - 1));
+        return make_error(fmt::format("{} name '{}' is longer than {} bytes (UTF-8)", what, name, NAME_LENGTH - 1));
     if (name[0] == '.' || name[0] == '-')
         return make_error(fmt::format("{} name '{}' must not start with '{}'", what, name, name[0]));
-    for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' || c == '+';
-        if (!ok)
-            return make_error(fmt::format("{} name '{}' contains '{}'; use letters, digits and _ . + -", what, name, c));
-    }
     return {};
 }
 

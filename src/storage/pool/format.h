@@ -169,7 +169,9 @@ T& view_as(Block& block)
     return *reinterpret_cast<T*>(block.data());
 }
 
-// Names of pools and volumes: 1 to 63 of [A-Za-z0-9_.+-], not starting with '.' or '-'.
+// Names of pools and volumes: 1 to 63 bytes of UTF-8, not starting with '.' or '-': ASCII letters,
+// digits and _ . + -, and any character beyond ASCII but the C1 controls. A name never holds a
+// control character, a space or '/', so it prints as it is and fits in a path.
 ErrorOr<void> validate_name(std::string_view name, std::string_view what);
 void copy_name(char (&out)[NAME_LENGTH], std::string_view name);
 std::string name_of(char const (&field)[NAME_LENGTH]);

@@ -7,6 +7,11 @@
 
 namespace kasou::storage {
 
+std::optional<DiskIdentity> MemberDisk::identity() const
+{
+    return std::nullopt;
+}
+
 ErrorOr<void> MemberDisk::write_zeroes(u64 offset, u64 length)
 {
     static std::array<u8, 64 * KiB> const zeroes {};

@@ -1,10 +1,12 @@
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 
 #include "base/error.h"
 #include "base/types.h"
+#include "storage/io/disk_identity.h"
 
 namespace kasou::storage {
 
@@ -18,6 +20,8 @@ public:
 
     // The path (or test name) of the disk, for messages.
     virtual std::string const& name() const = 0;
+    // Which disk this is, whatever name it was opened by; nullopt for a disk that is no file.
+    virtual std::optional<DiskIdentity> identity() const;
     virtual u64 size() const = 0;
     virtual ErrorOr<void> read(u64 offset, std::span<u8> buffer) = 0;
     virtual ErrorOr<void> write(u64 offset, std::span<u8 const> data) = 0;

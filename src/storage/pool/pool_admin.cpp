@@ -4,12 +4,13 @@
 #include <charconv>
 #include <fcntl.h>
 #include <filesystem>
-#include <sys/file.h>
 
 #include <fmt/format.h>
 
 #include "base/sys.h"
+#include "base/utf8.h"
 #include "base/try.h"
+#include "storage/pool/disk_set.h"
 #include "storage/pool/file_member_disk.h"
 #include "storage/pool/member_label.h"
 #include "storage/pool/pool_control.h"
@@ -31,11 +32,17 @@ ErrorOr<SegmentKind> parse_layout(std::string_view text)
 
 namespace {
 
-// The registry keeps absolute paths, so a pool opens from any working directory.
-std::vector<std::string> absolute_paths(std::vector<std::string> const& paths)
+// The registry keeps absolute paths, so a pool opens from any working directory. It is JSON, so
+// a path that is not UTF-8 (file names are bytes) cannot be recorded: refused before any disk is
+// touched.
+ErrorOr<std::vector<std::string>> absolute_paths(std::vector<std::string> const& paths)
 {
     std::vector<std::string> result;
     for (auto const& path : paths) {
+        if (auto bad = find_invalid_utf8(path))
+            return make_error(fmt::format("disk path {} is not valid UTF-8 (byte {:#04x} at offset {}), and the registry can record only UTF-8: "
+                                          "give the disk a UTF-8 name (a symbolic link will do)",
+                path, static_cast<unsigned char>(path[*bad]), *bad));
         std::error_code error;
         auto absolute = std::filesystem::absolute(path, error);
         result.push_back(error ? path : absolute.lexically_normal().string());
@@ -43,14 +50,21 @@ std::vector<std::string> absolute_paths(std::vector<std::string> const& paths)
     return result;
 }
 
-ErrorOr<std::vector<std::unique_ptr<MemberDisk>>> open_disks(std::vector<std::string> const& paths)
+std::vector<MemberDisk const*> member_disks(ThinPool& pool)
 {
+    std::vector<MemberDisk const*> disks;
+    for (auto const& member : pool.layout().members())
+        disks.push_back(member->disk.get());
+    return disks;
+}
+
+// Opens (and so claims) the disks, refusing one given twice or already a member of pool.
+ErrorOr<std::vector<std::unique_ptr<MemberDisk>>> open_disks(std::vector<std::string> const& paths, ThinPool* pool = nullptr)
+{
+    TRY(pool ? check_distinct_disks(paths, pool->name(), member_disks(*pool)) : check_distinct_disks(paths));
     std::vector<std::unique_ptr<MemberDisk>> disks;
-    for (auto const& path : paths) {
-        if (std::count(paths.begin(), paths.end(), path) > 1)
-            return make_error(fmt::format("disk {} is given twice", path));
+    for (auto const& path : paths)
         disks.push_back(TRY(FileMemberDisk::open(path)));
-    }
     return disks;
 }
 
@@ -59,6 +73,7 @@ ErrorOr<std::vector<std::unique_ptr<MemberDisk>>> open_disks(std::vector<std::st
 ErrorOr<void> create_pool(std::string const& state_dir, CreatePoolOptions const& options)
 {
     TRY(validate_name(options.name, "pool"));
+    auto paths = TRY(absolute_paths(options.disks));
     if (Registry::find(state_dir, options.name))
         return make_error(fmt::format("a pool named '{}' already exists in {}", options.name, state_dir));
     Fd lock = TRY(Registry::lock_pool(state_dir, options.name));
@@ -68,26 +83,16 @@ ErrorOr<void> create_pool(std::string const& state_dir, CreatePoolOptions const&
     return Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
         if (std::any_of(records.begin(), records.end(), [&](auto const& r) { return r.name == options.name; }))
             return make_error(fmt::format("a pool named '{}' was registered meanwhile", options.name));
-        records.push_back({ options.name, pool->uuid().to_string(), absolute_paths(options.disks) });
+        records.push_back({ options.name, pool->uuid().to_string(), paths });
         return {};
     });
 }
 
-ErrorOr<std::vector<Fd>> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::string const& name,
-    std::vector<std::string> const& disks, bool force)
+ErrorOr<void> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks,
+    bool force)
 {
-    auto paths = absolute_paths(disks);
-    auto opened = TRY(open_disks(paths));
-    std::vector<Fd> locks;
-    for (size_t i = 0; i < paths.size(); ++i) {
-        // A current member is locked by this process already: refuse it by name, not as "held".
-        if (auto index = pool.member_index_of(*opened[i]))
-            return make_error(fmt::format("{} is already member {} of pool {}; a disk is added once", paths[i], *index, name));
-        Fd lock = TRY(sys::open(paths[i], O_RDONLY));
-        if (!sys::flock(lock.get(), LOCK_EX | LOCK_NB))
-            return make_error(fmt::format("disk {} is held by another process", paths[i]));
-        locks.push_back(std::move(lock));
-    }
+    auto paths = TRY(absolute_paths(disks));
+    auto opened = TRY(open_disks(paths, &pool));
     TRY(pool.grow(std::move(opened), force));
     auto recorded = Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
         for (auto& record : records) {
@@ -100,21 +105,21 @@ ErrorOr<std::vector<Fd>> grow_open_pool(ThinPool& pool, std::string const& state
         return make_error(fmt::format("pool {} grew onto the disks, but the registry could not record them ({}): run 'kasou pool import' "
                                       "with all of the pool's disks once this process has let it go",
             name, recorded.error().to_string()));
-    return locks;
+    return {};
 }
 
 ErrorOr<void> add_disks(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks, bool force)
 {
-    if (auto answered = ask_holder_to_add(state_dir, name, absolute_paths(disks), force))
+    if (auto answered = ask_holder_to_add(state_dir, name, TRY(absolute_paths(disks)), force))
         return *answered;
     auto handle = TRY(PoolHandle::open(state_dir, name));
-    // The new disks stay locked until the pool is closed.
-    auto locks = TRY(grow_open_pool(handle.pool(), state_dir, name, disks, force));
+    TRY(grow_open_pool(handle.pool(), state_dir, name, disks, force));
     return handle.close();
 }
 
 ErrorOr<std::string> import_pool(std::string const& state_dir, std::vector<std::string> const& disks)
 {
+    auto paths = TRY(absolute_paths(disks));
     auto pool = TRY(ThinPool::open(TRY(open_disks(disks))));
     std::string name = pool->name();
     std::string uuid = pool->uuid().to_string();
@@ -125,10 +130,10 @@ ErrorOr<std::string> import_pool(std::string const& state_dir, std::vector<std::
                 continue;
             if (record.uuid != uuid)
                 return make_error(fmt::format("another pool named '{}' ({}) is already registered; destroy or rename it first", name, record.uuid));
-            record.disks = absolute_paths(disks);
+            record.disks = paths;
             return {};
         }
-        records.push_back({ name, uuid, absolute_paths(disks) });
+        records.push_back({ name, uuid, paths });
         return {};
     }));
     return name;
@@ -175,7 +180,8 @@ ErrorOr<u32> repair_pool(std::string const& state_dir, std::string const& name, 
     if (error == std::errc {} && end == replace.data() + replace.size() && parsed < members.size())
         index = parsed;
     auto const record = TRY(Registry::find(state_dir, name));
-    std::string replace_path = absolute_paths({ replace }).front();
+    std::string replace_path = TRY(absolute_paths({ replace })).front();
+    std::string with_path = TRY(absolute_paths({ with })).front();
     for (u32 i = 0; i < members.size() && index == members.size(); ++i) {
         if (members[i]->disk && members[i]->disk->name() == replace_path)
             index = i;
@@ -192,7 +198,7 @@ ErrorOr<u32> repair_pool(std::string const& state_dir, std::string const& name, 
     if (index == members.size())
         return make_error(fmt::format("pool {} has no member '{}' (give its index from 'kasou pool status' or its disk path)", name, replace));
     std::string old_path = members[index]->disk ? members[index]->disk->name() : replace_path;
-    auto disk = TRY(FileMemberDisk::open(with));
+    auto disk = std::move(TRY(open_disks({ with }, &pool)).front());
     TRY(pool.replace_member(index, std::move(disk), progress));
     TRY(handle.close());
     TRY(Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
@@ -200,7 +206,7 @@ ErrorOr<u32> repair_pool(std::string const& state_dir, std::string const& name, 
             if (r.name != name)
                 continue;
             std::erase(r.disks, old_path);
-            r.disks.push_back(absolute_paths({ with }).front());
+            r.disks.push_back(with_path);
         }
         return {};
     }));

@@ -4,7 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "base/fd.h"
 #include "storage/pool/format.h"
 #include "storage/pool/pool_handle.h"
 
@@ -13,7 +12,10 @@ namespace kasou::storage {
 class ThinPool;
 
 // Host-level pool operations behind `kasou pool ...`: each ties the pool on its disks to the
-// registry in state_dir, and holds the pool lock while it works.
+// registry in state_dir, and holds the pool lock while it works. Wherever a set of disks is formed
+// (create, add, import, repair --with) a disk named twice, by whatever paths, is refused
+// (check_distinct_disks), and every disk is claimed before it is read or written, so a disk that
+// another process holds (a member of a pool it serves) is refused, --force or not.
 
 // Progress of a long copy: bytes done of total.
 using ProgressFunction = std::function<void(u64 done, u64 total)>;
@@ -35,9 +37,9 @@ ErrorOr<void> create_pool(std::string const& state_dir, CreatePoolOptions const&
 // control socket and the pool grows online.
 ErrorOr<void> add_disks(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks, bool force);
 
-// What add_disks does once the pool is open in this process: grows it, records the disks in the
-// registry and returns locks on them, to be kept while the pool is held.
-ErrorOr<std::vector<Fd>> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::string const& name,
+// What add_disks does once the pool is open in this process: grows it and records the disks in the
+// registry. The pool keeps them open, and so claimed (FileMemberDisk), as long as it is open.
+ErrorOr<void> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::string const& name,
     std::vector<std::string> const& disks, bool force);
 
 // Finds the pool the disks belong to and registers it; returns its name.

@@ -139,11 +139,8 @@ std::string PoolControlServer::handle(std::string const& text)
         paths.push_back(disk.get<std::string>());
     }
     bool force = request.contains("force") && request["force"].get<bool>();
-    auto locks = grow_open_pool(*m_pool, m_state_dir, m_name, paths, force);
-    if (!locks)
-        return refuse(locks.error().to_string());
-    for (auto& lock : *locks)
-        m_disk_locks.push_back(std::move(lock));
+    if (auto grown = grow_open_pool(*m_pool, m_state_dir, m_name, paths, force); !grown)
+        return refuse(grown.error().to_string());
     spdlog::info("pool {}: grown by {} disk(s) on request", m_name, paths.size());
     return nlohmann::json { { "ok", true } }.dump();
 }

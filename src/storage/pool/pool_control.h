@@ -27,7 +27,7 @@ public:
     static ErrorOr<std::unique_ptr<PoolControlServer>> start(std::string state_dir, std::string name, std::shared_ptr<ThinPool> pool);
     // Stops answering (a request under way is finished first); the socket stays until destruction.
     void stop();
-    // Stops, removes the socket and releases the disks added through it.
+    // Stops and removes the socket.
     ~PoolControlServer();
     PoolControlServer(PoolControlServer const&) = delete;
     PoolControlServer& operator=(PoolControlServer const&) = delete;
@@ -47,7 +47,6 @@ private:
     std::string m_path;
     Fd m_listener;
     EventFd m_stop;
-    std::vector<Fd> m_disk_locks; // of disks added through the socket, held as long as the pool
     std::thread m_thread;
 };
 

@@ -1,13 +1,12 @@
 #include "storage/pool/pool_handle.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
+#include <cerrno>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "base/sys.h"
 #include "base/try.h"
+#include "storage/pool/disk_set.h"
 #include "storage/pool/file_member_disk.h"
 #include "storage/pool/pool_control.h"
 #include "storage/pool/registry.h"
@@ -15,10 +14,10 @@
 
 namespace kasou::storage {
 
-PoolHandle::PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, std::vector<Fd> locks, std::unique_ptr<PoolControlServer> control)
+PoolHandle::PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, Fd lock, std::unique_ptr<PoolControlServer> control)
     : m_name(std::move(name))
     , m_pool(std::move(pool))
-    , m_locks(std::move(locks))
+    , m_lock(std::move(lock))
     , m_control(std::move(control))
 {
 }
@@ -32,7 +31,7 @@ PoolHandle& PoolHandle::operator=(PoolHandle&& other) noexcept
             spdlog::error("pool {}: {}", m_name, result.error().to_string());
         m_name = std::move(other.m_name);
         m_pool = std::move(other.m_pool);
-        m_locks = std::move(other.m_locks);
+        m_lock = std::move(other.m_lock);
         m_control = std::move(other.m_control);
     }
     return *this;
@@ -47,20 +46,19 @@ PoolHandle::~PoolHandle()
 ErrorOr<PoolHandle> PoolHandle::open(std::string const& state_dir, std::string const& name, Control control_wanted)
 {
     auto record = TRY(Registry::find(state_dir, name));
-    std::vector<Fd> locks;
-    locks.push_back(TRY(Registry::lock_pool(state_dir, name)));
+    Fd lock = TRY(Registry::lock_pool(state_dir, name));
+    TRY(check_distinct_disks(record.disks).map_error([&](Error const& error) { return error.with_prefix(fmt::format("pool {} in {}/pools.json", name, state_dir)); }));
     std::vector<std::unique_ptr<MemberDisk>> disks;
     for (auto const& path : record.disks) {
-        // A disk that is gone is left to the pool to judge: a mirror runs degraded without it.
-        auto lock = sys::open(path, O_RDONLY);
         auto disk = FileMemberDisk::open(path);
-        if (!lock || !disk) {
-            spdlog::warn("pool {}: disk {} cannot be opened: {}", name, path, (!lock ? lock.error() : disk.error()).to_string());
+        // A disk another process holds is refused: opening the pool without it would write it
+        // off as failed. One that is gone is left to the pool to judge: a mirror runs degraded.
+        if (!disk && disk.error().code() == EBUSY)
+            return tl::unexpected(disk.error());
+        if (!disk) {
+            spdlog::warn("pool {}: disk {} cannot be opened: {}", name, path, disk.error().to_string());
             continue;
         }
-        if (auto locked = sys::flock(lock->get(), LOCK_EX | LOCK_NB); !locked)
-            return make_error(fmt::format("disk {} of pool {} is held by another process (another state directory?)", path, name));
-        locks.push_back(std::move(*lock));
         disks.push_back(std::move(*disk));
     }
     if (disks.empty())
@@ -77,7 +75,7 @@ ErrorOr<PoolHandle> PoolHandle::open(std::string const& state_dir, std::string c
         else
             spdlog::warn("pool {}: no control socket ({}): `kasou pool add` cannot grow it while this process holds it", name, started.error().to_string());
     }
-    return PoolHandle(name, std::move(pool), std::move(locks), std::move(control));
+    return PoolHandle(name, std::move(pool), std::move(lock), std::move(control));
 }
 
 ErrorOr<std::shared_ptr<BlockDevice>> PoolHandle::volume(std::string const& volume_name)
@@ -102,13 +100,13 @@ ErrorOr<void> PoolHandle::close()
 {
     if (!m_pool)
         return {};
-    // No request may run while the pool closes; the disks it added stay locked until it has.
+    // No request may run while the pool closes.
     if (m_control)
         m_control->stop();
     auto result = m_pool->close();
     m_pool.reset();
     m_control.reset();
-    m_locks.clear();
+    m_lock = Fd();
     return result;
 }
 

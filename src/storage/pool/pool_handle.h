@@ -28,6 +28,9 @@ class PoolControlServer;
 // One pool opened by name from the registry in state_dir, held exclusively by this process for the
 // handle's lifetime (a second opener, in any process, gets "pool NAME is in use by pid N"; `kasou
 // pool add` instead reaches the holder through the pool's control socket, see pool_control.h).
+// Each member disk is claimed on its own (an exclusive OFD lock, see RawFileOptions::lock) as long
+// as the pool holds it, so whatever else would write it (pool create --force under another state
+// directory, nbd serve --file, run --disk) is refused.
 // Volumes handed out stay valid objects after close(): their I/O then fails with "pool NAME is
 // closed". Move-only; the destructor closes a handle that was not closed, logging any error.
 class PoolHandle {
@@ -61,11 +64,11 @@ public:
     ThinPool& pool() { return *m_pool; }
 
 private:
-    PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, std::vector<Fd> locks, std::unique_ptr<PoolControlServer> control);
+    PoolHandle(std::string name, std::shared_ptr<ThinPool> pool, Fd lock, std::unique_ptr<PoolControlServer> control);
 
     std::string m_name;
     std::shared_ptr<ThinPool> m_pool;
-    std::vector<Fd> m_locks; // the registry lock of the pool, then one flock per member disk
+    Fd m_lock; // STATE_DIR/locks/NAME.lock; each member disk is claimed by its FileMemberDisk
     std::unique_ptr<PoolControlServer> m_control; // stopped before the pool closes
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
+#include <filesystem>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -18,8 +19,28 @@ namespace {
 
 std::string registry_path(std::string const& state_dir) { return state_dir + "/pools.json"; }
 
+ErrorOr<void> check_state_dir(std::string const& state_dir)
+{
+    if (state_dir.empty())
+        return make_error("the state directory is empty: give --state-dir (or KASOU_STATE_DIR) a directory, or leave it out for /var/lib/kasou");
+    if (state_dir.front() != '/')
+        return make_error(fmt::format("the state directory '{}' is not an absolute path", state_dir));
+    return {};
+}
+
+// Creates STATE_DIR and its locks/ (the registry lock file with them) or says why it cannot.
+ErrorOr<void> prepare_state_dir(std::string const& state_dir)
+{
+    TRY(check_state_dir(state_dir));
+    auto made = sys::mkdir_all(state_dir + "/locks", 0755).and_then([&] { return sys::open(state_dir + "/registry.lock", O_RDWR | O_CREAT, 0644); });
+    if (!made)
+        return tl::unexpected(made.error().with_prefix(fmt::format("state directory {} cannot be used", state_dir)));
+    return {};
+}
+
 ErrorOr<std::vector<PoolRecord>> load(std::string const& state_dir)
 {
+    TRY(check_state_dir(state_dir));
     std::string path = registry_path(state_dir);
     auto text = sys::read_file(path);
     if (!text) {
@@ -66,6 +87,20 @@ ErrorOr<void> save(std::string const& state_dir, std::vector<PoolRecord> const& 
 
 } // namespace
 
+ErrorOr<std::string> resolve_state_dir(std::string const& text)
+{
+    if (text.empty())
+        return tl::unexpected(check_state_dir(text).error());
+    std::error_code error;
+    auto absolute = std::filesystem::absolute(text, error);
+    if (error)
+        return make_errno_error(error.value(), fmt::format("state directory {}", text));
+    std::string path = absolute.lexically_normal().string();
+    if (path.size() > 1 && path.back() == '/')
+        path.pop_back();
+    return path;
+}
+
 ErrorOr<std::vector<PoolRecord>> Registry::list(std::string const& state_dir)
 {
     return load(state_dir);
@@ -87,7 +122,7 @@ ErrorOr<PoolRecord> Registry::find(std::string const& state_dir, std::string con
 
 ErrorOr<void> Registry::modify(std::string const& state_dir, std::function<ErrorOr<void>(std::vector<PoolRecord>&)> const& change)
 {
-    TRY(sys::mkdir_all(state_dir, 0755));
+    TRY(prepare_state_dir(state_dir));
     Fd lock = TRY(sys::open(state_dir + "/registry.lock", O_RDWR | O_CREAT, 0644));
     TRY(sys::flock(lock.get(), LOCK_EX));
     auto records = TRY(load(state_dir));
@@ -97,7 +132,7 @@ ErrorOr<void> Registry::modify(std::string const& state_dir, std::function<Error
 
 ErrorOr<Fd> Registry::lock_pool(std::string const& state_dir, std::string const& name)
 {
-    TRY(sys::mkdir_all(state_dir + "/locks", 0755));
+    TRY(prepare_state_dir(state_dir));
     Fd fd = TRY(sys::open(state_dir + "/locks/" + name + ".lock", O_RDWR | O_CREAT, 0644));
     if (auto locked = sys::flock(fd.get(), LOCK_EX | LOCK_NB); !locked) {
         if (locked.error().code() != EWOULDBLOCK)

@@ -18,9 +18,15 @@ struct PoolRecord {
     std::vector<std::string> disks;
 };
 
+// The state directory as given (--state-dir, KASOU_STATE_DIR), made absolute against the working
+// directory, so that every path under it (the registry, the locks, the pool control sockets)
+// names the same file whatever directory a later command runs in. Refuses an empty text.
+ErrorOr<std::string> resolve_state_dir(std::string const& text);
+
 // The registry of known pools: STATE_DIR/pools.json, rewritten atomically (temporary file,
 // fsync, rename) under an flock on STATE_DIR/registry.lock, so concurrent kasou processes never
-// lose each other's changes.
+// lose each other's changes. Every function refuses a state_dir that is empty or relative (see
+// resolve_state_dir) before it touches anything.
 class Registry {
 public:
     static ErrorOr<std::vector<PoolRecord>> list(std::string const& state_dir);
@@ -29,7 +35,9 @@ public:
     static ErrorOr<void> modify(std::string const& state_dir, std::function<ErrorOr<void>(std::vector<PoolRecord>&)> const& change);
 
     // Takes STATE_DIR/locks/NAME.lock for this process (recording its pid in it); a pool held by
-    // another process gives "pool NAME is in use by pid N".
+    // another process gives "pool NAME is in use by pid N". Creates STATE_DIR and proves it
+    // writable first, so that a command that goes on to write disks cannot fail for the want of
+    // its state directory after it has written them.
     static ErrorOr<Fd> lock_pool(std::string const& state_dir, std::string const& name);
 };
 

@@ -18,9 +18,9 @@ namespace kasou::storage {
 
 namespace {
 
-// Labels each disk as a new member and plans how much of it the new segment uses.
-ErrorOr<std::vector<std::unique_ptr<PoolMember>>> label_members(Uuid const& pool_uuid, std::string const& pool_name, SegmentKind kind,
-    u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
+// Plans how much of each disk the new segment uses and gives each a member uuid; writes nothing,
+// so a refusal (a disk too small, one in use by another pool) leaves every disk as it was.
+ErrorOr<std::vector<std::unique_ptr<PoolMember>>> plan_members(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
 {
     if (disks.empty())
         return make_error("no disks given");
@@ -35,13 +35,22 @@ ErrorOr<std::vector<std::unique_ptr<PoolMember>>> label_members(Uuid const& pool
     std::vector<std::unique_ptr<PoolMember>> members;
     for (auto& disk : disks) {
         auto member = std::make_unique<PoolMember>();
-        member->usable_size = kind == SegmentKind::Linear ? TRY(PoolLayout::plan_segment(kind, { disk->size() }, 0)) : shared_usable;
+        member->usable_size = kind == SegmentKind::Linear ? TRY(PoolLayout::plan_segment(kind, { disk->size() }, 0).map_error([&](Error const& error) {
+            return error.with_prefix(disk->name());
+        }))
+                                                          : shared_usable;
         member->uuid = TRY(Uuid::random());
-        TRY(write_member_label(*disk, pool_uuid, member->uuid, pool_name));
         member->disk = std::move(disk);
         members.push_back(std::move(member));
     }
     return members;
+}
+
+ErrorOr<void> write_labels(std::span<std::unique_ptr<PoolMember> const> members, Uuid const& pool_uuid, std::string const& pool_name)
+{
+    for (auto const& member : members)
+        TRY(write_member_label(*member->disk, pool_uuid, member->uuid, pool_name));
+    return {};
 }
 
 } // namespace
@@ -67,9 +76,14 @@ ErrorOr<std::shared_ptr<ThinPool>> ThinPool::create(std::string const& name, Seg
 {
     TRY(validate_name(name, "pool"));
     Uuid uuid = TRY(Uuid::random());
-    auto members = TRY(label_members(uuid, name, kind, stripe_size, std::move(disks), force));
     PoolLayout layout;
-    TRY(layout.add_segment(kind, stripe_size, std::move(members)));
+    TRY(layout.add_segment(kind, stripe_size, TRY(plan_members(kind, stripe_size, std::move(disks), force))));
+    if (layout.size() / CHUNK_SIZE < minimum_chunks())
+        return make_error(fmt::format("pool {} would be too small: its disks leave {} bytes after their headers, and a pool needs at least {} ({} "
+                                      "chunks of {}: {} kept free for metadata commits, one for the metadata of a first volume, one for its "
+                                      "data); a linear pool needs a disk of at least {} bytes",
+            name, layout.size(), minimum_chunks() * CHUNK_SIZE, minimum_chunks(), CHUNK_SIZE, reserve_chunks_for(Reserve::Data, 1), MEMBER_HEADER_SIZE + minimum_chunks() * CHUNK_SIZE));
+    TRY(write_labels(layout.members(), uuid, name));
     auto pool = std::shared_ptr<ThinPool>(new ThinPool(name, uuid, std::move(layout)));
     pool->grow_chunk_tables();
     pool->m_dirty = true;
@@ -548,12 +562,6 @@ ErrorOr<void> ThinPool::grow(std::vector<std::unique_ptr<MemberDisk>> disks, boo
     return add_members_locked(lock, kind, first.stripe_size, std::move(disks), force);
 }
 
-std::optional<u32> ThinPool::member_index_of(MemberDisk& disk) const
-{
-    std::shared_lock lock(m_lock);
-    return member_index_locked(disk);
-}
-
 std::optional<u32> ThinPool::member_index_locked(MemberDisk& disk) const
 {
     auto label = read_member_label(disk);
@@ -578,7 +586,8 @@ ErrorOr<void> ThinPool::add_members_locked(std::unique_lock<std::shared_mutex>& 
     }
     // Checked before any disk is labelled, so a refused add leaves the disks as they were.
     TRY(m_layout.check_room_for(kind, disks.size()));
-    auto members = TRY(label_members(m_uuid, m_name, kind, stripe_size, std::move(disks), force));
+    auto members = TRY(plan_members(kind, stripe_size, std::move(disks), force));
+    TRY(write_labels(members, m_uuid, m_name));
     TRY(m_layout.add_segment(kind, stripe_size, std::move(members)));
     grow_chunk_tables();
     m_dirty = true;

@@ -72,6 +72,9 @@ public:
     // Opens the pool the disks belong to, from the newest valid superblock among them. Disks may
     // come in any order; a missing mirror copy leaves the pool degraded.
     static ErrorOr<std::shared_ptr<ThinPool>> open(std::vector<std::unique_ptr<MemberDisk>> disks);
+    // The fewest chunks a new pool may have (create refuses a smaller one): with fewer, its first volume could hold no data (the
+    // reserve kept with one volume, a chunk of metadata blocks for its table and tree, one of data).
+    static u64 minimum_chunks();
     ~ThinPool();
 
     ThinPool(ThinPool const&) = delete;
@@ -107,8 +110,6 @@ public:
     // add_members with the pool's own layout, chosen under the pool lock: the first segment's
     // kind and stripe size, except that a single disk added to a striped pool extends it linearly.
     ErrorOr<void> grow(std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
-    // The member index a disk holds in this pool now, from its label; nullopt for any other disk.
-    std::optional<u32> member_index_of(MemberDisk& disk) const;
     // Puts disk in place of failed member `index` of a mirror and resynchronizes it.
     ErrorOr<void> replace_member(u32 index, std::unique_ptr<MemberDisk> disk, std::function<void(u64, u64)> const& progress);
     // Resynchronizes failed members whose disks are present again.
@@ -214,6 +215,7 @@ private:
 
     // thin_pool_space.cpp: chunks and metadata blocks
     u64 reserve_chunks(Reserve level) const;
+    static u64 reserve_chunks_for(Reserve level, u64 volumes);
     // ENOSPC unless the commit after adding a volume, and the commit after that, can write the
     // larger volume table: checked before a volume or snapshot is added, so that neither its
     // commit nor a later one (a removal that would free space) fails for lack of space.

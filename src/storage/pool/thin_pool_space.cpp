@@ -11,8 +11,13 @@ namespace kasou::storage {
 
 u64 ThinPool::reserve_chunks(Reserve level) const
 {
+    return reserve_chunks_for(level, m_volumes.size());
+}
+
+u64 ThinPool::reserve_chunks_for(Reserve level, u64 volumes)
+{
     // A commit rewrites the volume table: enough blocks for it, whatever else ran out.
-    u64 commit = 1 + m_volumes.size() / (VOLUMES_PER_TABLE_BLOCK * BLOCKS_PER_CHUNK);
+    u64 commit = 1 + volumes / (VOLUMES_PER_TABLE_BLOCK * BLOCKS_PER_CHUNK);
     switch (level) {
     case Reserve::Data:
         // Room for the tree nodes the writes of one transaction copy, beyond the commit's needs.
@@ -23,6 +28,12 @@ u64 ThinPool::reserve_chunks(Reserve level) const
         return 0;
     }
     return 0;
+}
+
+u64 ThinPool::minimum_chunks()
+{
+    // Measured: one chunk fewer, and the first write to the first volume meets ENOSPC.
+    return reserve_chunks_for(Reserve::Data, 1) + 2;
 }
 
 ErrorOr<void> ThinPool::check_room_for_volume() const

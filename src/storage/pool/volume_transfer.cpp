@@ -64,11 +64,13 @@ ErrorOr<void> export_image(PoolHandle& pool, std::string const& volume, std::str
 {
     auto device = TRY(pool.volume(volume));
     u64 size = device->size();
-    {
-        Fd fd = TRY(sys::open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644));
-        TRY(sys::ftruncate(fd.get(), size));
-    }
-    auto image = TRY(RawFileDevice::open(path, RawFileOptions {}));
+    // Claimed before it is truncated: a file another process holds (a member of a pool it serves,
+    // this pool's own member) is refused untouched.
+    Fd fd = TRY(sys::open(path, O_RDWR | O_CREAT, 0644));
+    TRY(RawFileDevice::claim(fd.get(), path, false));
+    TRY(sys::ftruncate(fd.get(), 0));
+    TRY(sys::ftruncate(fd.get(), size));
+    auto image = TRY(RawFileDevice::adopt(std::move(fd), path, RawFileOptions {}));
     std::vector<u8> buffer(TRANSFER_SIZE);
     auto extents = TRY(device->block_status(0, size));
     u64 total_done = 0;

@@ -1,6 +1,8 @@
+#include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -151,6 +153,7 @@ TEST_P(RawFileDeviceTest, TransferBatchGivesEachTransferItsOutcome)
     EXPECT_EQ(back_b, b);
     EXPECT_TRUE(all_equal(tail, 0)) << "the refused write past the end left the last bytes alone";
 
+    device.reset(); // a writable open claims the file alone
     auto read_only = open(file.path(), true);
     std::vector<u8> again(4096);
     std::vector<BlockTransfer> mixed {
@@ -294,6 +297,40 @@ TEST_P(RawFileDeviceTest, RejectsWhatIsNotAFileOrBlockDevice)
 {
     auto opened = RawFileDevice::open("/tmp", { .read_only = true, .direct = false, .engine = GetParam() });
     ASSERT_FALSE(opened);
+}
+
+// Proves that an open claims its disk: a second writer is refused by whatever name it uses (a hard
+// link, a symbolic link), even in the same process; readers share; closing releases.
+TEST_P(RawFileDeviceTest, AWriterClaimsTheDiskByEveryName)
+{
+    ScratchFile file(1 * MiB);
+    std::string hard = file.path() + ".hard";
+    std::string soft = file.path() + ".soft";
+    ASSERT_EQ(::link(file.path().c_str(), hard.c_str()), 0);
+    ASSERT_EQ(::symlink(file.path().c_str(), soft.c_str()), 0);
+    {
+        auto writer = open(file.path());
+        for (auto const& name : { file.path(), hard, soft }) {
+            for (bool read_only : { false, true }) {
+                auto second = RawFileDevice::open(name, { .read_only = read_only, .direct = false, .engine = GetParam() });
+                ASSERT_FALSE(second) << name << (read_only ? " opened for reading" : " opened for writing") << " while a writer holds it";
+                EXPECT_EQ(second.error().code(), EBUSY);
+                EXPECT_NE(second.error().to_string().find(name + " is in use"), std::string::npos) << second.error().to_string();
+            }
+        }
+        EXPECT_EQ(MUST(disk_identity(hard)), writer->identity());
+        EXPECT_EQ(MUST(disk_identity(soft)), writer->identity());
+    }
+    {
+        auto reader = open(hard, true);
+        auto another_reader = open(soft, true);
+        auto writer = RawFileDevice::open(file.path(), { .read_only = false, .direct = false, .engine = GetParam() });
+        ASSERT_FALSE(writer) << "a writer opened a disk that readers hold";
+        EXPECT_EQ(writer.error().code(), EBUSY);
+    }
+    EXPECT_TRUE(RawFileDevice::open(file.path(), { .read_only = false, .direct = false, .engine = GetParam() })) << "closing released nothing";
+    ::unlink(hard.c_str());
+    ::unlink(soft.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, RawFileDeviceTest, ::testing::Values(IoEngineKind::Sync, IoEngineKind::Uring),

@@ -46,11 +46,13 @@ class NbdServerTest : public ::testing::Test {
 protected:
     NbdServerTest()
         : m_file(1 * MiB)
+        , m_device(MUST(RawFileDevice::open(m_file.path(), {})))
     {
     }
-    std::vector<Export> exports() { return { { .name = "disk", .device = MUST(RawFileDevice::open(m_file.path(), {})) } }; }
+    std::vector<Export> exports() { return { { .name = "disk", .device = m_device } }; }
 
     ScratchFile m_file;
+    std::shared_ptr<RawFileDevice> m_device; // opened once: a second writable open of the file is refused
 };
 
 TEST_F(NbdServerTest, RefusesDuplicateOrEmptyNamesAndNoExports)

@@ -21,25 +21,7 @@ namespace {
 
 using test::pattern;
 
-struct PoolRegistryTest : ::testing::Test {
-    std::string dir;
-    std::string state;
-
-    void SetUp() override
-    {
-        dir = MUST(sys::make_temp_dir("/tmp/kasou-pool-test-XXXXXX"));
-        state = dir + "/state";
-    }
-    void TearDown() override { std::filesystem::remove_all(dir); }
-
-    std::string make_disk(std::string const& name, u64 size)
-    {
-        std::string path = dir + "/" + name;
-        Fd fd = MUST(sys::open(path, O_RDWR | O_CREAT | O_TRUNC, 0644));
-        MUST(sys::ftruncate(fd.get(), size));
-        return path;
-    }
-
+struct PoolRegistryTest : test::PoolFilesTest {
     // length bytes at offset of volume `name` of the pool handle holds.
     std::vector<u8> read_volume(PoolHandle& handle, std::string const& name, u64 offset, u64 length)
     {

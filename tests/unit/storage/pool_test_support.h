@@ -3,6 +3,9 @@
 // Builds pools over in-memory fault-injecting member disks for the pool tests, and checks a pool
 // opened after a crash against the PoolModel of what it may hold.
 
+#include <fcntl.h>
+
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -11,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/sys.h"
 #include "base/try.h"
 #include "pool_workload.h"
 #include "storage/pool/fault_member_disk.h"
@@ -122,6 +126,29 @@ inline void expect_pool_matches(ThinPool& pool, PoolModel const& model, bool deg
         EXPECT_EQ(bad, -1) << "volume " << name << " sector " << bad << " holds neither durable nor later data\n" << context;
     }
 }
+
+// A fixture for tests on real files: a fresh temporary directory (removed afterwards) holding
+// the state directory and the disk files the test makes.
+struct PoolFilesTest : ::testing::Test {
+    std::string dir;
+    std::string state;
+
+    void SetUp() override
+    {
+        dir = MUST(sys::make_temp_dir("/tmp/kasou-pool-test-XXXXXX"));
+        state = dir + "/state";
+    }
+    void TearDown() override { std::filesystem::remove_all(dir); }
+
+    // A sparse file of size bytes named name in dir; its path.
+    std::string make_disk(std::string const& name, u64 size)
+    {
+        std::string path = dir + "/" + name;
+        Fd fd = MUST(sys::open(path, O_RDWR | O_CREAT | O_TRUNC, 0644));
+        MUST(sys::ftruncate(fd.get(), size));
+        return path;
+    }
+};
 
 } // namespace kasou::storage::test
 
