@@ -82,6 +82,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
 extern "C" int LLVMFuzzerTestOneInput(u8 const* data, size_t size)
 {
     InputTransport transport({ data, size });
-    nbd::serve_connection(transport, exports(), 1, "fuzz");
+    // A budget below the largest payload, so refused and waited-for charges are reached too.
+    static nbd::MemoryBudget budget(1 * MiB);
+    nbd::ConnectionMonitor monitor;
+    nbd::serve_connection(transport, exports(), { .max_workers = 1, .budget = budget, .monitor = monitor }, "fuzz");
     return 0;
 }
