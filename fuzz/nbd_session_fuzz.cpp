@@ -47,6 +47,7 @@ public:
         return {};
     }
     void stop_reading() override { m_stopped = true; }
+    void disconnect() override { m_stopped = true; }
 
 private:
     std::span<u8 const> m_input;

@@ -95,7 +95,7 @@ def large_writes(path, count, name):
     go(sock, name)
     payload = b"\x5a" * LARGE
     for i in range(count):
-        request(sock, CMD_WRITE, 100 + i, 0, LARGE, payload)
+        request(sock, CMD_WRITE, 100 + i, LARGE, LARGE, payload)  # the second half of the disk
     cookies = set()
     for _ in range(count):
         error, cookie = read_simple_reply(sock)

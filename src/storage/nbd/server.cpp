@@ -199,7 +199,8 @@ std::chrono::milliseconds Server::watch()
             auto limit = client->monitor.negotiating() ? m_options.handshake_timeout : m_options.idle_timeout;
             spdlog::warn("nbd: {}: closing: it {} {} ms", client->peer, why, limit.count());
             client->closing = true;
-            stop(*client);
+            client->monitor.request_stop();
+            client->transport->disconnect(); // nothing in flight: nothing to answer
         } else {
             next = std::min(next, *deadline);
         }

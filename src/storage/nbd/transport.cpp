@@ -48,6 +48,11 @@ void SocketTransport::stop_reading()
     (void)sys::shutdown(m_socket.get(), SHUT_RD);
 }
 
+void SocketTransport::disconnect()
+{
+    (void)sys::shutdown(m_socket.get(), SHUT_RDWR);
+}
+
 ErrorOr<bool> BufferedReader::read_exact(std::span<u8> out)
 {
     size_t filled = 0;

@@ -24,6 +24,9 @@ public:
     // Makes a blocked or later read_some return 0; writes still work, so replies to requests
     // already received can go out. Safe from any thread.
     virtual void stop_reading() = 0;
+    // Ends the connection both ways at once (the peer sees it closed; reads return 0, writes
+    // fail), for a connection the server gives up on. Safe from any thread.
+    virtual void disconnect() = 0;
 };
 
 // A connected stream socket (Unix or TCP). read_some polls the socket for POLL_BEFORE_SLEEPING
@@ -42,6 +45,7 @@ public:
     ErrorOr<size_t> read_some(std::span<u8> buffer) override;
     ErrorOr<void> write_all(std::span<iovec const> vectors) override;
     void stop_reading() override;
+    void disconnect() override;
 
 private:
     Fd m_socket;
