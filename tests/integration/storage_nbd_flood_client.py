@@ -9,7 +9,8 @@ does about them. Speaks the protocol byte by byte (see storage_nbd_raw_client.py
         CONNECTIONS connections that never finish the handshake; prints "ready", then expects
         every one the server accepted to be closed by it within SECONDS (exit 1 otherwise).
     storage_nbd_flood_client.py SOCKET large-writes COUNT
-        pipelines COUNT writes of 32 MiB and reads every reply (a well-behaved bulk client).
+        pipelines COUNT writes of 32 MiB, reads every reply, prints "done", then keeps the
+        connection open until stdin closes (a well-behaved bulk client).
     storage_nbd_flood_client.py SOCKET idle SECONDS
         an idle connection is closed after SECONDS (not before); one that keeps sending
         requests is not.
@@ -104,6 +105,8 @@ def large_writes(path, count, name):
         cookies.add(cookie)
     if cookies != set(range(100, 100 + count)):
         fail("replies do not match the writes")
+    print("done", flush=True)
+    sys.stdin.read()  # the connection stays open while the server's memory is measured
     sock.close()
 
 
