@@ -18,12 +18,12 @@ does about them. Speaks the protocol byte by byte (see storage_nbd_raw_client.py
 import os
 import select
 import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from storage_nbd_raw_client import (CMD_READ, CMD_WRITE, connect, fail, go,  # noqa: E402
+from storage_nbd_raw_client import (CMD_READ, CMD_WRITE, connect,  # noqa: E402
+                                    expect_successful_replies, fail, go,
                                     read_simple_reply, recv_exact, request)
 
 LARGE = 32 * 1024 * 1024
@@ -51,15 +51,11 @@ def read_flood(path, connections, reads, name):
     for _ in range(connections):
         sock = connect(path)
         go(sock, name)
-        sock.setblocking(False)
         socks.append(sock)
-    # Requests are small: they all go out even though no reply is ever read.
+    # Requests are small: they all fit in the socket buffers although no reply is ever read.
     for i in range(reads):
         for sock in socks:
-            packet = struct.pack(">IHHQQI", 0x25609513, 0, CMD_READ, i, 0, LARGE)
-            sock.setblocking(True)
-            sock.sendall(packet)
-            sock.setblocking(False)
+            request(sock, CMD_READ, i, 0, LARGE)
     print("ready", flush=True)
     sys.stdin.read()
 
@@ -97,14 +93,7 @@ def large_writes(path, count, name):
     payload = b"\x5a" * LARGE
     for i in range(count):
         request(sock, CMD_WRITE, 100 + i, LARGE, LARGE, payload)  # the second half of the disk
-    cookies = set()
-    for _ in range(count):
-        error, cookie = read_simple_reply(sock)
-        if error != 0:
-            fail(f"write {cookie} failed with {error}")
-        cookies.add(cookie)
-    if cookies != set(range(100, 100 + count)):
-        fail("replies do not match the writes")
+    expect_successful_replies(sock, range(100, 100 + count))
     print("done", flush=True)
     sys.stdin.read()  # the connection stays open while the server's memory is measured
     sock.close()
