@@ -2,15 +2,16 @@
 # Clients that try to hold `kasou nbd serve` hostage, against a real server: pipelined long reads
 # whose replies are never read (memory stays within --max-memory, others are still served), a
 # flood of connections that never finish the handshake (closed at --handshake-timeout, a good
-# client gets in), large writes (their buffers are given back), idle connections (--idle-timeout).
+# client gets in), large writes (their buffers are given back), clients that never read replies
+# (--send-timeout), idle connections (--idle-timeout).
 # Usage: storage_nbd_limits_test.sh KASOU_BINARY [CASE...]
-# (cases: reads writes handshake handshake-default idle options; all by default)
+# (cases: reads writes send-timeout handshake handshake-default idle options; all by default)
 set -euo pipefail
 
 KASOU=$(realpath "$1")
 shift
 CASES=("$@")
-[[ ${#CASES[@]} -gt 0 ]] || CASES=(reads writes handshake handshake-default idle options)
+[[ ${#CASES[@]} -gt 0 ]] || CASES=(reads writes send-timeout handshake handshake-default idle options)
 HERE=$(cd "$(dirname "$0")" && pwd)
 FLOOD="$HERE/storage_nbd_flood_client.py"
 # shellcheck source=nbd_test_lib.sh
@@ -108,6 +109,26 @@ python3 "$FLOOD" "$WORK/nbd.sock" idle-not-before 2 || die "idle timeout (not be
 python3 "$FLOOD" "$WORK/nbd.sock" idle 2 || die "idle timeout"
 grep -q "sent no request for 2000 ms" server.log || die "idle timeout not logged"
 stop_server
+}
+
+case_send-timeout() {
+step "a client that never reads its replies is cut off after --send-timeout; SIGTERM is not held up"
+start_server --file disk.img --send-timeout "${SEND_TIMEOUT:-2}"
+coproc FLOODER { python3 "$FLOOD" "$WORK/nbd.sock" read-flood 2 8; }
+flood_pid=$FLOODER_PID
+read -r -t 30 line <&"${FLOODER[0]}" || die "the read flood did not start"
+[[ $line == ready ]] || die "read flood: $line"
+for _ in $(seq 80); do
+    [[ $(grep -c "it does not read its replies" server.log) -ge 2 ]] && break
+    sleep 0.1
+done
+[[ $(grep -c "it does not read its replies" server.log) -ge 2 ]] || die "the non-reading connections were not cut off"
+qemu_io "-r" "$(uri disk.img)" "read -P 0x42 1M 64k"
+started=$SECONDS
+stop_server
+((SECONDS - started < 3)) || die "stopping took $((SECONDS - started)) s"
+exec {FLOODER[1]}>&-
+wait "$flood_pid" || die "read flood"
 }
 
 case_options() {
