@@ -47,6 +47,7 @@ public:
         return {};
     }
     void stop_reading() override { m_stopped = true; }
+    void disconnect() override { m_stopped = true; }
 
 private:
     std::span<u8 const> m_input;
@@ -82,6 +83,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***)
 extern "C" int LLVMFuzzerTestOneInput(u8 const* data, size_t size)
 {
     InputTransport transport({ data, size });
-    nbd::serve_connection(transport, exports(), 1, "fuzz");
+    // A budget below the largest payload, so refused and waited-for charges are reached too.
+    static nbd::MemoryBudget budget(1 * MiB);
+    nbd::ConnectionMonitor monitor;
+    nbd::serve_connection(transport, exports(), { .max_workers = 1, .budget = budget, .monitor = monitor }, "fuzz");
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sched.h>
@@ -306,6 +307,14 @@ ErrorOr<Fd> accept(int fd)
 ErrorOr<void> setsockopt(int fd, int level, int name, int value)
 {
     if (::setsockopt(fd, level, name, &value, sizeof(value)) < 0)
+        return make_errno_error(errno, "setsockopt");
+    return {};
+}
+
+ErrorOr<void> setsockopt_timeout(int fd, int name, u64 milliseconds)
+{
+    timeval value { .tv_sec = static_cast<time_t>(milliseconds / 1000), .tv_usec = static_cast<suseconds_t>(milliseconds % 1000 * 1000) };
+    if (::setsockopt(fd, SOL_SOCKET, name, &value, sizeof(value)) < 0)
         return make_errno_error(errno, "setsockopt");
     return {};
 }

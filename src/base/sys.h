@@ -62,6 +62,8 @@ ErrorOr<void> connect(int fd, struct sockaddr const* address, socklen_t length);
 // accept4 with SOCK_CLOEXEC.
 ErrorOr<Fd> accept(int fd);
 ErrorOr<void> setsockopt(int fd, int level, int name, int value);
+// SO_SNDTIMEO / SO_RCVTIMEO (`name`) in milliseconds; 0 means no timeout.
+ErrorOr<void> setsockopt_timeout(int fd, int name, u64 milliseconds);
 // recv; 0 means the peer closed its side.
 ErrorOr<size_t> recv(int fd, void* buffer, size_t size, int flags);
 // Sends all of the vectors, looping over short sends; never raises SIGPIPE (MSG_NOSIGNAL).

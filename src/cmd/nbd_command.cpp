@@ -1,8 +1,10 @@
 // `kasou nbd serve`: export volumes and raw files over the NBD protocol.
 
+#include <chrono>
 #include <memory>
 
 #include "base/log.h"
+#include "base/size.h"
 #include "cmd/commands.h"
 #include "storage/nbd/serve.h"
 
@@ -19,6 +21,11 @@ struct NbdServeOptions {
     bool direct { false };
     std::string engine { "sync" };
     u32 workers { 4 };
+    std::string max_memory { "256M" };
+    u32 max_connections { 256 };
+    u32 handshake_timeout { 10 };
+    u32 idle_timeout { 0 };
+    u32 send_timeout { 60 };
 };
 
 constexpr char const* NBD_FOOTER = R"(Examples:
@@ -45,6 +52,16 @@ int serve(NbdServeOptions const& options, GlobalOptions const& global)
     spec.read_only = options.read_only;
     spec.file_options.direct = options.direct;
     spec.server.workers_per_connection = options.workers;
+    auto max_memory = parse_size(options.max_memory);
+    if (!max_memory)
+        return fail(max_memory.error().with_prefix("--max-memory"));
+    spec.server.max_memory = *max_memory;
+    spec.server.max_connections = options.max_connections;
+    spec.server.handshake_timeout = std::chrono::seconds(options.handshake_timeout);
+    spec.server.idle_timeout = std::chrono::seconds(options.idle_timeout);
+    spec.server.send_timeout = std::chrono::seconds(options.send_timeout);
+    if (auto valid = spec.server.validate(); !valid)
+        return fail(valid.error());
     auto engine = storage::parse_io_engine_kind(options.engine);
     if (!engine)
         return fail(engine.error().with_prefix("--engine"));
@@ -83,6 +100,18 @@ void add_nbd_command(CLI::App& app, GlobalOptions const& global, Action& action)
     serve_command->add_option("--workers", options->workers, "Threads per connection that run pipelined requests concurrently")
         ->capture_default_str()
         ->check(CLI::Range(1, 64));
+    serve_command->add_option("--max-memory", options->max_memory,
+        "Request data all clients together may make the server hold (e.g. 256M, 1G); a request that does not fit waits")
+        ->capture_default_str();
+    serve_command->add_option("--max-connections", options->max_connections, "Connections served at once; more are closed on arrival")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 65536));
+    serve_command->add_option("--handshake-timeout", options->handshake_timeout, "Seconds a client has to pick an export before it is disconnected (0: no limit)")
+        ->capture_default_str();
+    serve_command->add_option("--idle-timeout", options->idle_timeout, "Seconds without a request after which a connection is closed (0: never)")
+        ->capture_default_str();
+    serve_command->add_option("--send-timeout", options->send_timeout, "Seconds a client may take in no reply data before it is disconnected (0: no limit)")
+        ->capture_default_str();
     serve_command->callback([&action, options, &global, unix_option, tcp_option] {
         if (unix_option->count() == 0 && tcp_option->count() == 0)
             throw CLI::RequiredError("--unix or --tcp");

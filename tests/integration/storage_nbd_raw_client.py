@@ -101,6 +101,18 @@ def read_simple_reply(sock):
     return error, cookie
 
 
+def expect_successful_replies(sock, cookies):
+    """Reads one simple reply per cookie, in any order; each must report success."""
+    seen = set()
+    for _ in range(len(cookies)):
+        error, cookie = read_simple_reply(sock)
+        if error != 0:
+            fail(f"request {cookie} failed with {error}")
+        seen.add(cookie)
+    if seen != set(cookies):
+        fail("replies do not match the requests")
+
+
 def hostile(path, case, name):
     sock = connect(path)
     if case == "bad-client-flags":
@@ -187,14 +199,7 @@ def inflight(path, count, pidfile, name):
         request(sock, CMD_WRITE, 1000 + i, i * block, block, bytes([i % 251 + 1]) * block)
     with open(pidfile) as f:
         os.kill(int(f.read().strip()), signal.SIGTERM)
-    cookies = set()
-    for _ in range(count):
-        error, cookie = read_simple_reply(sock)
-        if error != 0:
-            fail(f"write {cookie} failed with {error}")
-        cookies.add(cookie)
-    if cookies != set(range(1000, 1000 + count)):
-        fail("replies do not match the requests")
+    expect_successful_replies(sock, range(1000, 1000 + count))
     expect_closed(sock)
 
 

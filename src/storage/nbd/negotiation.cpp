@@ -18,10 +18,11 @@ constexpr u32 BASE_ALLOCATION_ID = 1;
 // Option haggling state and replies for one connection.
 class Negotiator {
 public:
-    Negotiator(BufferedReader& reader, Transport& transport, std::span<Export const> exports)
+    Negotiator(BufferedReader& reader, Transport& transport, std::span<Export const> exports, u32 max_payload)
         : m_reader(reader)
         , m_transport(transport)
         , m_exports(exports)
+        , m_max_payload(max_payload)
     {
     }
 
@@ -47,6 +48,7 @@ private:
     BufferedReader& m_reader;
     Transport& m_transport;
     std::span<Export const> m_exports;
+    u32 m_max_payload;
     bool m_no_zeroes { false };
     Session m_session;
     std::string m_meta_export; // the export the base:allocation context was set for
@@ -194,9 +196,12 @@ ErrorOr<bool> Negotiator::handle_info_or_go(u32 option, std::span<u8 const> payl
         } else if (request == NBD_INFO_BLOCK_SIZE) {
             u32 minimum = device.logical_block_size();
             info.u16_field(NBD_INFO_BLOCK_SIZE);
+            // "Block size constraints": minimum <= preferred <= maximum, the maximum a multiple
+            // of the minimum.
+            u32 maximum = std::max(m_max_payload / minimum * minimum, minimum);
             info.u32_field(minimum);
-            info.u32_field(std::max<u32>(minimum, 4096));
-            info.u32_field(MAX_PAYLOAD);
+            info.u32_field(std::min(std::max<u32>(minimum, 4096), maximum));
+            info.u32_field(maximum);
         } else {
             continue; // nothing to say about the description or unknown items
         }
@@ -273,9 +278,9 @@ u16 transmission_flags(Export const& entry, bool structured_replies)
     return flags;
 }
 
-ErrorOr<std::optional<Session>> negotiate(BufferedReader& reader, Transport& transport, std::span<Export const> exports)
+ErrorOr<std::optional<Session>> negotiate(BufferedReader& reader, Transport& transport, std::span<Export const> exports, u32 max_payload)
 {
-    return Negotiator(reader, transport, exports).run();
+    return Negotiator(reader, transport, exports, max_payload).run();
 }
 
 } // namespace kasou::storage::nbd

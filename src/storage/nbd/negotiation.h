@@ -17,7 +17,8 @@ struct Session {
     bool base_allocation { false }; // NBD_OPT_SET_META_CONTEXT selected base:allocation
 };
 
-// Limits the server advertises in NBD_INFO_BLOCK_SIZE and enforces on requests.
+// The largest READ or WRITE length the server ever accepts (the maximum block size advertised in
+// NBD_INFO_BLOCK_SIZE, unless the memory budget is smaller; see max_payload_for).
 constexpr u32 MAX_PAYLOAD = 32 * 1024 * 1024;
 // Option payloads above this close the connection (the longest meaningful one, a meta-context
 // request with a few 4096-byte queries, stays far below).
@@ -30,7 +31,8 @@ constexpr u32 MAX_OPTIONS = 1024;
 // NBD_OPT_LIST, INFO, STRUCTURED_REPLY, LIST_META_CONTEXT and SET_META_CONTEXT; any other option
 // gets NBD_REP_ERR_UNSUP. Returns nullopt when the client ends the handshake (NBD_OPT_ABORT or
 // closing), an error when the stream is malformed (the caller then closes the connection).
-ErrorOr<std::optional<Session>> negotiate(BufferedReader& reader, Transport& transport, std::span<Export const> exports);
+// `max_payload` is the maximum block size advertised.
+ErrorOr<std::optional<Session>> negotiate(BufferedReader& reader, Transport& transport, std::span<Export const> exports, u32 max_payload);
 
 // The transmission flags an export is offered with.
 u16 transmission_flags(Export const& entry, bool structured_replies);

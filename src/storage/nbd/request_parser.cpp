@@ -1,5 +1,7 @@
 #include "storage/nbd/request_parser.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "storage/nbd/protocol.h"
@@ -87,7 +89,7 @@ RequestCheck check_request(Request const& request, RequestLimits const& limits)
 
     bool const is_write = request.type == NBD_CMD_WRITE;
     u32 const payload = is_write ? request.length : 0;
-    if (is_write && request.length > limits.max_payload)
+    if (is_write && request.length > std::max(limits.max_payload, limits.max_skipped_payload))
         return disconnect(fmt::format("NBD_CMD_WRITE of {} bytes exceeds the {}-byte limit", request.length, limits.max_payload));
 
     if ((request.flags & ~allowed_flags(request.type)) != 0)
@@ -97,8 +99,8 @@ RequestCheck check_request(Request const& request, RequestLimits const& limits)
 
     if (request.type == NBD_CMD_BLOCK_STATUS && !(limits.structured_replies && limits.base_allocation))
         return reject(NBD_EINVAL, 0, "NBD_CMD_BLOCK_STATUS without a negotiated base:allocation context");
-    if (request.type == NBD_CMD_READ && request.length > limits.max_payload)
-        return reject(NBD_EINVAL, 0, fmt::format("NBD_CMD_READ of {} bytes exceeds the {}-byte limit", request.length, limits.max_payload));
+    if ((request.type == NBD_CMD_READ || is_write) && request.length > limits.max_payload)
+        return reject(NBD_EINVAL, payload, fmt::format("{} of {} bytes exceeds the {}-byte limit", name, request.length, limits.max_payload));
     if (request.length == 0)
         return reject(NBD_EINVAL, payload, fmt::format("{} of length 0", name));
     // Written so that offset + length cannot overflow.

@@ -24,6 +24,9 @@ struct RequestLimits {
     bool structured_replies { false };
     bool base_allocation { false }; // the client set the base:allocation context
     u32 max_payload { 0 };          // largest READ or WRITE length accepted
+    // A longer WRITE is refused and its payload read and dropped, up to this length; beyond it
+    // the connection is closed (skipping gigabytes is not worth the time).
+    u32 max_skipped_payload { 0 };
 };
 
 // The verdict on one request header.
@@ -31,7 +34,8 @@ struct RequestLimits {
 //  - Reject: well framed but not acceptable (out of range, read-only, bad flags): skip its payload
 //    and reply with `error`; the connection goes on, as the protocol asks.
 //  - Disconnect: the byte stream cannot be trusted any more (bad magic, an unknown command whose
-//    payload size is unknowable, a write payload over the limit): log `reason`, close the connection.
+//    payload size is unknowable, a write payload over max_skipped_payload): log `reason`, close the
+//    connection.
 struct RequestCheck {
     enum class Verdict : u8 {
         Execute,

@@ -75,13 +75,25 @@ Server::Server(std::vector<Export> exports, Fd listener, ListenAddress address, 
     , m_listener(std::move(listener))
     , m_address(std::move(address))
     , m_options(options)
+    , m_budget(options.max_memory)
 {
+}
+
+ErrorOr<void> ServerOptions::validate() const
+{
+    if (workers_per_connection == 0)
+        return make_error("workers per connection must be at least 1");
+    if (max_connections == 0)
+        return make_error("max connections must be at least 1");
+    if (max_memory < MIN_MEMORY)
+        return make_error(fmt::format("max memory of {} bytes is below the minimum of {} bytes", max_memory, MIN_MEMORY));
+    return {};
 }
 
 Server::~Server()
 {
     for (auto& client : m_clients)
-        client->transport->stop_reading();
+        stop(*client);
     reap(true);
     if (!m_address.unix_path.empty() && m_listener.valid())
         (void)sys::unlink(m_address.unix_path);
@@ -89,6 +101,7 @@ Server::~Server()
 
 ErrorOr<std::unique_ptr<Server>> Server::create(std::vector<Export> exports, ListenAddress const& address, ServerOptions const& options)
 {
+    TRY(options.validate());
     if (exports.empty())
         return make_error("nothing to serve: no exports");
     for (size_t i = 0; i < exports.size(); ++i) {
@@ -118,12 +131,20 @@ void Server::accept_one()
     }
     if (m_address.unix_path.empty())
         (void)sys::setsockopt(accepted->get(), IPPROTO_TCP, TCP_NODELAY, 1);
+    auto transport = std::make_shared<SocketTransport>(std::move(*accepted));
+    if (auto timeout = transport->set_send_timeout(m_options.send_timeout); !timeout) {
+        spdlog::warn("nbd: {}: refused: {}", peer, timeout.error().to_string());
+        return;
+    }
     auto client = std::make_unique<Client>();
-    client->transport = std::make_shared<SocketTransport>(std::move(*accepted));
+    client->peer = peer;
+    client->transport = std::move(transport);
+    client->accepted = std::chrono::steady_clock::now();
     Client* raw = client.get();
     try {
-        client->thread = std::thread([this, raw, peer] {
-            serve_connection(*raw->transport, m_exports, m_options.workers_per_connection, peer);
+        client->thread = std::thread([this, raw] {
+            ConnectionEnvironment environment { .max_workers = m_options.workers_per_connection, .budget = m_budget, .monitor = raw->monitor };
+            serve_connection(*raw->transport, m_exports, environment, raw->peer);
             raw->finished = true;
         });
     } catch (std::system_error const& error) {
@@ -145,13 +166,57 @@ void Server::reap(bool all)
     }
 }
 
+void Server::stop(Client& client)
+{
+    client.monitor.request_stop();
+    client.transport->stop_reading();
+}
+
+std::chrono::milliseconds Server::watch()
+{
+    using namespace std::chrono;
+    auto const now = steady_clock::now();
+    auto next = now + seconds(1);
+    for (auto& client : m_clients) {
+        if (client->closing || client->finished)
+            continue;
+        std::optional<steady_clock::time_point> deadline;
+        std::string_view why;
+        if (client->monitor.negotiating()) {
+            if (m_options.handshake_timeout.count() > 0) {
+                deadline = client->accepted + m_options.handshake_timeout;
+                why = "did not finish the handshake within";
+            }
+        } else if (m_options.idle_timeout.count() > 0) {
+            if (auto idle_since = client->monitor.idle_since()) {
+                deadline = *idle_since + m_options.idle_timeout;
+                why = "sent no request for";
+            }
+        }
+        if (!deadline)
+            continue;
+        if (*deadline <= now) {
+            auto limit = client->monitor.negotiating() ? m_options.handshake_timeout : m_options.idle_timeout;
+            spdlog::warn("nbd: {}: closing: it {} {} ms", client->peer, why, limit.count());
+            client->closing = true;
+            client->monitor.request_stop();
+            client->transport->disconnect(); // nothing in flight: nothing to answer
+        } else {
+            next = std::min(next, *deadline);
+        }
+    }
+    return duration_cast<milliseconds>(next - now) + milliseconds(1);
+}
+
 ErrorOr<void> Server::run(int stop_fd)
 {
     spdlog::info("nbd: serving {} export(s) on {}", m_exports.size(), m_address.to_string());
+    auto wait = std::chrono::milliseconds(1000);
     for (;;) {
         pollfd fds[2] = { { m_listener.get(), POLLIN, 0 }, { stop_fd, POLLIN, 0 } };
-        TRY(sys::poll(fds, 2, 1000));
+        TRY(sys::poll(fds, 2, static_cast<int>(wait.count())));
         reap(false);
+        wait = watch();
         if (fds[1].revents)
             break;
         if (fds[0].revents & POLLIN)

@@ -20,6 +20,18 @@ constexpr size_t MAX_DESCRIPTORS = 64 * 1024;
 
 iovec vector_of(void const* data, size_t size) { return { const_cast<void*>(data), size }; }
 
+// `bytes` of buffer for a request: the worker's kept buffer when small, else a mapping the request
+// owns (and unmaps when done, so no worker holds on to the largest buffer it ever needed).
+ErrorOr<std::span<u8>> request_buffer(Mapping& large, AlignedBuffer& kept, size_t bytes)
+{
+    if (bytes <= Transmission::KEPT_BUFFER) {
+        auto whole = TRY(kept.reserve(Transmission::KEPT_BUFFER));
+        return whole.first(bytes);
+    }
+    large = TRY(Mapping::anonymous(bytes));
+    return large.bytes();
+}
+
 void store_chunk_header(u8* p, u16 flags, u16 type, u64 cookie, u32 length)
 {
     store_be32(p, NBD_STRUCTURED_REPLY_MAGIC);
@@ -56,11 +68,13 @@ u32 nbd_error_for(Error const& error)
     }
 }
 
-Transmission::Transmission(BufferedReader& reader, Transport& transport, Session const& session, u32 max_workers)
+Transmission::Transmission(BufferedReader& reader, Transport& transport, Session const& session, ConnectionEnvironment const& environment, u32 max_payload)
     : m_reader(reader)
     , m_transport(transport)
     , m_session(session)
-    , m_max_workers(std::max<u32>(max_workers, 1))
+    , m_max_workers(std::max<u32>(environment.max_workers, 1))
+    , m_budget(environment.budget)
+    , m_monitor(environment.monitor)
 {
     auto const& device = *session.export_entry->device;
     m_limits = RequestLimits {
@@ -68,7 +82,8 @@ Transmission::Transmission(BufferedReader& reader, Transport& transport, Session
         .read_only = device.read_only(),
         .structured_replies = session.structured_replies,
         .base_allocation = session.base_allocation,
-        .max_payload = MAX_PAYLOAD,
+        .max_payload = max_payload,
+        .max_skipped_payload = MAX_PAYLOAD,
     };
 }
 
@@ -102,6 +117,7 @@ void Transmission::fail(Error error)
             m_error = std::move(error);
     }
     m_stopping = true;
+    m_monitor.request_stop(); // a receiver waiting for memory gives up
     m_transport.stop_reading();
 }
 
@@ -119,16 +135,17 @@ void Transmission::maybe_add_worker()
 
 void Transmission::work()
 {
-    AlignedBuffer payload;
+    AlignedBuffer kept;
+    auto stop = m_monitor.stop_token();
     for (;;) {
         std::optional<Job> job;
         {
             ++m_waiting_receivers;
             std::unique_lock lock(m_receive_mutex);
             --m_waiting_receivers;
-            if (m_stopping)
+            if (m_stopping || stop.stop_requested())
                 return;
-            auto received = receive(payload);
+            auto received = receive(kept);
             if (!received) {
                 lock.unlock();
                 fail(received.error());
@@ -141,36 +158,50 @@ void Transmission::work()
             job = std::move(*received);
             maybe_add_worker();
         }
-        if (auto executed = execute(*job, payload); !executed) {
+        auto executed = execute(*job, kept);
+        job.reset(); // frees its memory before the next request is read
+        m_monitor.request_finished();
+        if (!executed) {
             fail(executed.error());
             return;
         }
     }
 }
 
-auto Transmission::receive(AlignedBuffer& payload) -> ErrorOr<std::optional<Job>>
+auto Transmission::receive(AlignedBuffer& kept) -> ErrorOr<std::optional<Job>>
 {
     u8 header[REQUEST_SIZE];
     if (!TRY(m_reader.read_exact(header)))
         return std::optional<Job> {};
-    Job job { .request = decode_request(header), .check = {} };
+    Job job { .request = decode_request(header), .check = {}, .memory = {}, .large = {} };
     job.check = check_request(job.request, m_limits);
     auto const& check = job.check;
     if (check.verdict == RequestCheck::Verdict::Disconnect)
         return make_error(check.reason);
     if (job.request.type == NBD_CMD_DISC && check.verdict == RequestCheck::Verdict::Execute)
         return std::optional<Job> {};
+    m_monitor.request_received();
     if (check.verdict == RequestCheck::Verdict::Reject) {
         TRY(m_reader.skip(check.payload_length));
-    } else if (check.payload_length > 0) {
-        auto data = TRY(payload.reserve(check.payload_length));
+        return std::optional<Job> { std::move(job) };
+    }
+    u64 charge = job.request.type == NBD_CMD_READ ? std::min<u64>(job.request.length, READ_PIECE) : check.payload_length;
+    if (charge > 0) {
+        // Back-pressure: nothing more is read from this connection until the memory is there.
+        auto memory = m_budget.acquire(charge, m_monitor.stop_token());
+        if (!memory && memory.error().code() == ECANCELED)
+            return std::optional<Job> {};
+        job.memory = TRY(std::move(memory));
+    }
+    if (check.payload_length > 0) {
+        auto data = TRY(request_buffer(job.large, kept, check.payload_length));
         if (!TRY(m_reader.read_exact(data)))
             return make_error("the client closed the connection in the middle of a write payload");
     }
     return std::optional<Job> { std::move(job) };
 }
 
-ErrorOr<void> Transmission::execute(Job const& job, AlignedBuffer& payload)
+ErrorOr<void> Transmission::execute(Job& job, AlignedBuffer& kept)
 {
     auto const& request = job.request;
     if (job.check.verdict == RequestCheck::Verdict::Reject) {
@@ -182,11 +213,14 @@ ErrorOr<void> Transmission::execute(Job const& job, AlignedBuffer& payload)
     ErrorOr<void> result;
     switch (request.type) {
     case NBD_CMD_READ:
-        return execute_read(request, payload);
+        return execute_read(job, kept);
     case NBD_CMD_BLOCK_STATUS:
         return execute_block_status(request);
     case NBD_CMD_WRITE:
-        result = device.write(request.offset, payload.span(request.length), fua);
+        result = device.write(request.offset, job.large.size() > 0 ? job.large.bytes() : kept.span(request.length), fua);
+        // The reply may wait for a client that does not read: it holds no data meanwhile.
+        job.large = {};
+        job.memory.reset();
         break;
     case NBD_CMD_FLUSH:
         result = device.flush();
@@ -211,26 +245,42 @@ ErrorOr<void> Transmission::execute(Job const& job, AlignedBuffer& payload)
     return send_simple(request.cookie, 0);
 }
 
-ErrorOr<void> Transmission::execute_read(Request const& request, AlignedBuffer& buffer)
+ErrorOr<void> Transmission::execute_read(Job& job, AlignedBuffer& kept)
 {
-    auto data = TRY(buffer.reserve(request.length));
-    if (auto result = m_session.export_entry->device->read(request.offset, data); !result) {
+    auto const& request = job.request;
+    auto& device = *m_session.export_entry->device;
+    size_t const piece = job.memory.bytes();
+    auto data = TRY(request_buffer(job.large, kept, piece));
+    // The first piece is read before anything is sent, so that a failure can still be reported.
+    if (auto result = device.read(request.offset, data); !result) {
         spdlog::warn("nbd: export '{}': NBD_CMD_READ at offset {} failed: {}", m_session.export_entry->name, request.offset, result.error().to_string());
         return reply_error(request, nbd_error_for(result.error()), result.error().to_string());
     }
+    u8 header[STRUCTURED_REPLY_SIZE + 8];
+    size_t header_size = 0;
     if (m_session.structured_replies) {
-        u8 header[STRUCTURED_REPLY_SIZE + 8];
         store_chunk_header(header, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, request.cookie, 8 + request.length);
         store_be64(header + STRUCTURED_REPLY_SIZE, request.offset);
-        iovec vectors[] = { vector_of(header, sizeof(header)), vector_of(data.data(), data.size()) };
-        return send(vectors);
+        header_size = STRUCTURED_REPLY_SIZE + 8;
+    } else {
+        store_be32(header, NBD_SIMPLE_REPLY_MAGIC);
+        store_be32(header + 4, 0);
+        store_be64(header + 8, request.cookie);
+        header_size = SIMPLE_REPLY_SIZE;
     }
-    u8 header[SIMPLE_REPLY_SIZE];
-    store_be32(header, NBD_SIMPLE_REPLY_MAGIC);
-    store_be32(header + 4, 0);
-    store_be64(header + 8, request.cookie);
-    iovec vectors[] = { vector_of(header, sizeof(header)), vector_of(data.data(), data.size()) };
-    return send(vectors);
+    std::lock_guard lock(m_send_mutex);
+    iovec vectors[] = { vector_of(header, header_size), vector_of(data.data(), data.size()) };
+    TRY(m_transport.write_all(vectors));
+    // The rest, a piece at a time. The reply has begun and promised the whole length in one chunk
+    // (NBD_CMD_FLAG_DF holds), so a failure now can only close the connection.
+    for (u64 done = piece; done < request.length; done += piece) {
+        auto next = data.first(std::min<u64>(piece, request.length - done));
+        if (auto result = device.read(request.offset + done, next); !result)
+            return tl::unexpected(result.error().with_prefix(fmt::format("NBD_CMD_READ at offset {}, after its reply had begun", request.offset + done)));
+        iovec vector = vector_of(next.data(), next.size());
+        TRY(m_transport.write_all({ &vector, 1 }));
+    }
+    return {};
 }
 
 ErrorOr<void> Transmission::execute_block_status(Request const& request)

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <sys/socket.h>
 
+#include <fmt/format.h>
+
 #include "base/sys.h"
 #include "base/try.h"
 
@@ -25,15 +27,30 @@ ErrorOr<size_t> SocketTransport::read_some(std::span<u8> buffer)
     return sys::recv(m_socket.get(), buffer.data(), buffer.size(), 0);
 }
 
+ErrorOr<void> SocketTransport::set_send_timeout(std::chrono::milliseconds timeout)
+{
+    TRY(sys::setsockopt_timeout(m_socket.get(), SO_SNDTIMEO, static_cast<u64>(timeout.count())));
+    m_send_timeout = timeout;
+    return {};
+}
+
 ErrorOr<void> SocketTransport::write_all(std::span<iovec const> vectors)
 {
-    return sys::send_all(m_socket.get(), vectors.data(), vectors.size());
+    auto sent = sys::send_all(m_socket.get(), vectors.data(), vectors.size());
+    if (!sent && (sent.error().code() == EAGAIN || sent.error().code() == EWOULDBLOCK))
+        return make_error(fmt::format("the client took no data for {} ms (send timeout): it does not read its replies", m_send_timeout.count()));
+    return sent;
 }
 
 void SocketTransport::stop_reading()
 {
     // ENOTCONN if the peer is already gone: nothing left to stop.
     (void)sys::shutdown(m_socket.get(), SHUT_RD);
+}
+
+void SocketTransport::disconnect()
+{
+    (void)sys::shutdown(m_socket.get(), SHUT_RDWR);
 }
 
 ErrorOr<bool> BufferedReader::read_exact(std::span<u8> out)

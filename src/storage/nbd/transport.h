@@ -24,10 +24,14 @@ public:
     // Makes a blocked or later read_some return 0; writes still work, so replies to requests
     // already received can go out. Safe from any thread.
     virtual void stop_reading() = 0;
+    // Ends the connection both ways at once (the peer sees it closed; reads return 0, writes
+    // fail), for a connection the server gives up on. Safe from any thread.
+    virtual void disconnect() = 0;
 };
 
 // A connected stream socket (Unix or TCP). read_some polls the socket for POLL_BEFORE_SLEEPING
-// before it blocks.
+// before it blocks. With a send timeout, a write the peer does not take in for that long (it
+// stopped reading) fails, so a client cannot hold a server thread for ever.
 class SocketTransport final : public Transport {
 public:
     static constexpr std::chrono::microseconds POLL_BEFORE_SLEEPING { 32 };
@@ -36,12 +40,16 @@ public:
         : m_socket(std::move(socket))
     {
     }
+    // 0: writes may block for ever (the default).
+    ErrorOr<void> set_send_timeout(std::chrono::milliseconds timeout);
     ErrorOr<size_t> read_some(std::span<u8> buffer) override;
     ErrorOr<void> write_all(std::span<iovec const> vectors) override;
     void stop_reading() override;
+    void disconnect() override;
 
 private:
     Fd m_socket;
+    std::chrono::milliseconds m_send_timeout { 0 };
 };
 
 // Exact reads on top of a Transport, through a buffer so that small headers cost no system call

@@ -76,6 +76,18 @@ TEST(NbdRequestParserTest, OversizedWriteDisconnectsOversizedReadIsRefused)
     EXPECT_EQ(read.error, NBD_EINVAL);
 }
 
+TEST(NbdRequestParserTest, AWriteOverTheMaximumButWithinTheSkipLimitIsRefusedAndSkipped)
+{
+    auto limits = LIMITS;
+    limits.max_skipped_payload = 1 * MiB;
+    auto write = check_request(make(NBD_CMD_WRITE, 0, 64 * 1024 + 1), limits);
+    EXPECT_EQ(write.verdict, Verdict::Reject);
+    EXPECT_EQ(write.error, NBD_EINVAL);
+    EXPECT_EQ(write.payload_length, 64 * 1024 + 1);
+    EXPECT_NE(write.reason.find("65536-byte limit"), std::string::npos);
+    EXPECT_EQ(check_request(make(NBD_CMD_WRITE, 0, 1 * MiB + 1), limits).verdict, Verdict::Disconnect);
+}
+
 TEST(NbdRequestParserTest, OutOfRangeIsRefusedAndTheWritePayloadSkipped)
 {
     auto read = check_request(make(NBD_CMD_READ, 1 * MiB, 512), LIMITS);

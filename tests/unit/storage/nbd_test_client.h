@@ -33,15 +33,16 @@ struct Chunk {
 // Starts a server thread for `exports` and holds the client end.
 class TestClient {
 public:
-    TestClient(std::vector<Export> const& exports, u32 workers = 1)
+    TestClient(std::vector<Export> const& exports, u32 workers = 1, u64 max_memory = 256 * MiB)
         : m_exports(exports)
+        , m_budget(max_memory)
     {
         int fds[2];
         EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
         m_socket = Fd(fds[0]);
         m_server = std::thread([this, server = fds[1], workers] {
             SocketTransport transport { Fd(server) };
-            serve_connection(transport, m_exports, workers, "test");
+            serve_connection(transport, m_exports, { .max_workers = workers, .budget = m_budget, .monitor = m_monitor }, "test");
         });
     }
     ~TestClient()
@@ -184,8 +185,13 @@ public:
         return chunk;
     }
 
+    MemoryBudget& budget() { return m_budget; }
+    ConnectionMonitor& monitor() { return m_monitor; }
+
 private:
     std::vector<Export> m_exports;
+    MemoryBudget m_budget;
+    ConnectionMonitor m_monitor;
     Fd m_socket;
     std::thread m_server;
 };
