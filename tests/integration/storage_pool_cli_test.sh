@@ -162,11 +162,11 @@ for path in sys.argv[3:]:
             f.write(block)
 PY
 }
-# refused TEXT COMMAND...: the command exits non-zero, not by a signal, and says TEXT.
+# refused TEXT ARGS...: `kasou ARGS` exits non-zero, not by a signal, and says TEXT.
 refused() {
     local text=$1; shift
     local out status=0
-    out=$(timeout 60 "$@" 2>&1) || status=$?
+    out=$(timeout 60 "$KASOU" --state-dir "$WORK/state" "$@" 2>&1) || status=$?
     [[ $status -ne 0 ]] || die "'$*' accepted a crafted superblock"
     [[ $status -lt 124 ]] || die "'$*' ended with status $status (a signal or a hang): $out"
     grep -qF -- "$text" <<<"$out" || die "'$*' said '$out', expected '$text'"
@@ -183,11 +183,11 @@ for craft in "1188 7 segment 1 names member 7, but the pool has 2 members" \
     K pool create "pcrafted$n" "h$n.img" "i$n.img" >/dev/null
     K vol create "pcrafted$n/v" --size 1M >/dev/null
     craft_superblock "$offset" "$value" "h$n.img" "i$n.img"
-    refused "pool superblock: $text" K pool import "h$n.img" "i$n.img"
-    refused "pool superblock: $text" K pool check "pcrafted$n"
-    refused "pool superblock: $text" K pool status "pcrafted$n"
-    refused "pool superblock: $text" K vol ls "pcrafted$n"
-    refused "pool superblock: $text" K nbd serve "pcrafted$n/v" --unix "$WORK/crafted.sock"
+    refused "pool superblock: $text" pool import "h$n.img" "i$n.img"
+    refused "pool superblock: $text" pool check "pcrafted$n"
+    refused "pool superblock: $text" pool status "pcrafted$n"
+    refused "pool superblock: $text" vol ls "pcrafted$n"
+    refused "pool superblock: $text" nbd serve "pcrafted$n/v" --unix "$WORK/crafted.sock"
 done
 
 echo "PASS"
