@@ -14,18 +14,15 @@ using namespace kasou::storage;
 
 namespace {
 
-struct MetadataBlock {
-    u64 number;
-    u64 magic;
-};
-
-std::vector<MetadataBlock> const& metadata_blocks()
+// The committed metadata blocks of the base pool, as they are.
+std::vector<test::CraftedPool::BlockWrite> const& metadata_blocks()
 {
-    static std::vector<MetadataBlock> const blocks = [] {
-        std::vector<MetadataBlock> found;
+    static std::vector<test::CraftedPool::BlockWrite> const blocks = [] {
+        auto const& base = fuzz::base_pool();
+        std::vector<test::CraftedPool::BlockWrite> found;
         for (u64 magic : { VOLUME_TABLE_MAGIC, NODE_MAGIC }) {
-            for (u64 number : MUST(fuzz::base_pool().blocks_with(magic)))
-                found.push_back({ number, magic });
+            for (u64 number : MUST(base.blocks_with(magic)))
+                found.push_back({ number, MUST(base.read_block(number)), magic });
         }
         return found;
     }();
@@ -38,17 +35,17 @@ extern "C" int LLVMFuzzerTestOneInput(u8 const* data, size_t size)
 {
     auto const& targets = metadata_blocks();
     test::CraftedPool crafted = fuzz::base_pool();
-    std::map<size_t, Block> patched;
+    std::map<size_t, test::CraftedPool::BlockWrite> patched;
     for (size_t at = 0; at + 4 <= size; at += 4) {
         size_t target = data[at] % targets.size();
         size_t offset = sizeof(BlockHeader) + (data[at + 1] | data[at + 2] << 8) % (BLOCK_SIZE - sizeof(BlockHeader));
-        auto [it, inserted] = patched.try_emplace(target);
-        if (inserted)
-            it->second = MUST(crafted.read_block(targets[target].number));
-        it->second[offset] ^= data[at + 3];
+        auto it = patched.try_emplace(target, targets[target]).first;
+        it->second.block[offset] ^= data[at + 3];
     }
-    for (auto const& [target, block] : patched)
-        MUST(crafted.write_block(targets[target].number, block, targets[target].magic));
+    std::vector<test::CraftedPool::BlockWrite> writes;
+    for (auto const& [target, write] : patched)
+        writes.push_back(write);
+    MUST(crafted.write_blocks(std::move(writes)));
     fuzz::exercise(crafted);
     return 0;
 }

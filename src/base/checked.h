@@ -13,9 +13,7 @@ template<class T>
 constexpr std::optional<T> checked_add(T a, T b)
 {
     T result {};
-    if (__builtin_add_overflow(a, b, &result))
-        return std::nullopt;
-    return result;
+    return __builtin_add_overflow(a, b, &result) ? std::nullopt : std::optional<T>(result);
 }
 
 template<class T>
@@ -23,9 +21,7 @@ template<class T>
 constexpr std::optional<T> checked_mul(T a, T b)
 {
     T result {};
-    if (__builtin_mul_overflow(a, b, &result))
-        return std::nullopt;
-    return result;
+    return __builtin_mul_overflow(a, b, &result) ? std::nullopt : std::optional<T>(result);
 }
 
 } // namespace kasou

@@ -139,16 +139,24 @@ public:
         return block;
     }
 
-    // Seals block with magic and writes it at logical block number on every copy.
-    ErrorOr<void> write_block(u64 number, Block block, u64 magic)
+    struct BlockWrite {
+        u64 number;
+        Block block;
+        u64 magic;
+    };
+    // Seals each block with its magic and writes it at its logical block number on every copy.
+    ErrorOr<void> write_blocks(std::vector<BlockWrite> writes)
     {
         auto layout = TRY(PoolLayout::from_superblock(superblock(), disks()));
-        seal_block(block, magic);
-        TRY(layout.write_durable(number * BLOCK_SIZE, block));
+        for (auto& write : writes) {
+            seal_block(write.block, write.magic);
+            TRY(layout.write_durable(write.number * BLOCK_SIZE, write.block));
+        }
         for (u32 member = 0; member < images.size(); ++member)
             images[member] = static_cast<FaultMemberDisk&>(*layout.members()[member]->disk).durable_image();
         return {};
     }
+    ErrorOr<void> write_block(u64 number, Block const& block, u64 magic) { return write_blocks({ { number, block, magic } }); }
 
     std::vector<std::vector<u8>> images;
 };
