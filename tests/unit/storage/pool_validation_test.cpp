@@ -35,6 +35,8 @@ protected:
     }
 
     static u64 table_block() { return s_base->superblock().volume_table - 1; }
+    // Blocks of the base pool's logical space: the mirror's member and the linear one.
+    static u64 pool_blocks() { return (s_base->superblock().members[0].usable_size + s_base->superblock().members[2].usable_size) / BLOCK_SIZE; }
 
     static VolumeRecord* records(Block& block) { return reinterpret_cast<VolumeRecord*>(block.data() + sizeof(VolumeTableHeader)); }
 
@@ -195,7 +197,7 @@ TEST_F(PoolValidation, MemberAreaPastTheDiskIsRefused)
 TEST_F(PoolValidation, SuperblockScalarsAreChecked)
 {
     EXPECT_EQ(with_superblock([](Superblock& s) { s.volume_table = u64 { 1 } << 60; }),
-        fmt::format("pool superblock: volume table block {} is outside the pool's 480 blocks", (u64 { 1 } << 60) - 1));
+        fmt::format("pool superblock: volume table block {} is outside the pool's {} blocks", (u64 { 1 } << 60) - 1, pool_blocks()));
     EXPECT_EQ(with_superblock([](Superblock& s) { s.next_volume_id = 0; }), "pool superblock: next volume id 0 is out of range");
     EXPECT_EQ(with_superblock([](Superblock& s) { s.generation = ~u64 { 0 }; }),
         "pool superblock: generation 18446744073709551615 leaves no room for the next commit");
@@ -257,7 +259,7 @@ TEST_F(PoolValidation, TreeRootOutsideThePoolIsRefused)
 {
     std::string where = fmt::format("volume table block {} entry {}", table_block(), record_index("data"));
     EXPECT_EQ(with_record("data", [](VolumeRecord& r) { r.root = ~u64 { 0 }; }),
-        where + fmt::format(": volume 'data' has root node {}, outside the pool's 480 blocks", ~u64 { 0 } - 1));
+        where + fmt::format(": volume 'data' has root node {}, outside the pool's {} blocks", ~u64 { 0 } - 1, pool_blocks()));
 }
 
 TEST_F(PoolValidation, NodePointersAndLoopsAreRefused)
