@@ -19,7 +19,7 @@ namespace kasou::storage::test {
 
 class CraftedPool {
 public:
-    static constexpr u64 DISK_SIZE = 512 * KiB; // small: the fuzz targets copy the disks for every input
+    static constexpr u64 DISK_SIZE = 768 * KiB; // small: the fuzz targets copy the disks for every input
     static constexpr u32 DISKS = 3;
 
     // A mirror of disks 0 and 1 and a linear disk 2; volume "data" (256 KiB, its first three
