@@ -15,6 +15,14 @@ namespace {
 
 using test::CraftedPool;
 
+// What validate_name says of name (the rule for names is its own).
+std::string name_error(std::string_view name, std::string_view what)
+{
+    auto result = validate_name(name, what);
+    EXPECT_FALSE(result) << name;
+    return result ? "" : result.error().to_string();
+}
+
 class PoolValidation : public ::testing::Test {
 protected:
     static void SetUpTestSuite() { s_base = new CraftedPool(MUST(CraftedPool::make())); }
@@ -202,7 +210,7 @@ TEST_F(PoolValidation, SuperblockScalarsAreChecked)
     EXPECT_EQ(with_superblock([](Superblock& s) { s.generation = ~u64 { 0 }; }),
         "pool superblock: generation 18446744073709551615 leaves no room for the next commit");
     EXPECT_EQ(with_superblock([](Superblock& s) { copy_name(s.pool_name, "../etc"); }),
-        "pool superblock: pool name '../etc' must not start with '.'");
+        "pool superblock: " + name_error("../etc", "pool"));
 }
 
 TEST_F(PoolValidation, LabelFieldsAreChecked)
@@ -211,7 +219,7 @@ TEST_F(PoolValidation, LabelFieldsAreChecked)
     MemberLabel label = crafted.label(0);
     copy_name(label.pool_name, "bad name");
     crafted.set_label(0, label);
-    EXPECT_EQ(crafted.open_error(), "label of crafted0: pool name 'bad name' contains ' '; use letters, digits and _ . + -");
+    EXPECT_EQ(crafted.open_error(), "label of crafted0: " + name_error("bad name", "pool"));
     label = crafted.label(1);
     label.member_uuid = {};
     crafted.set_label(0, label);
@@ -232,7 +240,7 @@ TEST_F(PoolValidation, VolumeRecordFieldsAreChecked)
     EXPECT_EQ(with_record("data", [](VolumeRecord& r) { r.flags = 0x80; }), where + ": volume 'data' has unknown flags 0x80");
     EXPECT_EQ(with_record("data", [](VolumeRecord& r) { r.origin_id = r.id; }),
         where + ": volume 'data' (id 1) names origin 1, which is not an earlier volume id");
-    EXPECT_EQ(with_record("data", [](VolumeRecord& r) { copy_name(r.name, ""); }), where + ": volume name is empty");
+    EXPECT_EQ(with_record("data", [](VolumeRecord& r) { copy_name(r.name, ""); }), where + ": " + name_error("", "volume"));
 }
 
 TEST_F(PoolValidation, AliasedVolumeNamesAreRefused)
