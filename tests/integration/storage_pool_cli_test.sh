@@ -216,4 +216,62 @@ expect_fail "still has" K pool destroy pstriped
 K pool destroy pstriped --force
 expect_fail "not a kasou pool member" K pool import c.img d.img
 
+step "a superblock crafted with a valid CRC-32C is refused by every command, without a crash"
+# craft_superblock OFFSET VALUE DISKS...: sets the u32 at OFFSET of both superblock slots of each
+# disk and recomputes the slot's CRC-32C, as anyone can.
+craft_superblock() {
+    python3 - "$@" <<'PY'
+import struct, sys
+table = []
+for i in range(256):
+    v = i
+    for _ in range(8):
+        v = (v >> 1) ^ 0x82F63B78 if v & 1 else v >> 1
+    table.append(v)
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+offset, value = int(sys.argv[1]), int(sys.argv[2], 0)
+for path in sys.argv[3:]:
+    with open(path, 'r+b') as f:
+        for slot in (0, 1):
+            f.seek(4096 * (1 + slot))
+            block = bytearray(f.read(4096))
+            struct.pack_into('<I', block, offset, value)
+            struct.pack_into('<I', block, 8, 0)
+            struct.pack_into('<I', block, 8, crc32c(bytes(block)))
+            f.seek(4096 * (1 + slot))
+            f.write(block)
+PY
+}
+# refused TEXT ARGS...: `kasou ARGS` exits non-zero, not by a signal, and says TEXT.
+refused() {
+    local text=$1; shift
+    local out status=0
+    out=$(timeout 60 "$KASOU" --state-dir "$WORK/state" "$@" 2>&1) || status=$?
+    [[ $status -ne 0 ]] || die "'$*' accepted a crafted superblock"
+    [[ $status -lt 124 ]] || die "'$*' ended with status $status (a signal or a hang): $out"
+    grep -qF -- "$text" <<<"$out" || die "'$*' said '$out', expected '$text'"
+}
+# Superblock: header 16, generation 8, pool uuid 16, name 64, volume table 8, next volume id 8,
+# member count at 120, segment count 124, 32 members of 32 bytes from 128, then 32 segments of
+# 32 bytes from 1152 (kind, first member, width, ...): segment 1's first member is at 1188.
+n=0
+for craft in "1188 7 segment 1 names member 7, but the pool has 2 members" \
+             "120 0x40000000 member count 1073741824 is not from 1 to 32"; do
+    read -r offset value text <<<"$craft"
+    n=$((n + 1))
+    truncate -s 16M "h$n.img" "i$n.img"
+    K pool create "pcrafted$n" "h$n.img" "i$n.img" >/dev/null
+    K vol create "pcrafted$n/v" --size 1M >/dev/null
+    craft_superblock "$offset" "$value" "h$n.img" "i$n.img"
+    refused "pool superblock: $text" pool import "h$n.img" "i$n.img"
+    refused "pool superblock: $text" pool check "pcrafted$n"
+    refused "pool superblock: $text" pool status "pcrafted$n"
+    refused "pool superblock: $text" vol ls "pcrafted$n"
+    refused "pool superblock: $text" nbd serve "pcrafted$n/v" --unix "$WORK/crafted.sock"
+done
+
 echo "PASS"

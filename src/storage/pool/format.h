@@ -31,6 +31,10 @@ constexpr u64 SUPERBLOCK_OFFSET = BLOCK_SIZE; // slot s at SUPERBLOCK_OFFSET + s
 constexpr u32 MAX_MEMBERS = 32;
 constexpr u32 MAX_SEGMENTS = 32;
 constexpr u32 FORMAT_VERSION = 1;
+constexpr u64 MIN_STRIPE_SIZE = 4 * KiB; // a striped segment's stripe size is a power of two in this range
+constexpr u64 MAX_STRIPE_SIZE = 4 * MiB;
+constexpr u32 MIN_MIRROR_COPIES = 2;
+constexpr u32 MAX_MIRROR_COPIES = 3;
 constexpr size_t NAME_LENGTH = 64; // names are at most NAME_LENGTH - 1 bytes
 
 constexpr u64 LABEL_MAGIC = 0x4c4542414c50534bULL;       // "KSPLABEL"
@@ -168,6 +172,16 @@ T& view_as(Block& block)
     static_assert(sizeof(T) <= BLOCK_SIZE);
     return *reinterpret_cast<T*>(block.data());
 }
+
+// A superblock's fields checked against each other and the format's limits before anything uses
+// them (its checksum only proves it was written whole, not that its writer was kasou): member and
+// segment counts, member states and sizes, segments that cover the member table in order with no
+// member twice, widths and stripe sizes per layout, sizes that do not overflow, the volume-table
+// pointer inside the pool, the generation and next volume id. Returns the pool's logical size; the
+// error starts "pool superblock:" and names the field.
+ErrorOr<u64> validate_superblock(Superblock const& superblock);
+// A member label's fields (its pool name and identities), once its checksum is verified.
+ErrorOr<void> validate_label(MemberLabel const& label, std::string_view disk_name);
 
 // Names of pools and volumes: 1 to 63 bytes of UTF-8, not starting with '.' or '-': ASCII letters,
 // digits and _ . + -, and any character beyond ASCII but the C1 controls. A name never holds a

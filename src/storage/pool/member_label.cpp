@@ -29,7 +29,9 @@ ErrorOr<MemberLabel> read_member_label(MemberDisk& disk)
     TRY(disk.read(LABEL_OFFSET, block));
     if (auto result = verify_block(block, LABEL_MAGIC, fmt::format("label of {}", disk.name())); !result)
         return tl::unexpected(result.error().with_prefix(fmt::format("{} is not a kasou pool member", disk.name())));
-    return view_as<MemberLabel>(block);
+    auto const& label = view_as<MemberLabel>(block);
+    TRY(validate_label(label, disk.name()));
+    return label;
 }
 
 std::optional<Superblock> read_newest_superblock(MemberDisk& disk, Uuid const& pool_uuid)

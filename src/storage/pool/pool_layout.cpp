@@ -18,13 +18,13 @@ ErrorOr<u64> PoolLayout::plan_segment(SegmentKind kind, std::vector<u64> const& 
         return make_error("no disks given");
     if (kind == SegmentKind::Linear && disk_sizes.size() != 1)
         return make_error("a linear segment has exactly one disk");
-    if (kind == SegmentKind::Mirror && (disk_sizes.size() < 2 || disk_sizes.size() > 3))
+    if (kind == SegmentKind::Mirror && (disk_sizes.size() < MIN_MIRROR_COPIES || disk_sizes.size() > MAX_MIRROR_COPIES))
         return make_error(fmt::format("a mirror has 2 or 3 copies, not {}", disk_sizes.size()));
     if (kind == SegmentKind::Striped && disk_sizes.size() < 2)
         return make_error("striping needs at least 2 disks");
     u64 granule = CHUNK_SIZE;
     if (kind == SegmentKind::Striped) {
-        if (stripe_size < 4 * KiB || stripe_size > 4 * MiB || !std::has_single_bit(stripe_size))
+        if (stripe_size < MIN_STRIPE_SIZE || stripe_size > MAX_STRIPE_SIZE || !std::has_single_bit(stripe_size))
             return make_error(fmt::format("stripe chunk size {} must be a power of two from 4 KiB to 4 MiB", stripe_size));
         granule = std::max(stripe_size, CHUNK_SIZE);
     }
@@ -78,8 +78,9 @@ ErrorOr<void> PoolLayout::add_segment(SegmentKind kind, u64 stripe_size, std::ve
 
 ErrorOr<PoolLayout> PoolLayout::from_superblock(Superblock const& superblock, std::vector<std::unique_ptr<MemberDisk>> disks)
 {
-    if (superblock.member_count > MAX_MEMBERS || superblock.segment_count > MAX_SEGMENTS || disks.size() != superblock.member_count)
-        return make_error("superblock member or segment table is out of range");
+    TRY(validate_superblock(superblock));
+    if (disks.size() != superblock.member_count)
+        return make_error(fmt::format("{} disks given for a pool of {} members", disks.size(), superblock.member_count));
     PoolLayout layout;
     for (u32 i = 0; i < superblock.member_count; ++i) {
         auto member = std::make_unique<PoolMember>();
@@ -87,15 +88,15 @@ ErrorOr<PoolLayout> PoolLayout::from_superblock(Superblock const& superblock, st
         member->uuid = entry.uuid;
         member->usable_size = entry.usable_size;
         member->state = disks[i] ? entry.state : MemberState::Failed;
+        // No overflow: validate_superblock checked the sum.
         if (disks[i] && disks[i]->size() < MEMBER_HEADER_SIZE + entry.usable_size)
-            return make_error(fmt::format("member {} ({}) is smaller than the pool expects", i, disks[i]->name()));
+            return make_error(fmt::format("member {} ({}) has {} bytes, but the pool uses {} of it", i, disks[i]->name(), disks[i]->size(),
+                MEMBER_HEADER_SIZE + entry.usable_size));
         member->disk = std::move(disks[i]);
         layout.m_members.push_back(std::move(member));
     }
     for (u32 i = 0; i < superblock.segment_count; ++i) {
         auto const& entry = superblock.segments[i];
-        if (entry.first_member + entry.width > superblock.member_count || entry.width == 0)
-            return make_error(fmt::format("segment {} names members outside the member table", i));
         PoolSegment segment;
         segment.kind = entry.kind;
         segment.first_member = entry.first_member;
@@ -103,21 +104,7 @@ ErrorOr<PoolLayout> PoolLayout::from_superblock(Superblock const& superblock, st
         segment.stripe_size = entry.stripe_size;
         segment.start = layout.m_size;
         u64 per_member = superblock.members[entry.first_member].usable_size;
-        switch (entry.kind) {
-        case SegmentKind::Linear:
-            segment.size = per_member;
-            break;
-        case SegmentKind::Striped:
-            if (!std::has_single_bit(entry.stripe_size) || entry.stripe_size < 4 * KiB)
-                return make_error(fmt::format("segment {} has an invalid stripe size {}", i, entry.stripe_size));
-            segment.size = per_member * entry.width;
-            break;
-        case SegmentKind::Mirror:
-            segment.size = per_member;
-            break;
-        default:
-            return make_error(fmt::format("segment {} has unknown kind {}", i, static_cast<u32>(entry.kind)));
-        }
+        segment.size = entry.kind == SegmentKind::Striped ? per_member * entry.width : per_member;
         u32 healthy = 0;
         for (u32 m = entry.first_member; m < entry.first_member + entry.width; ++m) {
             if (layout.m_members[m]->state == MemberState::Healthy)

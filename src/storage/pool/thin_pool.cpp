@@ -109,6 +109,7 @@ ErrorOr<std::shared_ptr<ThinPool>> ThinPool::open(std::vector<std::unique_ptr<Me
     if (!newest)
         return make_error(fmt::format("no valid superblock on {}: the pool '{}' was never completely created, or its disks were overwritten",
             disks.front()->name(), name_of(labels.front().pool_name)));
+    TRY(validate_superblock(*newest));
     std::vector<std::unique_ptr<MemberDisk>> ordered(newest->member_count);
     for (size_t i = 0; i < disks.size(); ++i) {
         u32 index = 0;
@@ -149,12 +150,43 @@ void ThinPool::grow_chunk_tables()
     m_free_chunks += chunks - old;
 }
 
+namespace {
+
+ErrorOr<void> check_volume_size(u64 size)
+{
+    if (size == 0 || size % 512 != 0)
+        return make_error(fmt::format("volume size {} must be a non-zero multiple of 512 bytes", size));
+    if (size > MAX_VOLUME_CHUNKS * CHUNK_SIZE)
+        return make_error(fmt::format("volume size {} is larger than the largest volume ({} bytes)", size, MAX_VOLUME_CHUNKS * CHUNK_SIZE));
+    return {};
+}
+
+// A volume record's fields on their own and against the superblock's; the tree it points to is
+// checked as it is loaded.
+ErrorOr<void> validate_volume_record(VolumeInfo const& volume, u64 next_volume_id, u64 pool_blocks)
+{
+    if (volume.id == 0 || volume.id >= next_volume_id)
+        return make_error(fmt::format("volume id {} is not from 1 to the superblock's next volume id {} - 1", volume.id, next_volume_id));
+    TRY(validate_name(volume.name, "volume"));
+    TRY(check_volume_size(volume.size).map_error([&](Error const& error) { return error.with_prefix(fmt::format("volume '{}'", volume.name)); }));
+    if (volume.flags & ~static_cast<u32>(VOLUME_READ_ONLY | VOLUME_DELETING))
+        return make_error(fmt::format("volume '{}' has unknown flags {:#x}", volume.name, volume.flags));
+    if (volume.origin_id >= volume.id)
+        return make_error(fmt::format("volume '{}' (id {}) names origin {}, which is not an earlier volume id", volume.name, volume.id, volume.origin_id));
+    if (volume.root != 0 && volume.root - 1 >= pool_blocks)
+        return make_error(fmt::format("volume '{}' has root node {}, outside the pool's {} blocks", volume.name, volume.root - 1, pool_blocks));
+    return {};
+}
+
+} // namespace
+
 ErrorOr<void> ThinPool::load(Superblock const& superblock)
 {
     grow_chunk_tables();
     m_next_volume_id = superblock.next_volume_id;
     u64 blocks = m_layout.size() / BLOCK_SIZE;
     std::set<u64> table_blocks;
+    std::set<std::string> names;
     for (u64 ref = superblock.volume_table; ref != 0;) {
         u64 block_number = ref - 1;
         if (block_number >= blocks || !table_blocks.insert(block_number).second)
@@ -163,16 +195,21 @@ ErrorOr<void> ThinPool::load(Superblock const& superblock)
         TRY(m_layout.read(block_number * BLOCK_SIZE, block));
         TRY(verify_block(block, VOLUME_TABLE_MAGIC, fmt::format("volume table block {}", block_number)));
         auto const& header = view_as<VolumeTableHeader>(block);
-        if (header.block != block_number || header.count > VOLUMES_PER_TABLE_BLOCK)
-            return make_error(fmt::format("volume table block {} is misdirected or overfull", block_number));
+        if (header.block != block_number)
+            return make_error(fmt::format("volume table block {} is misdirected (says block {})", block_number, header.block));
+        if (header.count > VOLUMES_PER_TABLE_BLOCK)
+            return make_error(fmt::format("volume table block {} has count {}, but a block holds at most {} volumes", block_number, header.count, VOLUMES_PER_TABLE_BLOCK));
         auto const* records = reinterpret_cast<VolumeRecord const*>(block.data() + sizeof(VolumeTableHeader));
         for (u32 i = 0; i < header.count; ++i) {
             auto const& record = records[i];
             VolumeInfo info { record.id, name_of(record.name), record.size, record.root, record.origin_id, record.created, record.flags };
+            TRY(validate_volume_record(info, superblock.next_volume_id, blocks).map_error([&](Error const& error) {
+                return error.with_prefix(fmt::format("volume table block {} entry {}", block_number, i));
+            }));
             if (!m_volumes.emplace(info.id, info).second)
-                return make_error(fmt::format("volume id {} appears twice in the volume table", info.id));
-            if (info.size > MAX_VOLUME_CHUNKS * CHUNK_SIZE)
-                return make_error(fmt::format("volume '{}' has an impossible size {}", info.name, info.size));
+                return make_error(fmt::format("volume table block {} entry {}: volume id {} appears twice in the volume table", block_number, i, info.id));
+            if (!info.deleting() && !names.insert(info.name).second)
+                return make_error(fmt::format("volume table block {} entry {}: volume name '{}' appears twice in the volume table", block_number, i, info.name));
         }
         m_table_blocks.push_back(block_number);
         m_chunk_flags[block_number / BLOCKS_PER_CHUNK] |= CHUNK_METADATA;
@@ -311,19 +348,6 @@ PoolUsage ThinPool::usage() const
     usage.reserve = reserve_chunks(Reserve::Data) * CHUNK_SIZE;
     return usage;
 }
-
-namespace {
-
-ErrorOr<void> check_volume_size(u64 size)
-{
-    if (size == 0 || size % 512 != 0)
-        return make_error(fmt::format("volume size {} must be a non-zero multiple of 512 bytes", size));
-    if (size > MAX_VOLUME_CHUNKS * CHUNK_SIZE)
-        return make_error(fmt::format("volume size {} is larger than the largest volume ({} bytes)", size, MAX_VOLUME_CHUNKS * CHUNK_SIZE));
-    return {};
-}
-
-} // namespace
 
 ErrorOr<void> ThinPool::create_volume(std::string const& name, u64 size)
 {
