@@ -118,7 +118,7 @@ coproc FLOODER { python3 "$FLOOD" "$WORK/nbd.sock" read-flood 2 8; }
 flood_pid=$FLOODER_PID
 read -r -t 30 line <&"${FLOODER[0]}" || die "the read flood did not start"
 [[ $line == ready ]] || die "read flood: $line"
-for _ in $(seq 80); do
+for _ in $(seq 300); do
     [[ $(grep -c "it does not read its replies" server.log) -ge 2 ]] && break
     sleep 0.1
 done

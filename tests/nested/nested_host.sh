@@ -178,6 +178,8 @@ for entry in "${FILES[@]}"; do place "${entry%%=*}" "${entry#*=}"; done
 for entry in "${BINARIES[@]}"; do place_with_libraries "${entry%%=*}" "${entry#*=}"; done
 place "$SCRIPT" /test.sh
 
+# /tmp stays the initramfs's own directory (no tmpfs over it): files placed under /tmp, such as a
+# build tree that kvm_host.sh puts at its own path, must stay visible.
 cat >"$ROOT/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -185,7 +187,6 @@ export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
 exec >/dev/ttyS1 2>&1 </dev/null
 for module in \$(cat /lib/modules/order); do
     insmod /lib/modules/\$module || echo "nested host: insmod \$module failed"
