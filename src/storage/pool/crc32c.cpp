@@ -1,34 +1,23 @@
 #include "storage/pool/crc32c.h"
 
-#include <array>
+#include <algorithm>
+#include <climits>
+
+#include <isa-l/crc.h>
 
 namespace kasou::storage {
 
-namespace {
-
-constexpr u32 CRC32C_POLYNOMIAL = 0x82F63B78; // reflected Castagnoli polynomial
-
-constexpr std::array<u32, 256> make_table()
-{
-    std::array<u32, 256> table {};
-    for (u32 i = 0; i < 256; ++i) {
-        u32 value = i;
-        for (int bit = 0; bit < 8; ++bit)
-            value = (value & 1) ? (value >> 1) ^ CRC32C_POLYNOMIAL : value >> 1;
-        table[i] = value;
-    }
-    return table;
-}
-
-constexpr auto CRC_TABLE = make_table();
-
-} // namespace
-
+// ISA-L's crc32_iscsi is CRC-32C with the register passed in and returned as is: the standard
+// CRC-32C starts it at 0xFFFFFFFF and inverts the result. Its length is an int, so longer spans
+// are fed in pieces, carrying the register from one to the next.
 u32 crc32c(std::span<u8 const> data)
 {
     u32 crc = 0xFFFFFFFF;
-    for (u8 byte : data)
-        crc = CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8);
+    while (!data.empty()) {
+        size_t piece = std::min<size_t>(data.size(), INT_MAX);
+        crc = crc32_iscsi(const_cast<u8*>(data.data()), static_cast<int>(piece), crc);
+        data = data.subspan(piece);
+    }
     return ~crc;
 }
 
