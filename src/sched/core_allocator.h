@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/guest_topology.h"
 #include "sched/topology.h"
 
 namespace kasou::sched {
@@ -23,7 +24,7 @@ char const* policy_name(PlacementPolicy policy);
 enum class Sharing { Dedicated, Shared };
 
 struct GroupRequest {
-    unsigned vcpus { 1 };
+    u32 vcpus { 1 };
     Sharing sharing { Sharing::Dedicated };
     // Whether the group may use more than one hardware thread of a core. When false a dedicated
     // group still holds the whole core, and leaves the siblings idle.
@@ -34,23 +35,16 @@ struct GroupRequest {
 // threads are consecutive so the guest can be told they are siblings. `held` also contains the idle
 // siblings a dedicated group keeps to itself.
 struct CoreGroup {
-    unsigned id { 0 };
+    u32 id { 0 };
     GroupRequest request;
-    std::vector<unsigned> cpus;
+    std::vector<u32> cpus;
     CpuSet held;
-};
-
-// The guest CPU topology that matches a group (for CPUID leaves 0xB / 0x1F and ACPI tables).
-struct GuestTopology {
-    unsigned threads_per_core { 1 };
-    unsigned cores_per_package { 1 };
-    unsigned packages { 1 };
 };
 
 struct AllocatorOptions {
     PlacementPolicy policy { PlacementPolicy::Kasou };
     // Cores kept for the host (its daemons, I/O threads, interrupts); taken from the first cores.
-    unsigned housekeeping_cores { 0 };
+    u32 housekeeping_cores { 0 };
 };
 
 // Hands out core groups on one topology and keeps track of who holds which core. Not thread-safe:
@@ -62,58 +56,59 @@ public:
     CoreAllocator(Topology const& topology, AllocatorOptions options);
 
     // Places a new group; an error names why (not enough free cores, zero vCPUs).
-    ErrorOr<unsigned> allocate(GroupRequest const& request);
+    ErrorOr<u32> allocate(GroupRequest const& request);
     // A dedicated group on exactly these CPUs (a user's --cores list), in ascending order. Fails
     // if one is offline or its core is not free.
-    ErrorOr<unsigned> allocate_exact(CpuSet const& cpus);
-    void release(unsigned id);
+    ErrorOr<u32> allocate_exact(CpuSet const& cpus);
+    void release(u32 id);
     // Changes a group's size to `vcpus`. Existing vCPUs keep their CPUs where the policy can (kasou
     // may move the group into one cache domain when the new size no longer fits where it is).
     // Returns how many vCPUs changed CPU.
-    ErrorOr<unsigned> resize(unsigned id, unsigned vcpus);
+    ErrorOr<u32> resize(u32 id, u32 vcpus);
     // kasou only: moves groups that span several cache domains into one when one now has room.
     // Returns how many vCPUs changed CPU.
-    unsigned compact();
+    u32 compact();
 
-    CoreGroup const* group(unsigned id) const;
-    std::map<unsigned, CoreGroup> const& groups() const { return m_groups; }
+    CoreGroup const* group(u32 id) const;
+    std::map<u32, CoreGroup> const& groups() const { return m_groups; }
     Topology const& topology() const { return m_topology; }
     PlacementPolicy policy() const { return m_options.policy; }
-    GuestTopology guest_topology(unsigned id) const;
-    unsigned free_cores() const { return m_free_cores; }
+    // The guest CPU topology that matches a group (for CPUID leaves 0xB / 0x1F and ACPI tables).
+    GuestTopology guest_topology(u32 id) const;
+    u32 free_cores() const { return m_free_cores; }
     // Free cores in the cache domain that has most of them.
-    unsigned largest_free_llc() const;
+    u32 largest_free_llc() const;
 
 private:
-    static constexpr int FREE = -1;
-    static constexpr int HOUSEKEEPING = -2;
-    static constexpr int SHARED = -3; // used by shared groups only
+    static constexpr i32 FREE = -1;
+    static constexpr i32 HOUSEKEEPING = -2;
+    static constexpr i32 SHARED = -3; // used by shared groups only
 
     // Which free cores to take for `units` (threads, or cores when !smt); `near` are cores the group
     // already holds, whose cache domains kasou prefers.
-    std::optional<std::vector<unsigned>> choose_cores(unsigned units, bool smt, std::vector<unsigned> const& near) const;
-    std::optional<std::vector<unsigned>> choose_kasou(unsigned units, bool smt, std::vector<unsigned> const& near) const;
-    std::optional<std::vector<unsigned>> choose_in_order(unsigned units, bool smt, std::vector<unsigned> const& order) const;
-    std::vector<unsigned> spread_order() const;
-    std::vector<unsigned> packed_order(unsigned units, bool smt) const;
-    unsigned units_of(unsigned core, bool smt) const;
-    void claim_core(unsigned core, int owner);
-    void take(CoreGroup& group, std::vector<unsigned> const& cores);
-    void drop_core(unsigned core);
-    std::vector<unsigned> cpus_for(std::vector<unsigned> const& cores, GroupRequest const& request) const;
-    std::vector<unsigned> cores_of(CoreGroup const& group) const;
-    ErrorOr<unsigned> allocate_shared(CoreGroup& group);
-    unsigned relocate(CoreGroup& group, std::vector<unsigned> const& cores);
+    std::optional<std::vector<u32>> choose_cores(u32 units, bool smt, std::vector<u32> const& near) const;
+    std::optional<std::vector<u32>> choose_kasou(u32 units, bool smt, std::vector<u32> const& near) const;
+    std::optional<std::vector<u32>> choose_in_order(u32 units, bool smt, std::vector<u32> const& order) const;
+    std::vector<u32> spread_order() const;
+    std::vector<u32> packed_order(u32 units, bool smt) const;
+    u32 units_of(u32 core, bool smt) const;
+    void claim_core(u32 core, i32 owner);
+    void take(CoreGroup& group, std::vector<u32> const& cores);
+    void drop_core(u32 core);
+    std::vector<u32> cpus_for(std::vector<u32> const& cores, GroupRequest const& request) const;
+    std::vector<u32> cores_of(CoreGroup const& group) const;
+    ErrorOr<u32> allocate_shared(CoreGroup& group);
+    u32 relocate(CoreGroup& group, std::vector<u32> const& cores);
 
     Topology const& m_topology;
     AllocatorOptions m_options;
-    std::vector<int> m_core_owner;       // per core: group id, FREE, HOUSEKEEPING or SHARED
-    std::vector<unsigned> m_shared_users; // per core: shared groups using it
-    std::vector<unsigned> m_llc_free;     // per LLC: free cores
-    std::vector<unsigned> m_llc_free_threads;
-    unsigned m_free_cores { 0 };
-    std::map<unsigned, CoreGroup> m_groups;
-    unsigned m_next_id { 1 };
+    std::vector<i32> m_core_owner;       // per core: group id, FREE, HOUSEKEEPING or SHARED
+    std::vector<u32> m_shared_users; // per core: shared groups using it
+    std::vector<u32> m_llc_free;     // per LLC: free cores
+    std::vector<u32> m_llc_free_threads;
+    u32 m_free_cores { 0 };
+    std::map<u32, CoreGroup> m_groups;
+    u32 m_next_id { 1 };
 };
 
 } // namespace kasou::sched

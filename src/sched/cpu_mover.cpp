@@ -17,10 +17,10 @@ std::vector<unsigned long> to_bitmap(CpuSet const& cpus, size_t minimum_bits)
 {
     constexpr size_t BITS = 8 * sizeof(unsigned long);
     size_t bits = minimum_bits;
-    for (unsigned cpu : cpus.to_vector())
+    for (u32 cpu : cpus.to_vector())
         bits = std::max<size_t>(bits, cpu + 1);
     std::vector<unsigned long> words((bits + BITS - 1) / BITS, 0);
-    for (unsigned cpu : cpus.to_vector())
+    for (u32 cpu : cpus.to_vector())
         words[cpu / BITS] |= 1ul << (cpu % BITS);
     return words;
 }
@@ -59,7 +59,7 @@ ErrorOr<CpuSet> thread_affinity(pid_t tid)
         CpuSet cpus;
         for (size_t i = 0; i < bits; ++i) {
             if (words[i / BITS] >> (i % BITS) & 1)
-                cpus.add(unsigned(i));
+                cpus.add(u32(i));
         }
         return cpus;
     }
@@ -94,7 +94,7 @@ ErrorOr<void> CgroupCpusetMover::apply(GroupPlacement const& placement)
     // mems before cpus, so the tasks never run where their memory may not be.
     if (!placement.nodes.empty()) {
         CpuSet nodes;
-        for (unsigned node : placement.nodes)
+        for (u32 node : placement.nodes)
             nodes.add(node);
         TRY(write_text(mems_path, nodes.to_list()));
     } else if (auto mems = sys::read_file(mems_path); mems && mems->find_first_not_of(" \n") == std::string::npos) {

@@ -13,7 +13,7 @@ namespace kasou::sched {
 // Where a group's work runs, as the rebalancer hands it to a mover.
 struct GroupPlacement {
     CpuSet cpus;
-    std::vector<unsigned> nodes; // NUMA node os ids of those CPUs, for memory placement
+    std::vector<u32> nodes; // NUMA node os ids of those CPUs, for memory placement
 };
 
 // The "apply a move" step of the rebalancer: makes the threads of one group run on new CPUs. One

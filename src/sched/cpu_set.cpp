@@ -24,11 +24,11 @@ std::string_view strip(std::string_view text)
 }
 
 // Upper bound on a CPU number accepted from text, so "0-4000000000" cannot exhaust memory.
-constexpr unsigned MAX_CPU = 1u << 20;
+constexpr u32 MAX_CPU = 1u << 20;
 
-ErrorOr<unsigned> parse_cpu_number(std::string_view text, std::string_view whole)
+ErrorOr<u32> parse_cpu_number(std::string_view text, std::string_view whole)
 {
-    unsigned value = 0;
+    u32 value = 0;
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || error != std::errc() || end != text.data() + text.size() || value >= MAX_CPU)
         return make_error(fmt::format("bad CPU number '{}' in CPU list '{}'", text, whole));
@@ -37,10 +37,10 @@ ErrorOr<unsigned> parse_cpu_number(std::string_view text, std::string_view whole
 
 } // namespace
 
-CpuSet CpuSet::of(std::initializer_list<unsigned> cpus)
+CpuSet CpuSet::of(std::initializer_list<u32> cpus)
 {
     CpuSet set;
-    for (unsigned cpu : cpus)
+    for (u32 cpu : cpus)
         set.add(cpu);
     return set;
 }
@@ -54,8 +54,8 @@ ErrorOr<CpuSet> CpuSet::parse_list(std::string_view text)
         auto item = text.substr(0, comma);
         text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
         auto dash = item.find('-');
-        unsigned low = 0;
-        unsigned high = 0;
+        u32 low = 0;
+        u32 high = 0;
         if (dash == std::string_view::npos) {
             low = high = TRY(parse_cpu_number(item, item));
         } else {
@@ -64,7 +64,7 @@ ErrorOr<CpuSet> CpuSet::parse_list(std::string_view text)
         }
         if (high < low)
             return make_error(fmt::format("bad CPU range '{}': end before start", item));
-        for (unsigned cpu = low; cpu <= high; ++cpu)
+        for (u32 cpu = low; cpu <= high; ++cpu)
             set.add(cpu);
     }
     return set;
@@ -88,22 +88,22 @@ ErrorOr<CpuSet> CpuSet::parse_mask(std::string_view text)
         return make_error("CPU mask too long");
     CpuSet set;
     for (size_t i = 0; i < words.size(); ++i) {
-        for (unsigned bit = 0; bit < 32; ++bit) {
+        for (u32 bit = 0; bit < 32; ++bit) {
             if (words[i] & (1u << bit))
-                set.add(unsigned(i * 32 + bit));
+                set.add(u32(i * 32 + bit));
         }
     }
     return set;
 }
 
-void CpuSet::add(unsigned cpu)
+void CpuSet::add(u32 cpu)
 {
     if (cpu / 64 >= m_words.size())
         m_words.resize(cpu / 64 + 1, 0);
     m_words[cpu / 64] |= u64(1) << (cpu % 64);
 }
 
-void CpuSet::remove(unsigned cpu)
+void CpuSet::remove(u32 cpu)
 {
     if (cpu / 64 < m_words.size()) {
         m_words[cpu / 64] &= ~(u64(1) << (cpu % 64));
@@ -111,34 +111,34 @@ void CpuSet::remove(unsigned cpu)
     }
 }
 
-bool CpuSet::contains(unsigned cpu) const
+bool CpuSet::contains(u32 cpu) const
 {
     return cpu / 64 < m_words.size() && (m_words[cpu / 64] >> (cpu % 64)) & 1;
 }
 
-unsigned CpuSet::count() const
+u32 CpuSet::count() const
 {
-    unsigned total = 0;
+    u32 total = 0;
     for (u64 word : m_words)
-        total += unsigned(std::popcount(word));
+        total += u32(std::popcount(word));
     return total;
 }
 
-unsigned CpuSet::first() const
+u32 CpuSet::first() const
 {
     for (size_t i = 0; i < m_words.size(); ++i) {
         if (m_words[i])
-            return unsigned(i * 64 + unsigned(std::countr_zero(m_words[i])));
+            return u32(i * 64 + u32(std::countr_zero(m_words[i])));
     }
     return 0;
 }
 
-std::vector<unsigned> CpuSet::to_vector() const
+std::vector<u32> CpuSet::to_vector() const
 {
-    std::vector<unsigned> cpus;
+    std::vector<u32> cpus;
     for (size_t i = 0; i < m_words.size(); ++i) {
         for (u64 word = m_words[i]; word; word &= word - 1)
-            cpus.push_back(unsigned(i * 64 + unsigned(std::countr_zero(word))));
+            cpus.push_back(u32(i * 64 + u32(std::countr_zero(word))));
     }
     return cpus;
 }

@@ -17,20 +17,20 @@ namespace kasou::sched {
 class CpuSet {
 public:
     CpuSet() = default;
-    static CpuSet of(std::initializer_list<unsigned> cpus);
+    static CpuSet of(std::initializer_list<u32> cpus);
     // "0-3,8"; empty text (or only whitespace / NUL padding) is the empty set.
     static ErrorOr<CpuSet> parse_list(std::string_view text);
     // "ff,00000001": comma-separated hex words, most significant first.
     static ErrorOr<CpuSet> parse_mask(std::string_view text);
 
-    void add(unsigned cpu);
-    void remove(unsigned cpu);
-    bool contains(unsigned cpu) const;
+    void add(u32 cpu);
+    void remove(u32 cpu);
+    bool contains(u32 cpu) const;
     bool empty() const { return m_words.empty(); }
-    unsigned count() const;
+    u32 count() const;
     // Lowest member; only meaningful when !empty().
-    unsigned first() const;
-    std::vector<unsigned> to_vector() const;
+    u32 first() const;
+    std::vector<u32> to_vector() const;
     // The list form, "0-3,8"; "" for the empty set.
     std::string to_list() const;
 

@@ -27,12 +27,12 @@ ErrorOr<std::unique_ptr<HostCores>> HostCores::open(HostCoresOptions options)
     return std::unique_ptr<HostCores>(new HostCores(std::move(topology), options));
 }
 
-VmPlacement HostCores::placement_locked(unsigned id) const
+VmPlacement HostCores::placement_locked(u32 id) const
 {
     auto const* group = m_allocator.group(id);
     VmPlacement placement { id, group->cpus, m_allocator.guest_topology(id), {} };
-    std::set<unsigned> nodes;
-    for (unsigned cpu : group->cpus)
+    std::set<u32> nodes;
+    for (u32 cpu : group->cpus)
         nodes.insert(m_topology->numa_nodes()[m_topology->cpu(cpu).node].os_id);
     placement.nodes.assign(nodes.begin(), nodes.end());
     return placement;
@@ -41,18 +41,18 @@ VmPlacement HostCores::placement_locked(unsigned id) const
 ErrorOr<VmPlacement> HostCores::allocate(GroupRequest const& request)
 {
     std::lock_guard guard(m_lock);
-    unsigned id = TRY(m_allocator.allocate(request));
+    u32 id = TRY(m_allocator.allocate(request));
     return placement_locked(id);
 }
 
 ErrorOr<VmPlacement> HostCores::allocate_list(CpuSet const& cpus)
 {
     std::lock_guard guard(m_lock);
-    unsigned id = TRY(m_allocator.allocate_exact(cpus));
+    u32 id = TRY(m_allocator.allocate_exact(cpus));
     return placement_locked(id);
 }
 
-ErrorOr<VmPlacement> HostCores::allocate_for_run(unsigned vcpus, std::string_view cores)
+ErrorOr<VmPlacement> HostCores::allocate_for_run(u32 vcpus, std::string_view cores)
 {
     if (cores == "auto")
         return allocate(GroupRequest { vcpus, Sharing::Dedicated, true });
@@ -64,14 +64,14 @@ ErrorOr<VmPlacement> HostCores::allocate_for_run(unsigned vcpus, std::string_vie
     return allocate_list(*cpus);
 }
 
-void HostCores::release(unsigned id)
+void HostCores::release(u32 id)
 {
     m_rebalancer.remove_group(id);
     std::lock_guard guard(m_lock);
     m_allocator.release(id);
 }
 
-ErrorOr<VmPlacement> HostCores::placement(unsigned id)
+ErrorOr<VmPlacement> HostCores::placement(u32 id)
 {
     std::lock_guard guard(m_lock);
     if (!m_allocator.group(id))
@@ -79,19 +79,19 @@ ErrorOr<VmPlacement> HostCores::placement(unsigned id)
     return placement_locked(id);
 }
 
-ErrorOr<void> HostCores::watch(unsigned id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits)
+ErrorOr<void> HostCores::watch(u32 id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits)
 {
     auto mover = std::make_unique<AffinityMover>(tids);
     return watch(id, pid, std::move(tids), limits, std::move(mover));
 }
 
-ErrorOr<void> HostCores::watch(unsigned id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits, std::unique_ptr<CpuMover> mover)
+ErrorOr<void> HostCores::watch(u32 id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits, std::unique_ptr<CpuMover> mover)
 {
     TRY(m_rebalancer.add_group(id, pid, std::move(tids), limits, std::move(mover)));
     m_rebalancer.start();
     return {};
 }
 
-ErrorOr<void> HostCores::pin_current_thread(unsigned cpu) { return set_thread_affinity(0, CpuSet::of({ cpu })); }
+ErrorOr<void> HostCores::pin_current_thread(u32 cpu) { return set_thread_affinity(0, CpuSet::of({ cpu })); }
 
 } // namespace kasou::sched

@@ -38,17 +38,17 @@ namespace kasou::sched {
 struct HostCoresOptions {
     std::string sysfs;  // "" for the live /sys; a captured tree for tests
     PlacementPolicy policy { PlacementPolicy::Kasou };
-    unsigned housekeeping_cores { 0 };
+    u32 housekeeping_cores { 0 };
     RebalancerOptions rebalancer;
 };
 
 // What a VM got: its group id, where vCPU i runs (cpus[i]), the guest topology that matches, and
 // the NUMA nodes (os ids) of those CPUs.
 struct VmPlacement {
-    unsigned id { 0 };
-    std::vector<unsigned> cpus;
+    u32 id { 0 };
+    std::vector<u32> cpus;
     GuestTopology guest;
-    std::vector<unsigned> nodes;
+    std::vector<u32> nodes;
 };
 
 // The host's CPUs as one service: topology, allocator and rebalancer behind one lock, so vCPU
@@ -65,22 +65,22 @@ public:
     ErrorOr<VmPlacement> allocate_list(CpuSet const& cpus);
     // `kasou run --cpus N --cores auto|LIST`: "auto" places N dedicated vCPUs with the policy; a
     // list must name exactly N CPUs.
-    ErrorOr<VmPlacement> allocate_for_run(unsigned vcpus, std::string_view cores);
-    void release(unsigned id);
-    ErrorOr<VmPlacement> placement(unsigned id);
+    ErrorOr<VmPlacement> allocate_for_run(u32 vcpus, std::string_view cores);
+    void release(u32 id);
+    ErrorOr<VmPlacement> placement(u32 id);
 
     // Starts watching a group's threads with an AffinityMover (the rebalancer thread is started on
     // the first call).
-    ErrorOr<void> watch(unsigned id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits);
+    ErrorOr<void> watch(u32 id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits);
     // Same with any mover (a container's CgroupCpusetMover).
-    ErrorOr<void> watch(unsigned id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits, std::unique_ptr<CpuMover> mover);
+    ErrorOr<void> watch(u32 id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits, std::unique_ptr<CpuMover> mover);
 
-    static ErrorOr<void> pin_current_thread(unsigned cpu);
+    static ErrorOr<void> pin_current_thread(u32 cpu);
     Topology const& topology() const { return *m_topology; }
 
 private:
     HostCores(std::unique_ptr<Topology> topology, HostCoresOptions const& options);
-    VmPlacement placement_locked(unsigned id) const;
+    VmPlacement placement_locked(u32 id) const;
 
     std::unique_ptr<Topology> m_topology;
     std::mutex m_lock;

@@ -17,7 +17,7 @@ Rebalancer::Rebalancer(CoreAllocator& allocator, std::mutex& allocator_lock, Reb
 
 Rebalancer::~Rebalancer() { stop(); }
 
-ErrorOr<void> Rebalancer::add_group(unsigned id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits, std::unique_ptr<CpuMover> mover)
+ErrorOr<void> Rebalancer::add_group(u32 id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits, std::unique_ptr<CpuMover> mover)
 {
     if (limits.min_cpus == 0 || limits.min_cpus > limits.max_cpus)
         return make_error(fmt::format("bad limits for group {}: min {} max {}", id, limits.min_cpus, limits.max_cpus));
@@ -33,7 +33,7 @@ ErrorOr<void> Rebalancer::add_group(unsigned id, pid_t pid, std::vector<pid_t> t
     return {};
 }
 
-void Rebalancer::remove_group(unsigned id)
+void Rebalancer::remove_group(u32 id)
 {
     std::lock_guard guard(m_lock);
     m_groups.erase(id);
@@ -42,9 +42,9 @@ void Rebalancer::remove_group(unsigned id)
 GroupPlacement Rebalancer::placement_of(CoreGroup const& group) const
 {
     GroupPlacement placement;
-    std::set<unsigned> nodes;
+    std::set<u32> nodes;
     auto const& topology = m_allocator.topology();
-    for (unsigned cpu : group.cpus) {
+    for (u32 cpu : group.cpus) {
         placement.cpus.add(cpu);
         nodes.insert(topology.numa_nodes()[topology.cpu(cpu).node].os_id);
     }
@@ -93,7 +93,7 @@ std::vector<RebalanceDecision> Rebalancer::step(Clock::time_point now, Samples c
         auto const* group = m_allocator.group(id);
         if (!group)
             continue;
-        unsigned cpus = unsigned(group->cpus.size());
+        u32 cpus = u32(group->cpus.size());
         double wait_ratio = wait / (elapsed * double(current.size()));
         double busy_ratio = run / (elapsed * double(cpus));
         bool starved = wait_ratio > m_options.grow_wait_ratio;
@@ -105,7 +105,7 @@ std::vector<RebalanceDecision> Rebalancer::step(Clock::time_point now, Samples c
         }
         watched.starved_streak = starved ? watched.starved_streak + 1 : 0;
         watched.idle_streak = idle ? watched.idle_streak + 1 : 0;
-        unsigned target = cpus;
+        u32 target = cpus;
         if (watched.starved_streak >= m_options.hysteresis && cpus < watched.limits.max_cpus)
             target = cpus + 1;
         else if (watched.idle_streak >= m_options.hysteresis && cpus > watched.limits.min_cpus)

@@ -25,21 +25,21 @@ struct RebalancerOptions {
     double shrink_busy_ratio { 0.30 };
     // Intervals in a row a condition must hold before the group changes size, and intervals after a
     // change before the next one: together they keep groups from flapping.
-    unsigned hysteresis { 3 };
-    unsigned cooldown { 3 };
+    u32 hysteresis { 3 };
+    u32 cooldown { 3 };
     std::chrono::milliseconds interval { 200 };
 };
 
 // Bounds the rebalancer keeps a group within, in CPUs.
 struct GroupLimits {
-    unsigned min_cpus { 1 };
-    unsigned max_cpus { 1 };
+    u32 min_cpus { 1 };
+    u32 max_cpus { 1 };
 };
 
 struct RebalanceDecision {
-    unsigned group { 0 };
-    unsigned old_cpus { 0 };
-    unsigned new_cpus { 0 };
+    u32 group { 0 };
+    u32 old_cpus { 0 };
+    u32 new_cpus { 0 };
 };
 
 // Watches the threads of registered core groups and resizes the groups: grows a starved one, shrinks
@@ -51,7 +51,7 @@ struct RebalanceDecision {
 class Rebalancer {
 public:
     using Clock = std::chrono::steady_clock;
-    using Samples = std::map<unsigned, std::vector<ThreadTimes>>; // group id -> one per thread
+    using Samples = std::map<u32, std::vector<ThreadTimes>>; // group id -> one per thread
 
     Rebalancer(CoreAllocator& allocator, std::mutex& allocator_lock, RebalancerOptions options);
     ~Rebalancer();
@@ -59,8 +59,8 @@ public:
     Rebalancer& operator=(Rebalancer const&) = delete;
 
     // Watches group `id` (already allocated), whose threads are `tids` of process `pid`.
-    ErrorOr<void> add_group(unsigned id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits, std::unique_ptr<CpuMover> mover);
-    void remove_group(unsigned id);
+    ErrorOr<void> add_group(u32 id, pid_t pid, std::vector<pid_t> tids, GroupLimits limits, std::unique_ptr<CpuMover> mover);
+    void remove_group(u32 id);
 
     // One round with the given per-group samples taken at `now`. Groups missing from `samples` are
     // skipped. Returns the resizes it applied.
@@ -79,9 +79,9 @@ private:
         std::unique_ptr<CpuMover> mover;
         std::optional<Clock::time_point> last_time;
         std::vector<ThreadTimes> last;
-        unsigned starved_streak { 0 };
-        unsigned idle_streak { 0 };
-        unsigned cooldown { 0 };
+        u32 starved_streak { 0 };
+        u32 idle_streak { 0 };
+        u32 cooldown { 0 };
     };
     GroupPlacement placement_of(CoreGroup const& group) const;
     void run();
@@ -90,7 +90,7 @@ private:
     std::mutex& m_allocator_lock;
     RebalancerOptions m_options;
     mutable std::mutex m_lock;
-    std::map<unsigned, Watched> m_groups;
+    std::map<u32, Watched> m_groups;
     std::thread m_thread;
     std::condition_variable m_wake;
     bool m_stopping { false };

@@ -9,32 +9,32 @@ namespace kasou::sched {
 namespace {
 
 struct LiveVm {
-    unsigned vcpus;
-    std::optional<unsigned> group; // none when its arrival was rejected
+    u32 vcpus;
+    std::optional<u32> group; // none when its arrival was rejected
 };
 
-unsigned max_vm_size(Topology const& topology)
+u32 max_vm_size(Topology const& topology)
 {
-    unsigned cores = unsigned(topology.cores().size());
+    u32 cores = u32(topology.cores().size());
     return std::clamp(cores / 4, 1u, 32u);
 }
 
 } // namespace
 
-double group_coherence_cost(Topology const& topology, std::vector<unsigned> const& cpus)
+double group_coherence_cost(Topology const& topology, std::vector<u32> const& cpus)
 {
-    std::vector<unsigned> per_node(topology.numa_nodes().size(), 0);
-    std::set<unsigned> llcs;
-    for (unsigned cpu : cpus) {
+    std::vector<u32> per_node(topology.numa_nodes().size(), 0);
+    std::set<u32> llcs;
+    for (u32 cpu : cpus) {
         auto const& info = topology.cpu(cpu);
         ++per_node[info.node];
         llcs.insert(info.llc);
     }
     double cost = 0;
-    for (unsigned a = 0; a < per_node.size(); ++a) {
-        for (unsigned b = a + 1; b < per_node.size(); ++b) {
-            unsigned local = topology.distance(a, a);
-            unsigned distance = topology.distance(a, b);
+    for (u32 a = 0; a < per_node.size(); ++a) {
+        for (u32 b = a + 1; b < per_node.size(); ++b) {
+            u32 local = topology.distance(a, a);
+            u32 distance = topology.distance(a, b);
             cost += double(per_node[a]) * per_node[b] * (distance > local ? distance - local : 0);
         }
     }
@@ -46,10 +46,10 @@ SimulationResult simulate(Topology const& topology, SimulationOptions const& opt
     CoreAllocator allocator(topology, AllocatorOptions { options.policy, 0 });
     std::mt19937_64 random(options.seed);
     SimulationResult result;
-    unsigned const capacity = unsigned(topology.cores().size());
-    unsigned const largest = max_vm_size(topology);
-    std::vector<unsigned> sizes;
-    for (unsigned size : { 1u, 2u, 3u, 4u, 6u, 8u, 12u, 16u, 24u, 32u }) {
+    u32 const capacity = u32(topology.cores().size());
+    u32 const largest = max_vm_size(topology);
+    std::vector<u32> sizes;
+    for (u32 size : { 1u, 2u, 3u, 4u, 6u, 8u, 12u, 16u, 24u, 32u }) {
         if (size <= largest)
             sizes.push_back(size);
     }
@@ -62,25 +62,25 @@ SimulationResult simulate(Topology const& topology, SimulationOptions const& opt
         return sizes[pick(random)];
     };
     std::vector<LiveVm> live;
-    unsigned demand = 0; // vCPUs the workload asks for, placed or not
+    u32 demand = 0; // vCPUs the workload asks for, placed or not
     double samples = 0;
     double llc_spans = 0;
     double numa_spans = 0;
     double cost = 0;
     double fragmentation = 0;
     double fragmentation_samples = 0;
-    unsigned largest_llc = 0;
+    u32 largest_llc = 0;
     for (auto const& llc : topology.llc_domains())
-        largest_llc = std::max(largest_llc, unsigned(llc.cores.size()));
+        largest_llc = std::max(largest_llc, u32(llc.cores.size()));
 
-    for (unsigned event = 0; event < options.events; ++event) {
+    for (u32 event = 0; event < options.events; ++event) {
         double roll = std::uniform_real_distribution<double>(0, 1)(random);
         double arrive = demand < capacity * 85 / 100 ? 0.6 : 0.2;
         if (live.empty() || roll < arrive) {
-            unsigned vcpus = draw_size();
+            u32 vcpus = draw_size();
             ++result.requests;
             auto group = allocator.allocate(GroupRequest { vcpus, Sharing::Dedicated, false });
-            live.push_back(LiveVm { vcpus, group ? std::optional<unsigned>(*group) : std::nullopt });
+            live.push_back(LiveVm { vcpus, group ? std::optional<u32>(*group) : std::nullopt });
             demand += vcpus;
             if (group)
                 ++result.placed;
@@ -95,7 +95,7 @@ SimulationResult simulate(Topology const& topology, SimulationOptions const& opt
             result.migrations += allocator.compact();
         } else {
             size_t index = std::uniform_int_distribution<size_t>(0, live.size() - 1)(random);
-            unsigned vcpus = draw_size();
+            u32 vcpus = draw_size();
             auto& vm = live[index];
             demand = demand - vm.vcpus + vcpus;
             vm.vcpus = vcpus;
@@ -111,9 +111,9 @@ SimulationResult simulate(Topology const& topology, SimulationOptions const& opt
         }
 
         for (auto const& [id, group] : allocator.groups()) {
-            std::set<unsigned> llcs;
-            std::set<unsigned> nodes;
-            for (unsigned cpu : group.cpus) {
+            std::set<u32> llcs;
+            std::set<u32> nodes;
+            for (u32 cpu : group.cpus) {
                 llcs.insert(topology.cpu(cpu).llc);
                 nodes.insert(topology.cpu(cpu).node);
             }
@@ -122,7 +122,7 @@ SimulationResult simulate(Topology const& topology, SimulationOptions const& opt
             numa_spans += nodes.size() > 1;
             cost += group_coherence_cost(topology, group.cpus);
         }
-        unsigned free = allocator.free_cores();
+        u32 free = allocator.free_cores();
         if (free > 0) {
             fragmentation += 1.0 - double(allocator.largest_free_llc()) / double(std::min(free, largest_llc));
             fragmentation_samples += 1;

@@ -61,15 +61,15 @@ ErrorOr<std::optional<CpuSet>> read_cpu_set(std::string const& dir, std::initial
 }
 
 // Numbers N of the entries "<prefix>N" in dir, ascending.
-std::vector<unsigned> numbered_entries(std::string const& dir, std::string_view prefix)
+std::vector<u32> numbered_entries(std::string const& dir, std::string_view prefix)
 {
-    std::vector<unsigned> numbers;
+    std::vector<u32> numbers;
     std::error_code error;
     for (auto const& entry : fs::directory_iterator(dir, error)) {
         std::string name = entry.path().filename().string();
         if (!name.starts_with(prefix) || name.size() == prefix.size())
             continue;
-        unsigned number = 0;
+        u32 number = 0;
         auto [ptr, parse_error] = std::from_chars(name.data() + prefix.size(), name.data() + name.size(), number);
         if (parse_error == std::errc() && ptr == name.data() + name.size())
             numbers.push_back(number);
@@ -80,15 +80,15 @@ std::vector<unsigned> numbered_entries(std::string const& dir, std::string_view 
 
 struct CacheFacts {
     CpuSet cpus;
-    unsigned level { 0 };
+    u32 level { 0 };
 };
 
 // The CPU's highest-level data or unified cache, if it exports any.
-ErrorOr<std::optional<CacheFacts>> read_last_level_cache(std::string const& cpu_dir, unsigned id, CpuSet const& siblings)
+ErrorOr<std::optional<CacheFacts>> read_last_level_cache(std::string const& cpu_dir, u32 id, CpuSet const& siblings)
 {
     std::optional<CacheFacts> best;
     std::string cache_dir = cpu_dir + "/cache";
-    for (unsigned index : numbered_entries(cache_dir, "index")) {
+    for (u32 index : numbered_entries(cache_dir, "index")) {
         std::string dir = fmt::format("{}/index{}", cache_dir, index);
         auto level = read_int(dir + "/level");
         if (!level || *level <= 0)
@@ -99,9 +99,9 @@ ErrorOr<std::optional<CacheFacts>> read_last_level_cache(std::string const& cpu_
         auto shared = TRY(read_cpu_set(dir, { "shared_cpu_list", "shared_cpu_map" }));
         CpuSet cpus = shared && !shared->empty() ? *shared : siblings;
         cpus.add(id);
-        if (!best || unsigned(*level) > best->level)
-            best = CacheFacts { cpus, unsigned(*level) };
-        else if (unsigned(*level) == best->level)
+        if (!best || u32(*level) > best->level)
+            best = CacheFacts { cpus, u32(*level) };
+        else if (u32(*level) == best->level)
             best->cpus = best->cpus | cpus;
     }
     return best;
@@ -143,14 +143,14 @@ ErrorOr<Topology> read_topology(std::string const& sys_dir)
         return make_error(fmt::format("{}: no cpuN directories", cpu_root));
 
     CpuSet present_set;
-    for (unsigned id : present)
+    for (u32 id : present)
         present_set.add(id);
     CpuSet online;
     auto listed = TRY(read_cpu_set(cpu_root, { "online" }));
     if (listed && !(*listed & present_set).empty()) {
         online = *listed & present_set;
     } else {
-        for (unsigned id : present) {
+        for (u32 id : present) {
             if (read_int(fmt::format("{}/cpu{}/online", cpu_root, id)).value_or(1) != 0)
                 online.add(id);
         }
@@ -158,18 +158,18 @@ ErrorOr<Topology> read_topology(std::string const& sys_dir)
     CpuSet isolated = TRY(read_cpu_set(cpu_root, { "isolated" })).value_or(CpuSet());
 
     struct Raw {
-        unsigned id;
-        int package_id;
+        u32 id;
+        i32 package_id;
         std::optional<long> core_id;
         std::optional<long> die_id;
         CpuSet package_cpus;
         CpuSet siblings;
     };
     std::vector<Raw> raws;
-    std::map<unsigned, size_t> raw_of;
-    for (unsigned id : online.to_vector()) {
+    std::map<u32, size_t> raw_of;
+    for (u32 id : online.to_vector()) {
         std::string topo = fmt::format("{}/cpu{}/topology", cpu_root, id);
-        Raw raw { id, int(read_int(topo + "/physical_package_id").value_or(-1)), read_int(topo + "/core_id"),
+        Raw raw { id, i32(read_int(topo + "/physical_package_id").value_or(-1)), read_int(topo + "/core_id"),
             read_int(topo + "/die_id"), {}, {} };
         if (raw.package_id < -1)
             raw.package_id = -1;
@@ -186,7 +186,7 @@ ErrorOr<Topology> read_topology(std::string const& sys_dir)
         CpuFacts fact { raw.id, raw.package_id, raw.package_cpus, {}, {}, 0 };
         // SMT siblings that report another core_id are separate cores sharing a module.
         if (!raw.siblings.empty()) {
-            for (unsigned other : (raw.siblings & online).to_vector()) {
+            for (u32 other : (raw.siblings & online).to_vector()) {
                 auto const& peer = raws[raw_of.at(other)];
                 if (!raw.core_id || !peer.core_id || *peer.core_id == *raw.core_id)
                     fact.core_cpus.add(other);
@@ -209,14 +209,14 @@ ErrorOr<Topology> read_topology(std::string const& sys_dir)
     std::vector<NodeFacts> nodes;
     auto node_ids = numbered_entries(node_root, "node");
     if (auto node_online = TRY(read_cpu_set(node_root, { "online" }))) {
-        std::erase_if(node_ids, [&](unsigned id) { return !node_online->contains(id); });
+        std::erase_if(node_ids, [&](u32 id) { return !node_online->contains(id); });
     }
-    for (unsigned id : node_ids) {
+    for (u32 id : node_ids) {
         std::string dir = fmt::format("{}/node{}", node_root, id);
         NodeFacts node { id, TRY(read_cpu_set(dir, { "cpulist", "cpumap" })).value_or(CpuSet()), {} };
         if (auto text = read_optional(dir + "/distance")) {
             std::istringstream stream(*text);
-            unsigned distance = 0;
+            u32 distance = 0;
             while (stream >> distance)
                 node.distances.push_back(distance);
         }

@@ -11,58 +11,58 @@ namespace kasou::sched {
 
 // One online logical CPU (a hardware thread) and the indices of the objects that hold it.
 struct Cpu {
-    unsigned id { 0 };      // the kernel's CPU number
-    unsigned package { 0 }; // index into Topology::packages()
-    unsigned core { 0 };    // index into Topology::cores()
-    unsigned llc { 0 };     // index into Topology::llc_domains()
-    unsigned node { 0 };    // index into Topology::numa_nodes()
-    unsigned thread { 0 };  // position among its core's threads, 0 for the first
+    u32 id { 0 };      // the kernel's CPU number
+    u32 package { 0 }; // index into Topology::packages()
+    u32 core { 0 };    // index into Topology::cores()
+    u32 llc { 0 };     // index into Topology::llc_domains()
+    u32 node { 0 };    // index into Topology::numa_nodes()
+    u32 thread { 0 };  // position among its core's threads, 0 for the first
 };
 
 struct Package {
-    int os_id { -1 }; // physical_package_id, -1 when the kernel does not know it
+    i32 os_id { -1 }; // physical_package_id, -1 when the kernel does not know it
     CpuSet cpus;
 };
 
 // A set of hardware threads that share one core's execution units (SMT siblings).
 struct Core {
     CpuSet cpus;
-    std::vector<unsigned> threads; // CPU ids, ascending
-    unsigned package { 0 };
-    unsigned llc { 0 };
-    unsigned node { 0 };
+    std::vector<u32> threads; // CPU ids, ascending
+    u32 package { 0 };
+    u32 llc { 0 };
+    u32 node { 0 };
 };
 
 // The CPUs that share one last-level cache. `level` is 0 when the machine exported no cache
 // information for these CPUs and the domain stands for their package instead.
 struct LlcDomain {
     CpuSet cpus;
-    unsigned level { 0 };
-    std::vector<unsigned> cores; // indices into Topology::cores()
-    unsigned package { 0 };
-    unsigned node { 0 }; // the node of its first CPU
+    u32 level { 0 };
+    std::vector<u32> cores; // indices into Topology::cores()
+    u32 package { 0 };
+    u32 node { 0 }; // the node of its first CPU
 };
 
 struct NumaNode {
-    unsigned os_id { 0 };
+    u32 os_id { 0 };
     CpuSet cpus; // online CPUs only; empty for a memory-only node
 };
 
 // What a reader learned about one online CPU, before grouping. Each set is the group as seen from
 // this CPU; the builder merges sets that overlap so the result is always a partition.
 struct CpuFacts {
-    unsigned id { 0 };
-    int package_id { -1 };
+    u32 id { 0 };
+    i32 package_id { -1 };
     CpuSet package_cpus; // empty if unknown
     CpuSet core_cpus;    // empty if unknown: the CPU is then a core of its own
     CpuSet llc_cpus;     // empty if no cache information
-    unsigned llc_level { 0 };
+    u32 llc_level { 0 };
 };
 
 struct NodeFacts {
-    unsigned os_id { 0 };
+    u32 os_id { 0 };
     CpuSet cpus;
-    std::vector<unsigned> distances; // to every node, in the order of the nodes vector; may be empty
+    std::vector<u32> distances; // to every node, in the order of the nodes vector; may be empty
 };
 
 // The host's processor topology: packages, NUMA nodes with distances, last-level-cache domains,
@@ -87,12 +87,12 @@ public:
     CpuSet const& isolated() const { return m_isolated; }
 
     // Index into cpus() of CPU `id`, if online.
-    std::optional<unsigned> index_of(unsigned id) const;
-    Cpu const& cpu(unsigned id) const { return m_cpus[*index_of(id)]; }
+    std::optional<u32> index_of(u32 id) const;
+    Cpu const& cpu(u32 id) const { return m_cpus[*index_of(id)]; }
     // NUMA distance between two node indices (10 = local, as in the ACPI SLIT).
-    unsigned distance(unsigned node_a, unsigned node_b) const { return m_distances[node_a][node_b]; }
+    u32 distance(u32 node_a, u32 node_b) const { return m_distances[node_a][node_b]; }
     // The largest number of threads in one core.
-    unsigned max_threads_per_core() const;
+    u32 max_threads_per_core() const;
     // True when the last-level caches came from cache information for every CPU.
     bool has_cache_info() const { return m_cache_info; }
 
@@ -104,8 +104,8 @@ private:
     std::vector<LlcDomain> m_llcs;
     std::vector<Core> m_cores;
     std::vector<Cpu> m_cpus;
-    std::vector<int> m_index; // CPU id -> index into m_cpus, -1 when offline
-    std::vector<std::vector<unsigned>> m_distances;
+    std::vector<i32> m_index; // CPU id -> index into m_cpus, -1 when offline
+    std::vector<std::vector<u32>> m_distances;
     CpuSet m_online;
     CpuSet m_offline;
     CpuSet m_isolated;

@@ -29,9 +29,9 @@ nlohmann::ordered_json topology_to_json(Topology const& topology)
     for (auto const& package : topology.packages())
         packages.push_back({ { "physical_id", package.os_id }, { "cpus", package.cpus.to_list() } });
     auto& nodes = json["node_list"] = nlohmann::ordered_json::array();
-    for (unsigned n = 0; n < topology.numa_nodes().size(); ++n) {
+    for (u32 n = 0; n < topology.numa_nodes().size(); ++n) {
         auto distances = nlohmann::ordered_json::array();
-        for (unsigned m = 0; m < topology.numa_nodes().size(); ++m)
+        for (u32 m = 0; m < topology.numa_nodes().size(); ++m)
             distances.push_back(topology.distance(n, m));
         auto const& node = topology.numa_nodes()[n];
         nodes.push_back({ { "id", node.os_id }, { "cpus", node.cpus.to_list() }, { "distances", distances } });
@@ -53,7 +53,7 @@ std::string topology_to_text(Topology const& topology)
         topology.packages().size(), topology.numa_nodes().size(), topology.llc_domains().size(), topology.cores().size(),
         topology.cpus().size());
     text += fmt::format("offline CPUs: {}; isolated CPUs: {}\n", or_none(topology.offline()), or_none(topology.isolated()));
-    for (unsigned p = 0; p < topology.packages().size(); ++p) {
+    for (u32 p = 0; p < topology.packages().size(); ++p) {
         auto const& package = topology.packages()[p];
         std::string id = package.os_id >= 0 ? fmt::format(" (physical id {})", package.os_id) : "";
         text += fmt::format("package {}{}: CPUs {}\n", p, id, package.cpus.to_list());
@@ -63,7 +63,7 @@ std::string topology_to_text(Topology const& topology)
             text += fmt::format("  {} {}: NUMA node {}, {} core(s)\n", cache_name(llc), llc.cpus.to_list(),
                 topology.numa_nodes()[llc.node].os_id, llc.cores.size());
             std::string line = "    cores:";
-            for (unsigned c : llc.cores) {
+            for (u32 c : llc.cores) {
                 auto const& threads = topology.cores()[c].threads;
                 std::string core = threads.size() == 1 ? fmt::format(" {}", threads[0]) : fmt::format(" [{}]", fmt::join(threads, ","));
                 if (line.size() + core.size() > 100) {
@@ -76,10 +76,10 @@ std::string topology_to_text(Topology const& topology)
         }
     }
     text += "NUMA nodes:\n";
-    for (unsigned n = 0; n < topology.numa_nodes().size(); ++n) {
+    for (u32 n = 0; n < topology.numa_nodes().size(); ++n) {
         auto const& node = topology.numa_nodes()[n];
-        std::vector<unsigned> row;
-        for (unsigned m = 0; m < topology.numa_nodes().size(); ++m)
+        std::vector<u32> row;
+        for (u32 m = 0; m < topology.numa_nodes().size(); ++m)
             row.push_back(topology.distance(n, m));
         text += fmt::format("  node {}: CPUs {}; distances {}\n", node.os_id, or_none(node.cpus), fmt::join(row, " "));
     }

@@ -244,13 +244,9 @@ ErrorOr<void> Machine::place_vcpus()
 
 ErrorOr<void> Machine::create_vcpus()
 {
-    auto topology = arch::x86_64::CpuTopology::single_package(m_config.cpus);
-    if (m_placement) {
-        auto const& guest = m_placement->guest;
-        arch::x86_64::CpuTopology placed { guest.threads_per_core, guest.cores_per_package, guest.packages };
-        if (placed.vcpu_count() == m_config.cpus)
-            topology = placed;
-    }
+    auto topology = GuestTopology::single_package(m_config.cpus);
+    if (m_placement && m_placement->guest.vcpu_count() == m_config.cpus)
+        topology = m_placement->guest;
     for (u32 index = 0; index < m_config.cpus; ++index) {
         auto vcpu = TRY(m_vm.create_vcpu(index));
         auto cpuid = arch::x86_64::shape_cpuid(m_system.supported_cpuid(), index, topology, m_config.hidden_features);

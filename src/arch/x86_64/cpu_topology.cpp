@@ -2,7 +2,9 @@
 
 namespace kasou::arch::x86_64 {
 
-u32 CpuTopology::bits_for(u32 count)
+namespace {
+
+u32 bits_for(u32 count)
 {
     u32 bits = 0;
     while ((u32 { 1 } << bits) < count)
@@ -10,12 +12,18 @@ u32 CpuTopology::bits_for(u32 count)
     return bits;
 }
 
-u32 CpuTopology::apic_id(u32 vcpu_index) const
+} // namespace
+
+u32 thread_bits(GuestTopology const& topology) { return bits_for(topology.threads_per_core); }
+
+u32 core_bits(GuestTopology const& topology) { return bits_for(topology.cores_per_package); }
+
+u32 apic_id(GuestTopology const& topology, u32 vcpu_index)
 {
-    u32 thread = vcpu_index % threads_per_core;
-    u32 core = (vcpu_index / threads_per_core) % cores_per_package;
-    u32 package = vcpu_index / logical_per_package();
-    return (package << (thread_bits() + core_bits())) | (core << thread_bits()) | thread;
+    u32 thread = vcpu_index % topology.threads_per_core;
+    u32 core = (vcpu_index / topology.threads_per_core) % topology.cores_per_package;
+    u32 package = vcpu_index / topology.logical_per_package();
+    return (package << (thread_bits(topology) + core_bits(topology))) | (core << thread_bits(topology)) | thread;
 }
 
 } // namespace kasou::arch::x86_64

@@ -37,7 +37,7 @@ bool is_amd(std::vector<kvm_cpuid_entry2> const& table)
     return vendor && vendor->ebx == 0x6874'7541 && vendor->edx == 0x6974'6e65 && vendor->ecx == 0x444d'4163;
 }
 
-void add_topology_leaf(std::vector<kvm_cpuid_entry2>& table, u32 function, CpuTopology const& topology, u32 apic_id)
+void add_topology_leaf(std::vector<kvm_cpuid_entry2>& table, u32 function, GuestTopology const& topology, u32 apic_id)
 {
     std::erase_if(table, [&](kvm_cpuid_entry2 const& entry) { return entry.function == function; });
     auto level = [&](u32 index, u32 shift, u32 count, u32 type) {
@@ -51,8 +51,8 @@ void add_topology_leaf(std::vector<kvm_cpuid_entry2>& table, u32 function, CpuTo
         entry.edx = apic_id;
         table.push_back(entry);
     };
-    level(0, topology.thread_bits(), topology.threads_per_core, LEVEL_TYPE_SMT);
-    level(1, topology.thread_bits() + topology.core_bits(), topology.logical_per_package(), LEVEL_TYPE_CORE);
+    level(0, thread_bits(topology), topology.threads_per_core, LEVEL_TYPE_SMT);
+    level(1, thread_bits(topology) + core_bits(topology), topology.logical_per_package(), LEVEL_TYPE_CORE);
     level(2, 0, 0, 0); // terminates the enumeration
 }
 
@@ -63,11 +63,11 @@ kvm_cpuid_entry2 const* find_cpuid(std::vector<kvm_cpuid_entry2> const& table, u
     return find_mutable(const_cast<std::vector<kvm_cpuid_entry2>&>(table), function, index);
 }
 
-std::vector<kvm_cpuid_entry2> shape_cpuid(std::vector<kvm_cpuid_entry2> table, u32 vcpu_index, CpuTopology const& topology,
+std::vector<kvm_cpuid_entry2> shape_cpuid(std::vector<kvm_cpuid_entry2> table, u32 vcpu_index, GuestTopology const& topology,
     std::vector<CpuFeature> const& hidden)
 {
-    u32 apic_id = topology.apic_id(vcpu_index);
-    u32 package_bits = topology.thread_bits() + topology.core_bits();
+    u32 apic_id = x86_64::apic_id(topology, vcpu_index);
+    u32 package_bits = thread_bits(topology) + core_bits(topology);
 
     // Leaf 0 must reach the extended topology leaf so guests find it.
     if (auto* leaf0 = find_mutable(table, 0, 0); leaf0 && leaf0->eax < LEAF_EXTENDED_TOPOLOGY)
@@ -90,8 +90,8 @@ std::vector<kvm_cpuid_entry2> shape_cpuid(std::vector<kvm_cpuid_entry2> table, u
         if (entry.function != 4 || (entry.eax & 0x1F) == 0)
             continue;
         u32 cache_level = (entry.eax >> 5) & 0x7;
-        u32 sharing = cache_level >= 3 ? (u32 { 1 } << package_bits) : (u32 { 1 } << topology.thread_bits());
-        u32 cores = u32 { 1 } << topology.core_bits();
+        u32 sharing = cache_level >= 3 ? (u32 { 1 } << package_bits) : (u32 { 1 } << thread_bits(topology));
+        u32 cores = u32 { 1 } << core_bits(topology);
         entry.eax = (entry.eax & 0x3FFF) | (((sharing - 1) & 0xFFF) << 14) | (((cores - 1) & 0x3F) << 26);
     }
 

@@ -16,7 +16,7 @@ namespace kasou::arch::x86_64 {
 // leaf 0xD describes only the XSAVE components whose features remain (shape_xsave_leaf).
 // A pure function of its inputs, so it is tested without /dev/kvm.
 std::vector<kvm_cpuid_entry2> shape_cpuid(std::vector<kvm_cpuid_entry2> supported, u32 vcpu_index,
-    CpuTopology const& topology, std::vector<CpuFeature> const& hidden);
+    GuestTopology const& topology, std::vector<CpuFeature> const& hidden);
 
 // The entry for (function, index), or nullptr.
 kvm_cpuid_entry2 const* find_cpuid(std::vector<kvm_cpuid_entry2> const& table, u32 function, u32 index = 0);

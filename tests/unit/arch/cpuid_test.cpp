@@ -38,23 +38,23 @@ u32 bits(u32 value, int high, int low) { return (value >> low) & ((1u << (high -
 
 } // namespace
 
-TEST(CpuTopology, ApicIdsUsePowerOfTwoFields)
+TEST(GuestTopology, ApicIdsUsePowerOfTwoFields)
 {
-    CpuTopology topology { 2, 3, 2 };
+    GuestTopology topology { 2, 3, 2 };
     EXPECT_EQ(topology.vcpu_count(), 12u);
-    EXPECT_EQ(topology.thread_bits(), 1u);
-    EXPECT_EQ(topology.core_bits(), 2u);
-    EXPECT_EQ(topology.apic_id(0), 0u);
-    EXPECT_EQ(topology.apic_id(1), 1u);
-    EXPECT_EQ(topology.apic_id(2), 2u);   // core 1, thread 0
-    EXPECT_EQ(topology.apic_id(5), 5u);   // core 2, thread 1
-    EXPECT_EQ(topology.apic_id(6), 8u);   // package 1
-    EXPECT_EQ(topology.apic_id(11), 13u); // package 1, core 2, thread 1
+    EXPECT_EQ(thread_bits(topology), 1u);
+    EXPECT_EQ(core_bits(topology), 2u);
+    EXPECT_EQ(apic_id(topology, 0), 0u);
+    EXPECT_EQ(apic_id(topology, 1), 1u);
+    EXPECT_EQ(apic_id(topology, 2), 2u);   // core 1, thread 0
+    EXPECT_EQ(apic_id(topology, 5), 5u);   // core 2, thread 1
+    EXPECT_EQ(apic_id(topology, 6), 8u);   // package 1
+    EXPECT_EQ(apic_id(topology, 11), 13u); // package 1, core 2, thread 1
 }
 
 TEST(Cpuid, TopologyLeavesAgreeWithTheVcpuCount)
 {
-    auto topology = CpuTopology::single_package(2);
+    auto topology = GuestTopology::single_package(2);
     for (u32 index = 0; index < 2; ++index) {
         auto table = shape_cpuid(host_table(), index, topology, {});
         auto const* leaf1 = find_cpuid(table, 1);
@@ -90,7 +90,7 @@ TEST(Cpuid, TopologyLeavesAgreeWithTheVcpuCount)
 
 TEST(Cpuid, SingleCpuHasNoHtt)
 {
-    auto table = shape_cpuid(host_table(), 0, CpuTopology::single_package(1), {});
+    auto table = shape_cpuid(host_table(), 0, GuestTopology::single_package(1), {});
     EXPECT_FALSE(find_cpuid(table, 1)->edx & (1u << 28));
 }
 
@@ -98,7 +98,7 @@ TEST(Cpuid, HidingXsaveHidesItsDependants)
 {
     auto hidden = parse_hidden_features("-xsave,-cx16").value();
     ASSERT_EQ(hidden.size(), 2u);
-    auto table = shape_cpuid(host_table(), 0, CpuTopology::single_package(1), hidden);
+    auto table = shape_cpuid(host_table(), 0, GuestTopology::single_package(1), hidden);
     auto const* leaf1 = find_cpuid(table, 1);
     EXPECT_FALSE(leaf1->ecx & (1u << 26)) << "xsave";
     EXPECT_FALSE(leaf1->ecx & (1u << 28)) << "avx depends on xsave";
@@ -147,7 +147,7 @@ std::vector<kvm_cpuid_entry2> avx512_host()
 
 std::vector<kvm_cpuid_entry2> shaped(std::string_view hidden)
 {
-    return shape_cpuid(avx512_host(), 0, CpuTopology::single_package(1), parse_hidden_features(hidden).value());
+    return shape_cpuid(avx512_host(), 0, GuestTopology::single_package(1), parse_hidden_features(hidden).value());
 }
 
 } // namespace

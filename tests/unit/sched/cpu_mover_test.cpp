@@ -11,6 +11,7 @@
 
 namespace fs = std::filesystem;
 using namespace kasou::sched;
+using kasou::u32;
 
 namespace {
 
@@ -43,7 +44,7 @@ TEST(AffinityMover, MovesARealThread)
     AffinityMover mover({ tid });
     ASSERT_TRUE(mover.apply(GroupPlacement { CpuSet::of({ cpus[1] }), {} }));
     EXPECT_EQ(MUST(thread_affinity(tid)), CpuSet::of({ cpus[1] }));
-    EXPECT_EQ(unsigned(sched_getcpu()), cpus[1]);
+    EXPECT_EQ(u32(sched_getcpu()), cpus[1]);
     ASSERT_TRUE(mover.apply(GroupPlacement { original, {} }));
     EXPECT_EQ(MUST(thread_affinity(tid)), original);
     EXPECT_FALSE(set_thread_affinity(tid, CpuSet()));
@@ -116,7 +117,7 @@ TEST(CgroupCpusetMover, MovesAThreadThroughARealCgroupV1Cpuset)
     fs::path group = hierarchy / ("kasou-unit-" + std::to_string(getpid()));
     if (!fs::create_directory(group, error))
         GTEST_SKIP() << "cannot create a cpuset cgroup: " << error.message();
-    unsigned target = online.to_vector()[1];
+    u32 target = online.to_vector()[1];
     CgroupCpusetMover mover(group.string());
     auto applied = mover.apply(GroupPlacement { online, {} });
     EXPECT_TRUE(applied) << applied.error().to_string();
@@ -124,7 +125,7 @@ TEST(CgroupCpusetMover, MovesAThreadThroughARealCgroupV1Cpuset)
     applied = mover.apply(GroupPlacement { CpuSet::of({ target }), {} });
     EXPECT_TRUE(applied) << applied.error().to_string();
     EXPECT_EQ(MUST(thread_affinity(0)), CpuSet::of({ target }));
-    EXPECT_EQ(unsigned(sched_getcpu()), target);
+    EXPECT_EQ(u32(sched_getcpu()), target);
     // Back to the root cpuset, restore the affinity, remove the cgroup.
     std::ofstream(hierarchy / "tasks") << gettid() << std::endl;
     ASSERT_TRUE(set_thread_affinity(0, online));

@@ -2,6 +2,7 @@
 
 #include "sched/cpu_set.h"
 
+using kasou::u32;
 using kasou::sched::CpuSet;
 
 TEST(CpuSet, ParsesListForm)
@@ -13,7 +14,7 @@ TEST(CpuSet, ParsesListForm)
     EXPECT_TRUE(set->contains(8));
     EXPECT_FALSE(set->contains(9));
     EXPECT_TRUE(CpuSet::parse_list("\n")->empty());
-    EXPECT_EQ(CpuSet::parse_list("200-201")->to_vector(), (std::vector<unsigned> { 200, 201 }));
+    EXPECT_EQ(CpuSet::parse_list("200-201")->to_vector(), (std::vector<u32> { 200, 201 }));
 }
 
 TEST(CpuSet, ParsesMaskFormMostSignificantWordFirst)

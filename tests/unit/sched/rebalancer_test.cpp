@@ -12,6 +12,7 @@
 #include "shipped_topologies.h"
 
 using namespace kasou::sched;
+using kasou::u32;
 using namespace std::chrono_literals;
 
 namespace {
@@ -19,9 +20,9 @@ namespace {
 // Threads that either spin or sleep until stopped, each reporting its kernel thread id.
 class Workers {
 public:
-    Workers(unsigned count, bool busy)
+    Workers(u32 count, bool busy)
     {
-        for (unsigned i = 0; i < count; ++i) {
+        for (u32 i = 0; i < count; ++i) {
             m_threads.emplace_back([this, busy] {
                 {
                     std::lock_guard guard(m_lock);
@@ -104,7 +105,7 @@ TEST(Rebalancer, StarvedGroupOfRealThreadsGrows)
         GTEST_SKIP() << "needs two cores";
     std::mutex lock;
     CoreAllocator allocator(topology, {});
-    unsigned id = MUST(allocator.allocate(GroupRequest { 1, Sharing::Dedicated, false }));
+    u32 id = MUST(allocator.allocate(GroupRequest { 1, Sharing::Dedicated, false }));
     auto first_cpu = allocator.group(id)->cpus[0];
     Workers busy(3, true); // three spinning threads on one CPU: each waits about two thirds of the time
     auto tids = busy.tids();
@@ -119,7 +120,7 @@ TEST(Rebalancer, StarvedGroupOfRealThreadsGrows)
     EXPECT_EQ(allocator.group(id)->cpus.size(), 2u);
     EXPECT_EQ(allocator.group(id)->cpus[0], first_cpu);
     CpuSet expected;
-    for (unsigned cpu : allocator.group(id)->cpus)
+    for (u32 cpu : allocator.group(id)->cpus)
         expected.add(cpu);
     for (pid_t tid : tids)
         EXPECT_EQ(MUST(thread_affinity(tid)), expected);
@@ -132,7 +133,7 @@ TEST(Rebalancer, IdleGroupOfRealThreadsShrinks)
         GTEST_SKIP() << "needs two cores";
     std::mutex lock;
     CoreAllocator allocator(topology, {});
-    unsigned id = MUST(allocator.allocate(GroupRequest { 2, Sharing::Dedicated, false }));
+    u32 id = MUST(allocator.allocate(GroupRequest { 2, Sharing::Dedicated, false }));
     Workers idle(2, false);
     auto tids = idle.tids();
     Rebalancer rebalancer(allocator, lock, quick_options());
@@ -143,7 +144,7 @@ TEST(Rebalancer, IdleGroupOfRealThreadsShrinks)
     ASSERT_EQ(allocator.group(id)->cpus.size(), 1u);
     for (pid_t tid : tids)
         EXPECT_EQ(MUST(thread_affinity(tid)), CpuSet::of({ allocator.group(id)->cpus[0] }));
-    EXPECT_EQ(allocator.free_cores(), unsigned(topology.cores().size()) - 1);
+    EXPECT_EQ(allocator.free_cores(), u32(topology.cores().size()) - 1);
     // At its minimum it stays, however idle.
     EXPECT_TRUE(rounds_until_decision(rebalancer, 400ms).empty());
 }
@@ -153,7 +154,7 @@ TEST(Rebalancer, HysteresisAndCooldownPreventFlapping)
     auto const& topology = kasou::sched::testing::shipped("64amd64-4s2n4ca2co");
     std::mutex lock;
     CoreAllocator allocator(topology, {});
-    unsigned id = MUST(allocator.allocate(GroupRequest { 2, Sharing::Dedicated, false }));
+    u32 id = MUST(allocator.allocate(GroupRequest { 2, Sharing::Dedicated, false }));
     std::vector<GroupPlacement> moves;
     Rebalancer rebalancer(allocator, lock, RebalancerOptions { 0.25, 0.30, 3, 3, 100ms });
     ASSERT_TRUE(rebalancer.add_group(id, 1, { 101, 102 }, GroupLimits { 1, 4 }, std::make_unique<RecordingMover>(moves)));
@@ -161,7 +162,7 @@ TEST(Rebalancer, HysteresisAndCooldownPreventFlapping)
     // A fake clock and synthetic counters: per 100 ms interval, each thread runs `run` ms and waits `wait` ms.
     auto now = Rebalancer::Clock::time_point {};
     std::vector<ThreadTimes> times(2);
-    auto tick = [&](unsigned run, unsigned wait) {
+    auto tick = [&](u32 run, u32 wait) {
         now += 100ms;
         for (auto& t : times) {
             t.run_ns += run * 1'000'000ull;
@@ -192,9 +193,9 @@ TEST(Rebalancer, HysteresisAndCooldownPreventFlapping)
     ASSERT_EQ(shrink.size(), 1u);
     EXPECT_EQ(shrink[0].new_cpus, 2u);
     // Starved for long: grows to its maximum of 4 and no further.
-    unsigned grown = 0;
+    u32 grown = 0;
     for (int i = 0; i < 30; ++i)
-        grown += unsigned(tick(60, 40).size());
+        grown += u32(tick(60, 40).size());
     EXPECT_EQ(grown, 2u);
     EXPECT_EQ(allocator.group(id)->cpus.size(), 4u);
     rebalancer.remove_group(id);
@@ -226,7 +227,7 @@ TEST(HostCores, ParsesTheRunCoresOption)
     auto cores = MUST(HostCores::open(HostCoresOptions {}));
     auto automatic = cores->allocate_for_run(1, "auto");
     ASSERT_TRUE(automatic) << automatic.error().to_string();
-    unsigned other = cores->topology().cpus().back().id == automatic->cpus[0] ? cores->topology().cpus().front().id
+    u32 other = cores->topology().cpus().back().id == automatic->cpus[0] ? cores->topology().cpus().front().id
                                                                                : cores->topology().cpus().back().id;
     auto wrong_count = cores->allocate_for_run(2, std::to_string(other));
     ASSERT_FALSE(wrong_count);
@@ -234,5 +235,5 @@ TEST(HostCores, ParsesTheRunCoresOption)
     EXPECT_FALSE(cores->allocate_for_run(1, "0-x"));
     auto listed = cores->allocate_for_run(1, std::to_string(other));
     ASSERT_TRUE(listed) << listed.error().to_string();
-    EXPECT_EQ(listed->cpus, (std::vector<unsigned> { other }));
+    EXPECT_EQ(listed->cpus, (std::vector<u32> { other }));
 }

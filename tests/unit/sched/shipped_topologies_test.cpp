@@ -6,16 +6,17 @@
 #include "shipped_topologies.h"
 
 using namespace kasou::sched;
+using kasou::u32;
 using namespace kasou::sched::testing;
 
 namespace {
 
 struct Counts {
-    unsigned packages;
-    unsigned numa_nodes;
-    unsigned llc_domains;
-    unsigned cores;
-    unsigned threads;
+    u32 packages;
+    u32 numa_nodes;
+    u32 llc_domains;
+    u32 cores;
+    u32 threads;
 };
 
 // Expected figures, read from each unpacked tree with cat and sort (not with kasou):
@@ -88,13 +89,13 @@ TEST(ShippedTopologies, ObjectsPartitionTheOnlineCpus)
         SCOPED_TRACE(name);
         auto const& topology = shipped(name);
         CpuSet cores;
-        unsigned core_threads = 0;
+        u32 core_threads = 0;
         for (auto const& core : topology.cores()) {
             EXPECT_FALSE(cores.intersects(core.cpus));
             cores = cores | core.cpus;
-            core_threads += unsigned(core.threads.size());
+            core_threads += u32(core.threads.size());
             // A core never straddles a package or a cache domain.
-            for (unsigned cpu : core.threads) {
+            for (u32 cpu : core.threads) {
                 EXPECT_EQ(topology.cpu(cpu).package, core.package);
                 EXPECT_EQ(topology.cpu(cpu).llc, core.llc);
             }
@@ -107,7 +108,7 @@ TEST(ShippedTopologies, ObjectsPartitionTheOnlineCpus)
             llcs = llcs | llc.cpus;
         }
         EXPECT_EQ(llcs, topology.online());
-        for (unsigned a = 0; a < topology.numa_nodes().size(); ++a)
+        for (u32 a = 0; a < topology.numa_nodes().size(); ++a)
             EXPECT_LT(topology.distance(a, a), topology.numa_nodes().size() > 1 ? topology.distance(a, (a + 1) % topology.numa_nodes().size()) : 1000u);
     }
 }

@@ -4,13 +4,14 @@
 #include "shipped_topologies.h"
 
 using namespace kasou::sched;
+using kasou::u32;
 using namespace kasou::sched::testing;
 
 namespace {
 
-constexpr unsigned EVENTS = 1500;
+constexpr u32 EVENTS = 1500;
 
-SimulationResult run(Topology const& topology, PlacementPolicy policy, unsigned seed)
+SimulationResult run(Topology const& topology, PlacementPolicy policy, u32 seed)
 {
     return simulate(topology, SimulationOptions { policy, seed, EVENTS });
 }
@@ -20,13 +21,13 @@ SimulationResult run(Topology const& topology, PlacementPolicy policy, unsigned 
 TEST(Simulator, KasouIsNeverWorseThanFirstFitOrSpreadAndBetterOverall)
 {
     double kasou_llc = 0, kasou_cost = 0, baseline_llc = 0, baseline_cost = 0;
-    unsigned topologies = 0;
+    u32 topologies = 0;
     for (auto const& name : shipped_names()) {
         auto const& topology = shipped(name);
         if (topology.llc_domains().size() < 2)
             continue;
         ++topologies;
-        for (unsigned seed : { 1u, 2u, 3u }) {
+        for (u32 seed : { 1u, 2u, 3u }) {
             SCOPED_TRACE(name + " seed " + std::to_string(seed));
             auto kasou = run(topology, PlacementPolicy::Kasou, seed);
             EXPECT_GT(kasou.placed, 0u);

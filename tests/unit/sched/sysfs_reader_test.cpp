@@ -10,6 +10,7 @@
 
 namespace fs = std::filesystem;
 using namespace kasou::sched;
+using kasou::u32;
 
 namespace {
 
@@ -67,7 +68,7 @@ TEST(SysfsReader, ReadsOfflineIsolatedAndMaskOnlyTreeWithoutCaches)
     EXPECT_FALSE(topology->has_cache_info());
     EXPECT_EQ(topology->offline().to_list(), "3");
     EXPECT_EQ(topology->isolated().to_list(), "2");
-    EXPECT_EQ(topology->cores()[0].threads, (std::vector<unsigned> { 0, 1 }));
+    EXPECT_EQ(topology->cores()[0].threads, (std::vector<u32> { 0, 1 }));
     EXPECT_EQ(topology->max_threads_per_core(), 2u);
     EXPECT_EQ(topology->cpu(1).thread, 1u);
 }
@@ -156,5 +157,5 @@ TEST(SysfsReader, ReadsTheLiveHost)
 {
     auto topology = load_topology("");
     ASSERT_TRUE(topology) << topology.error().to_string();
-    EXPECT_EQ(topology->cpus().size(), unsigned(sysconf(_SC_NPROCESSORS_ONLN)));
+    EXPECT_EQ(topology->cpus().size(), u32(sysconf(_SC_NPROCESSORS_ONLN)));
 }
