@@ -427,6 +427,25 @@ void CoreAllocator::release(u32 id)
     m_groups.erase(it);
 }
 
+void CoreAllocator::set_held_elsewhere(CpuSet const& cpus)
+{
+    auto const& cores = m_topology.cores();
+    for (u32 core = 0; core < cores.size(); ++core) {
+        if (m_core_owner[core] == ELSEWHERE)
+            drop_core(core);
+        if (m_core_owner[core] == FREE && cores[core].cpus.intersects(cpus))
+            claim_core(core, ELSEWHERE);
+    }
+}
+
+CpuSet CoreAllocator::held_cpus() const
+{
+    CpuSet held;
+    for (auto const& [id, group] : m_groups)
+        held = held | group.held;
+    return held;
+}
+
 u32 CoreAllocator::relocate(CoreGroup& group, std::vector<u32> const& cores)
 {
     auto old_cpus = group.cpus;

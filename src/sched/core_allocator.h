@@ -61,6 +61,12 @@ public:
     // if one is offline or its core is not free.
     ErrorOr<u32> allocate_exact(CpuSet const& cpus);
     void release(u32 id);
+    // Marks the free cores that hold any of cpus as held outside this allocator (by another
+    // process, see HostPlacements): allocate() passes them over until the next call, which
+    // replaces the set (an empty set frees them again). Groups already placed stay where they are.
+    void set_held_elsewhere(CpuSet const& cpus);
+    // Every CPU the groups hold, the idle siblings of dedicated groups included.
+    CpuSet held_cpus() const;
     // Changes a group's size to `vcpus`. Existing vCPUs keep their CPUs where the policy can (kasou
     // may move the group into one cache domain when the new size no longer fits where it is).
     // Returns how many vCPUs changed CPU.
@@ -82,7 +88,8 @@ public:
 private:
     static constexpr i32 FREE = -1;
     static constexpr i32 HOUSEKEEPING = -2;
-    static constexpr i32 SHARED = -3; // used by shared groups only
+    static constexpr i32 SHARED = -3;    // used by shared groups only
+    static constexpr i32 ELSEWHERE = -4; // held by another process (set_held_elsewhere)
 
     // Which free cores to take for `units` (threads, or cores when !smt); `near` are cores the group
     // already holds, whose cache domains kasou prefers.
@@ -102,7 +109,7 @@ private:
 
     Topology const& m_topology;
     AllocatorOptions m_options;
-    std::vector<i32> m_core_owner;       // per core: group id, FREE, HOUSEKEEPING or SHARED
+    std::vector<i32> m_core_owner;       // per core: group id, FREE, HOUSEKEEPING, SHARED or ELSEWHERE
     std::vector<u32> m_shared_users; // per core: shared groups using it
     std::vector<u32> m_llc_free;     // per LLC: free cores
     std::vector<u32> m_llc_free_threads;

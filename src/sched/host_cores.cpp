@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "base/log.h"
 #include "base/try.h"
 #include "sched/sysfs_source.h"
 
@@ -24,7 +25,10 @@ ErrorOr<std::unique_ptr<HostCores>> HostCores::open(HostCoresOptions options)
     if (options.housekeeping_cores >= topology->cores().size())
         return make_error(fmt::format("cannot keep {} housekeeping cores on a host with {}", options.housekeeping_cores,
             topology->cores().size()));
-    return std::unique_ptr<HostCores>(new HostCores(std::move(topology), options));
+    auto cores = std::unique_ptr<HostCores>(new HostCores(std::move(topology), options));
+    if (!options.state_dir.empty())
+        cores->m_record = TRY(HostPlacements::open(options.state_dir));
+    return cores;
 }
 
 VmPlacement HostCores::placement_locked(u32 id) const
@@ -38,18 +42,53 @@ VmPlacement HostCores::placement_locked(u32 id) const
     return placement;
 }
 
+ErrorOr<VmPlacement> HostCores::place(bool avoid_others, std::function<ErrorOr<u32>()> const& allocate)
+{
+    if (!m_record)
+        return placement_locked(TRY(allocate()));
+    std::optional<u32> placed;
+    auto recorded = m_record->update([&](std::vector<PlacementEntry> const& others) -> ErrorOr<CpuSet> {
+        CpuSet elsewhere;
+        for (auto const& entry : others)
+            elsewhere = elsewhere | entry.cpus;
+        auto id = [&]() -> ErrorOr<u32> {
+            if (!avoid_others || elsewhere.empty())
+                return allocate();
+            m_allocator.set_held_elsewhere(elsewhere);
+            auto apart = allocate();
+            m_allocator.set_held_elsewhere({});
+            return apart ? apart : allocate();
+        }();
+        placed = TRY(id);
+        CpuSet shared = m_allocator.group(*placed)->held & elsewhere;
+        if (!shared.empty()) {
+            std::string holders;
+            for (auto const& entry : others) {
+                if (entry.cpus.intersects(shared))
+                    holders += fmt::format("{}pid {} ({})", holders.empty() ? "" : ", ", entry.process.pid, (entry.cpus & shared).to_list());
+            }
+            spdlog::warn("host CPUs {} are shared with other kasou processes: {}", shared.to_list(), holders);
+        }
+        return m_allocator.held_cpus();
+    });
+    if (!recorded) {
+        if (placed)
+            m_allocator.release(*placed);
+        return tl::unexpected(recorded.error());
+    }
+    return placement_locked(*placed);
+}
+
 ErrorOr<VmPlacement> HostCores::allocate(GroupRequest const& request)
 {
     std::lock_guard guard(m_lock);
-    u32 id = TRY(m_allocator.allocate(request));
-    return placement_locked(id);
+    return place(true, [&] { return m_allocator.allocate(request); });
 }
 
 ErrorOr<VmPlacement> HostCores::allocate_list(CpuSet const& cpus)
 {
     std::lock_guard guard(m_lock);
-    u32 id = TRY(m_allocator.allocate_exact(cpus));
-    return placement_locked(id);
+    return place(false, [&] { return m_allocator.allocate_exact(cpus); });
 }
 
 ErrorOr<VmPlacement> HostCores::allocate_for_run(u32 vcpus, std::string_view cores)
@@ -69,6 +108,10 @@ void HostCores::release(u32 id)
     m_rebalancer.remove_group(id);
     std::lock_guard guard(m_lock);
     m_allocator.release(id);
+    if (!m_record)
+        return;
+    if (auto recorded = m_record->update([&](auto const&) -> ErrorOr<CpuSet> { return m_allocator.held_cpus(); }); !recorded)
+        spdlog::warn("placement record {}: {}", m_record->directory(), recorded.error().to_string());
 }
 
 ErrorOr<VmPlacement> HostCores::placement(u32 id)

@@ -20,7 +20,9 @@
 // thread the whole group as its affinity (vCPUs float inside the group instead of 1:1 pinning).
 // With more than one NUMA node, group.nodes lists where the guest's memory belongs (mbind it there).
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -30,6 +32,7 @@
 
 #include "base/error.h"
 #include "sched/core_allocator.h"
+#include "sched/host_placements.h"
 #include "sched/rebalancer.h"
 #include "sched/topology.h"
 
@@ -40,6 +43,10 @@ struct HostCoresOptions {
     PlacementPolicy policy { PlacementPolicy::Kasou };
     u32 housekeeping_cores { 0 };
     RebalancerOptions rebalancer;
+    // Where the host-wide placement record lives (HostPlacements under STATE_DIR/cores), so that
+    // the kasou processes of one host do not place groups on the same CPUs; "" keeps no record
+    // (a simulation, a test on a captured topology).
+    std::string state_dir;
 };
 
 // What a VM got: its group id, where vCPU i runs (cpus[i]), the guest topology that matches, and
@@ -52,7 +59,12 @@ struct VmPlacement {
 };
 
 // The host's CPUs as one service: topology, allocator and rebalancer behind one lock, so vCPU
-// threads, the monitor and the rebalancer thread can all use it. Lock order: the rebalancer's own
+// threads, the monitor and the rebalancer thread can all use it. With a state directory, every
+// allocation also consults and updates the host-wide record (HostPlacements): allocate() avoids the
+// cores other live kasou processes hold, and only when too few are left does it share them, with a
+// warning naming them; an explicit list is placed as given, with a warning if another process holds
+// some of it. The record lists this process's held CPUs as of its last allocate or release (a
+// rebalanced group's new CPUs show at the next one) and goes away with the object. Lock order: the rebalancer's own
 // lock, then m_lock (which guards the allocator); HostCores never calls into the rebalancer while
 // holding m_lock.
 class HostCores {
@@ -81,11 +93,14 @@ public:
 private:
     HostCores(std::unique_ptr<Topology> topology, HostCoresOptions const& options);
     VmPlacement placement_locked(u32 id) const;
+    // Runs allocate (under m_lock) against the host-wide record, see the class comment.
+    ErrorOr<VmPlacement> place(bool avoid_others, std::function<ErrorOr<u32>()> const& allocate);
 
     std::unique_ptr<Topology> m_topology;
     std::mutex m_lock;
     CoreAllocator m_allocator;
     Rebalancer m_rebalancer;
+    std::optional<HostPlacements> m_record; // guarded by m_lock
 };
 
 } // namespace kasou::sched

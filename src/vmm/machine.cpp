@@ -230,7 +230,9 @@ ErrorOr<void> Machine::place_vcpus()
 {
     if (!m_config.cores)
         return {};
-    m_cores = TRY(sched::HostCores::open({}));
+    sched::HostCoresOptions cores;
+    cores.state_dir = m_config.state_dir; // the host-wide record of placements
+    m_cores = TRY(sched::HostCores::open(cores));
     m_placement = TRY(m_cores->allocate_for_run(m_config.cpus, *m_config.cores).map_error(
         [](Error const& error) { return error.with_prefix("--cores"); }));
     spdlog::info("vCPUs run on host CPUs {}", fmt::join(m_placement->cpus, ","));

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "base/sys.h"
 #include "base/try.h"
 
@@ -73,16 +74,7 @@ ErrorOr<void> save(std::string const& state_dir, std::vector<PoolRecord> const& 
     for (auto const& record : records)
         pools.push_back({ { "name", record.name }, { "uuid", record.uuid }, { "disks", record.disks } });
     std::string text = nlohmann::json { { "pools", pools } }.dump(2) + "\n";
-    std::string path = registry_path(state_dir);
-    std::string temporary = path + ".tmp";
-    {
-        Fd fd = TRY(sys::open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0644));
-        TRY(sys::write_exact(fd.get(), text.data(), text.size()));
-        TRY(sys::fsync(fd.get()));
-    }
-    TRY(sys::rename(temporary, path));
-    Fd directory = TRY(sys::open(state_dir, O_RDONLY | O_DIRECTORY));
-    return sys::fsync(directory.get());
+    return write_file_atomically(registry_path(state_dir), text);
 }
 
 } // namespace

@@ -219,7 +219,7 @@ TEST(HostCores, AllocatesPinsAndWatchesOnTheLiveHost)
     EXPECT_FALSE(overlapping);
     cores->release(placement.id);
     EXPECT_TRUE(cores->allocate_list(CpuSet::of({ placement.cpus[0] })));
-    EXPECT_FALSE(HostCores::open(HostCoresOptions { "", PlacementPolicy::Kasou, 1000, {} }));
+    EXPECT_FALSE(HostCores::open(HostCoresOptions { "", PlacementPolicy::Kasou, 1000, {}, "" }));
 }
 
 TEST(HostCores, ParsesTheRunCoresOption)
