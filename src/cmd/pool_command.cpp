@@ -9,6 +9,7 @@
 #include "base/size.h"
 #include "cmd/commands.h"
 #include "storage/pool/pool_admin.h"
+#include "storage/pool/pool_status.h"
 #include "storage/pool/progress.h"
 #include "storage/pool/registry.h"
 #include "storage/pool/thin_pool.h"
@@ -49,62 +50,32 @@ struct PoolOptions {
     std::string with;
 };
 
-char const* state_name(storage::MemberState state)
-{
-    return state == storage::MemberState::Healthy ? "healthy" : "FAILED";
-}
-
 int show_status(std::string const& state_dir, std::string const& name, bool json)
 {
     auto handle = storage::PoolHandle::open(state_dir, name);
     if (!handle)
         return fail(handle.error());
-    auto& pool = handle->pool();
-    auto usage = pool.usage();
-    auto const& layout = pool.layout();
-    auto volumes = pool.volumes();
-    auto segment_of = [&](u32 member) {
-        for (size_t i = 0; i < layout.segments().size(); ++i) {
-            auto const& segment = layout.segments()[i];
-            if (member >= segment.first_member && member < segment.first_member + segment.width)
-                return i;
-        }
-        return size_t { 0 };
-    };
+    auto status = storage::pool_status(handle->pool());
     if (json) {
-        nlohmann::json members = nlohmann::json::array();
-        for (u32 i = 0; i < layout.members().size(); ++i) {
-            auto const& member = *layout.members()[i];
-            members.push_back({ { "index", i }, { "disk", member.disk ? member.disk->name() : "" }, { "uuid", member.uuid.to_string() },
-                { "state", member.state == storage::MemberState::Healthy ? "healthy" : "failed" }, { "size", member.usable_size },
-                { "segment", segment_of(i) } });
-        }
-        nlohmann::json segments = nlohmann::json::array();
-        for (auto const& segment : layout.segments())
-            segments.push_back({ { "layout", storage::layout_name(segment.kind) }, { "size", segment.size }, { "members", segment.width },
-                { "stripe_size", segment.stripe_size } });
-        nlohmann::json out = { { "name", pool.name() }, { "uuid", pool.uuid().to_string() }, { "generation", pool.generation() },
-            { "size", usage.size }, { "used", usage.data_used }, { "free", usage.free }, { "reserve", usage.reserve },
-            { "metadata", { { "used", usage.metadata_used }, { "chunks", usage.metadata_chunks }, { "chunk_size", storage::CHUNK_SIZE } } },
-            { "volumes", volumes.size() }, { "segments", segments }, { "members", members } };
-        fmt::print("{}\n", out.dump(2));
+        fmt::print("{}\n", storage::to_json(status).dump(2));
         return 0;
     }
+    auto const& usage = status.usage;
     auto percent = [&](u64 part) { return usage.size ? part * 100 / usage.size : 0; };
-    fmt::print("pool {}  ({}, generation {})\n", pool.name(), pool.uuid().to_string(), pool.generation());
+    fmt::print("pool {}  ({}, generation {})\n", status.name, status.uuid, status.generation);
     fmt::print("  size      {}\n", format_size(usage.size));
-    fmt::print("  used      {} ({}%) in {} chunks\n", format_size(usage.data_used), percent(usage.data_used), format_size(storage::CHUNK_SIZE));
+    fmt::print("  used      {} ({}%) in {} chunks\n", format_size(usage.data_used), percent(usage.data_used), format_size(status.chunk_size));
     fmt::print("  metadata  {} in {} chunks\n", format_size(usage.metadata_used), usage.metadata_chunks);
     fmt::print("  free      {} ({} of it kept for metadata)\n", format_size(usage.free), format_size(usage.reserve));
-    fmt::print("  volumes   {}\n", volumes.size());
-    for (size_t i = 0; i < layout.segments().size(); ++i) {
-        auto const& segment = layout.segments()[i];
+    fmt::print("  volumes   {}\n", status.volumes);
+    for (size_t i = 0; i < status.segments.size(); ++i) {
+        auto const& segment = status.segments[i];
         std::string stripe = segment.kind == storage::SegmentKind::Striped ? fmt::format(", stripe {}", format_size(segment.stripe_size)) : "";
         fmt::print("  segment {}: {} over {} disk(s){}, {}\n", i, storage::layout_name(segment.kind), segment.width, stripe, format_size(segment.size));
         for (u32 m = segment.first_member; m < segment.first_member + segment.width; ++m) {
-            auto const& member = *layout.members()[m];
-            fmt::print("    member {}  {:8}  {}  {}\n", m, state_name(member.state), format_size(member.usable_size),
-                member.disk ? member.disk->name() : "(missing)");
+            auto const& member = status.members[m];
+            fmt::print("    member {}  {:8}  {}  {}\n", m, member.state == storage::MemberState::Healthy ? "healthy" : "FAILED",
+                format_size(member.size), member.disk.value_or("(missing)"));
         }
     }
     return 0;

@@ -11,6 +11,7 @@
 #include "base/try.h"
 #include "cmd/commands.h"
 #include "storage/pool/pool_handle.h"
+#include "storage/pool/pool_status.h"
 #include "storage/pool/progress.h"
 #include "storage/pool/registry.h"
 #include "storage/pool/thin_pool.h"
@@ -67,16 +68,6 @@ int with_volume(GlobalOptions const& global, std::string const& path, std::funct
     return 0;
 }
 
-// Snapshot and clone name two volumes of the same pool.
-ErrorOr<std::string> same_pool_target(std::string const& source, std::string const& target)
-{
-    auto from = TRY(storage::parse_volume_path(source));
-    auto to = TRY(storage::parse_volume_path(target));
-    if (from.first != to.first)
-        return make_error(fmt::format("{} and {} are in different pools; snapshots and clones stay in their pool", source, target));
-    return to.second;
-}
-
 int list_volumes(GlobalOptions const& global, std::string const& only_pool, bool json)
 {
     std::vector<std::string> pools;
@@ -89,42 +80,27 @@ int list_volumes(GlobalOptions const& global, std::string const& only_pool, bool
         for (auto const& record : *records)
             pools.push_back(record.name);
     }
-    nlohmann::json out = nlohmann::json::array();
-    std::vector<std::string> rows;
+    std::vector<storage::VolumeStatus> volumes;
     for (auto const& pool_name : pools) {
         auto handle = storage::PoolHandle::open(global.state_dir, pool_name);
         if (!handle)
             return fail(handle.error());
-        auto volumes = handle->pool().volumes();
-        for (auto const& volume : volumes) {
-            u64 allocated = 0;
-            auto device = handle->volume(volume.name);
-            if (device) {
-                auto extents = (*device)->block_status(0, volume.size);
-                for (auto const& extent : extents ? *extents : std::vector<storage::Extent> {})
-                    allocated += extent.allocated ? extent.length : 0;
-            }
-            std::string origin;
-            for (auto const& other : volumes) {
-                if (other.id == volume.origin_id)
-                    origin = other.name;
-            }
-            char const* type = volume.read_only() ? "snapshot" : volume.origin_id ? "clone" : "volume";
-            std::string path = pool_name + "/" + volume.name;
-            if (json)
-                out.push_back({ { "name", path }, { "size", volume.size }, { "allocated", allocated }, { "type", type },
-                    { "origin", origin.empty() ? nlohmann::json() : nlohmann::json(pool_name + "/" + origin) }, { "created", volume.created } });
-            else
-                rows.push_back(fmt::format("{:<32} {:>10} {:>10}  {:<9} {}", path, format_size(volume.size), format_size(allocated), type, origin.empty() ? "-" : origin));
-        }
+        auto statuses = storage::volume_statuses(handle->pool());
+        if (!statuses)
+            return fail(statuses.error());
+        volumes.insert(volumes.end(), statuses->begin(), statuses->end());
     }
     if (json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (auto const& volume : volumes)
+            out.push_back(storage::to_json(volume));
         fmt::print("{}\n", out.dump(2));
         return 0;
     }
     fmt::print("{:<32} {:>10} {:>10}  {:<9} {}\n", "VOLUME", "SIZE", "ALLOCATED", "TYPE", "ORIGIN");
-    for (auto const& row : rows)
-        fmt::print("{}\n", row);
+    for (auto const& volume : volumes)
+        fmt::print("{:<32} {:>10} {:>10}  {:<9} {}\n", volume.path(), format_size(volume.size), format_size(volume.allocated),
+            storage::volume_kind_name(volume.kind), volume.origin.value_or("-"));
     return 0;
 }
 
@@ -159,11 +135,11 @@ void add_vol_command(CLI::App& app, GlobalOptions const& global, Action& action)
         bool writable = entry.second;
         entry.first->callback([&action, &global, options, writable] {
             action = [&global, options, writable] {
-                auto target = same_pool_target(options->path, options->target);
-                if (!target)
-                    return fail(target.error());
+                auto paths = storage::parse_snapshot_paths(options->path, options->target);
+                if (!paths)
+                    return fail(paths.error());
                 return with_volume(global, options->path, [&](storage::PoolHandle& pool, std::string const& name) {
-                    return pool.pool().snapshot(name, *target, writable);
+                    return pool.pool().snapshot(name, paths->target, writable);
                 });
             };
         });
