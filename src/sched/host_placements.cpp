@@ -91,8 +91,10 @@ void remove_file(std::string const& path)
 
 ProcessIdentity ProcessIdentity::self()
 {
-    // Our own /proc entry exists as long as we run.
-    return *of(static_cast<i32>(::getpid()));
+    // Our own /proc entry exists as long as we run; without procfs no entry can be checked, and
+    // every one reads as stale.
+    auto pid = static_cast<i32>(::getpid());
+    return of(pid).value_or(ProcessIdentity { pid, 0 });
 }
 
 std::optional<ProcessIdentity> ProcessIdentity::of(i32 pid)
