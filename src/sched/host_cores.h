@@ -2,8 +2,11 @@
 
 // Core groups for a virtual machine monitor. How a VMM uses this header:
 //
-//   auto cores = TRY(sched::HostCores::open({}));                  // reads /sys once
-//   auto group = TRY(cores->allocate({ .vcpus = 4 }));             // kasou policy, dedicated, SMT allowed
+//   sched::HostCoresOptions options;
+//   options.state_dir = state_dir;                                 // share the host with other kasou processes
+//   auto cores = TRY(sched::HostCores::open(options));             // reads /sys once
+//   auto group = TRY(cores->allocate({ .vcpus = 4 }));             // kasou policy, dedicated, SMT allowed,
+//                                                                  // on cores no other kasou holds
 //   // group.guest tells the guest's CPUID leaves 0xB/0x1F (and ACPI MADT/PPTT) how many threads
 //   // per core and cores per package to report, so vCPUs 2k and 2k+1 are siblings exactly when the
 //   // host CPUs group.cpus[2k] and group.cpus[2k+1] are.
