@@ -327,10 +327,10 @@ ErrorOr<void> Machine::pause()
 {
     {
         std::lock_guard lock(m_state_lock);
+        if (m_stopping.load())
+            return make_error("the machine is stopping or has stopped, so it cannot be paused");
         if (m_threads.empty())
             return make_error("the machine is not running, so it cannot be paused");
-        if (m_stopping.load())
-            return make_error("the machine is stopping, so it cannot be paused");
         if (m_paused)
             return {};
         m_pause_requested.store(true);
