@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -81,26 +82,40 @@ kvm_segment to_kvm(Segment const& s)
     return out;
 }
 
+namespace {
+
+// The fields kvm_sregs and SystemRegisters share, pair by pair.
+constexpr std::pair<kvm_segment kvm_sregs::*, Segment SystemRegisters::*> SEGMENTS[] = {
+    { &kvm_sregs::cs, &SystemRegisters::cs },
+    { &kvm_sregs::ds, &SystemRegisters::ds },
+    { &kvm_sregs::es, &SystemRegisters::es },
+    { &kvm_sregs::fs, &SystemRegisters::fs },
+    { &kvm_sregs::gs, &SystemRegisters::gs },
+    { &kvm_sregs::ss, &SystemRegisters::ss },
+    { &kvm_sregs::tr, &SystemRegisters::tr },
+    { &kvm_sregs::ldt, &SystemRegisters::ldt },
+};
+constexpr std::pair<__u64 kvm_sregs::*, u64 SystemRegisters::*> CONTROL_REGISTERS[] = {
+    { &kvm_sregs::cr0, &SystemRegisters::cr0 },
+    { &kvm_sregs::cr2, &SystemRegisters::cr2 },
+    { &kvm_sregs::cr3, &SystemRegisters::cr3 },
+    { &kvm_sregs::cr4, &SystemRegisters::cr4 },
+    { &kvm_sregs::cr8, &SystemRegisters::cr8 },
+    { &kvm_sregs::efer, &SystemRegisters::efer },
+    { &kvm_sregs::apic_base, &SystemRegisters::apic_base },
+};
+
+} // namespace
+
 SystemRegisters to_neutral(kvm_sregs const& s)
 {
     SystemRegisters out;
-    out.cs = to_neutral(s.cs);
-    out.ds = to_neutral(s.ds);
-    out.es = to_neutral(s.es);
-    out.fs = to_neutral(s.fs);
-    out.gs = to_neutral(s.gs);
-    out.ss = to_neutral(s.ss);
-    out.tr = to_neutral(s.tr);
-    out.ldt = to_neutral(s.ldt);
+    for (auto [kvm, neutral] : SEGMENTS)
+        out.*neutral = to_neutral(s.*kvm);
+    for (auto [kvm, neutral] : CONTROL_REGISTERS)
+        out.*neutral = s.*kvm;
     out.gdt = { s.gdt.base, s.gdt.limit };
     out.idt = { s.idt.base, s.idt.limit };
-    out.cr0 = s.cr0;
-    out.cr2 = s.cr2;
-    out.cr3 = s.cr3;
-    out.cr4 = s.cr4;
-    out.cr8 = s.cr8;
-    out.efer = s.efer;
-    out.apic_base = s.apic_base;
     static_assert(sizeof(s.interrupt_bitmap) == sizeof(out.pending_interrupts));
     std::memcpy(out.pending_interrupts.data(), s.interrupt_bitmap, sizeof(s.interrupt_bitmap));
     return out;
@@ -109,25 +124,14 @@ SystemRegisters to_neutral(kvm_sregs const& s)
 kvm_sregs to_kvm(SystemRegisters const& s)
 {
     kvm_sregs out {};
-    out.cs = to_kvm(s.cs);
-    out.ds = to_kvm(s.ds);
-    out.es = to_kvm(s.es);
-    out.fs = to_kvm(s.fs);
-    out.gs = to_kvm(s.gs);
-    out.ss = to_kvm(s.ss);
-    out.tr = to_kvm(s.tr);
-    out.ldt = to_kvm(s.ldt);
+    for (auto [kvm, neutral] : SEGMENTS)
+        out.*kvm = to_kvm(s.*neutral);
+    for (auto [kvm, neutral] : CONTROL_REGISTERS)
+        out.*kvm = s.*neutral;
     out.gdt.base = s.gdt.base;
     out.gdt.limit = s.gdt.limit;
     out.idt.base = s.idt.base;
     out.idt.limit = s.idt.limit;
-    out.cr0 = s.cr0;
-    out.cr2 = s.cr2;
-    out.cr3 = s.cr3;
-    out.cr4 = s.cr4;
-    out.cr8 = s.cr8;
-    out.efer = s.efer;
-    out.apic_base = s.apic_base;
     std::memcpy(out.interrupt_bitmap, s.pending_interrupts.data(), sizeof(out.interrupt_bitmap));
     return out;
 }
