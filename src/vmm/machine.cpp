@@ -1,6 +1,7 @@
 #include "vmm/machine.h"
 
-#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <sched.h>
