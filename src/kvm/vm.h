@@ -29,6 +29,9 @@ public:
     ErrorOr<void> set_identity_map_address(u64 address);
     // The in-kernel PIC pair, IOAPIC and per-vCPU LAPICs (must precede create_vcpu).
     ErrorOr<void> create_irqchip();
+    // KVM_CAP_SPLIT_IRQCHIP: only the LAPICs in the kernel, `ioapic_pins` GSIs reserved for a
+    // userspace IOAPIC (must precede create_vcpu; instead of create_irqchip).
+    ErrorOr<void> enable_split_irqchip(u32 ioapic_pins);
     // The in-kernel i8254 PIT on IRQ 0.
     ErrorOr<void> create_pit();
     // Raises (level = true) or lowers an interrupt line of the in-kernel irqchip.

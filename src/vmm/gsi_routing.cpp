@@ -7,19 +7,16 @@ namespace kasou::vmm {
 
 namespace {
 
-kvm_irq_routing_entry irqchip_route(u32 gsi, u32 chip, u32 pin)
+using Chip = engine::IrqchipPin::Chip;
+
+engine::GsiRoute irqchip_route(u32 gsi, Chip chip, u32 pin)
 {
-    kvm_irq_routing_entry entry {};
-    entry.gsi = gsi;
-    entry.type = KVM_IRQ_ROUTING_IRQCHIP;
-    entry.u.irqchip.irqchip = chip;
-    entry.u.irqchip.pin = pin;
-    return entry;
+    return { gsi, engine::IrqchipPin { chip, pin } };
 }
 
 } // namespace
 
-GsiRouting::GsiRouting(kvm::Vm& vm)
+GsiRouting::GsiRouting(engine::Vm& vm)
     : m_vm(vm)
 {
     // The PC's wiring, as QEMU programs it for KVM: ISA IRQs 0-15 to the PICs (but the cascade, 2),
@@ -27,13 +24,13 @@ GsiRouting::GsiRouting(kvm::Vm& vm)
     // the MADT's interrupt source override tells the guest.
     for (u32 gsi = 0; gsi < 24; ++gsi) {
         if (gsi < 8 && gsi != 2)
-            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_PIC_MASTER, gsi));
+            m_entries.push_back(irqchip_route(gsi, Chip::PicPrimary, gsi));
         else if (gsi >= 8 && gsi < 16)
-            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_PIC_SLAVE, gsi - 8));
+            m_entries.push_back(irqchip_route(gsi, Chip::PicSecondary, gsi - 8));
         if (gsi == 0)
-            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_IOAPIC, 2));
+            m_entries.push_back(irqchip_route(gsi, Chip::Ioapic, 2));
         else if (gsi != 2)
-            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_IOAPIC, gsi));
+            m_entries.push_back(irqchip_route(gsi, Chip::Ioapic, gsi));
     }
 }
 
@@ -41,10 +38,7 @@ u32 GsiRouting::allocate_msi()
 {
     std::lock_guard guard(m_lock);
     u32 gsi = m_next_gsi++;
-    kvm_irq_routing_entry entry {};
-    entry.gsi = gsi;
-    entry.type = KVM_IRQ_ROUTING_MSI;
-    m_entries.push_back(entry);
+    m_entries.push_back({ gsi, engine::MsiMessage {} });
     return gsi;
 }
 
@@ -52,11 +46,8 @@ ErrorOr<void> GsiRouting::set_msi(u32 gsi, u64 address, u32 data)
 {
     std::lock_guard guard(m_lock);
     for (auto& entry : m_entries) {
-        if (entry.gsi == gsi && entry.type == KVM_IRQ_ROUTING_MSI) {
-            entry.u.msi.address_lo = static_cast<u32>(address);
-            entry.u.msi.address_hi = static_cast<u32>(address >> 32);
-            entry.u.msi.data = data;
-        }
+        if (auto* msi = std::get_if<engine::MsiMessage>(&entry.target); msi && entry.gsi == gsi)
+            *msi = { address, data };
     }
     return commit_locked();
 }
@@ -69,10 +60,10 @@ ErrorOr<void> GsiRouting::commit()
 
 ErrorOr<void> GsiRouting::commit_locked()
 {
-    return m_vm.set_gsi_routing(m_entries);
+    return m_vm.set_gsi_routes(m_entries);
 }
 
-ErrorOr<std::unique_ptr<IrqfdMsiSink>> IrqfdMsiSink::create(kvm::Vm& vm, GsiRouting& routing, u16 vectors)
+ErrorOr<std::unique_ptr<IrqfdMsiSink>> IrqfdMsiSink::create(engine::Vm& vm, GsiRouting& routing, u16 vectors)
 {
     std::vector<Vector> created;
     for (u16 i = 0; i < vectors; ++i) {
