@@ -56,6 +56,18 @@ void Vcpu::request_immediate_exit() const
     std::atomic_ref<u8>(run_state()->immediate_exit).store(1, std::memory_order_release);
 }
 
+void Vcpu::clear_immediate_exit() const
+{
+    std::atomic_ref<u8>(run_state()->immediate_exit).store(0, std::memory_order_seq_cst);
+}
+
+ErrorOr<void> Vcpu::inject_external_interrupt(u8 vector)
+{
+    kvm_interrupt interrupt {};
+    interrupt.irq = vector;
+    return set(m_fd.get(), KVM_INTERRUPT, interrupt, "KVM_INTERRUPT");
+}
+
 ErrorOr<kvm_regs> Vcpu::regs() const { return get<kvm_regs>(m_fd.get(), KVM_GET_REGS, "KVM_GET_REGS"); }
 ErrorOr<void> Vcpu::set_regs(kvm_regs const& v) { return set(m_fd.get(), KVM_SET_REGS, v, "KVM_SET_REGS"); }
 ErrorOr<kvm_sregs> Vcpu::sregs() const { return get<kvm_sregs>(m_fd.get(), KVM_GET_SREGS, "KVM_GET_SREGS"); }

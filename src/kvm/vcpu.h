@@ -29,6 +29,12 @@ public:
     // KVM_RUN. Returns false (not an error) when interrupted by a signal or an immediate exit.
     ErrorOr<bool> run();
     void request_immediate_exit() const;
+    // Lets the next KVM_RUN enter the guest again after request_immediate_exit(), for a vCPU
+    // that is kicked out to take an interrupt rather than to stop.
+    void clear_immediate_exit() const;
+    // KVM_INTERRUPT with a split irqchip: queues the PIC's ExtINT vector, which KVM injects once the
+    // guest's local APIC accepts it (LINT0 in ExtINT mode) and its interrupt window is open.
+    ErrorOr<void> inject_external_interrupt(u8 vector);
 
     ErrorOr<kvm_regs> regs() const;
     ErrorOr<void> set_regs(kvm_regs const&);

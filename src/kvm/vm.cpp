@@ -48,6 +48,15 @@ ErrorOr<void> Vm::create_pit()
     return {};
 }
 
+ErrorOr<void> Vm::enable_split_irqchip(u32 ioapic_pins)
+{
+    kvm_enable_cap cap {};
+    cap.cap = KVM_CAP_SPLIT_IRQCHIP;
+    cap.args[0] = ioapic_pins;
+    TRY(sys::ioctl(fd(), KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)"));
+    return {};
+}
+
 ErrorOr<void> Vm::irq_line(u32 irq, bool level)
 {
     kvm_irq_level line {};

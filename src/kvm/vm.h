@@ -31,6 +31,10 @@ public:
     ErrorOr<void> create_irqchip();
     // The in-kernel i8254 PIT on IRQ 0.
     ErrorOr<void> create_pit();
+    // KVM_CAP_SPLIT_IRQCHIP: local APICs in the kernel, PIC, IOAPIC and PIT left to userspace;
+    // GSIs below ioapic_pins are reserved for the userspace IOAPIC's MSI routes, whose
+    // level-triggered vectors end in KVM_EXIT_IOAPIC_EOI (must precede create_vcpu).
+    ErrorOr<void> enable_split_irqchip(u32 ioapic_pins);
     // Raises (level = true) or lowers an interrupt line of the in-kernel irqchip.
     ErrorOr<void> irq_line(u32 irq, bool level);
     ErrorOr<void> register_irqfd(int event_fd, u32 gsi);

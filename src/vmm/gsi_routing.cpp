@@ -17,11 +17,24 @@ kvm_irq_routing_entry irqchip_route(u32 gsi, u32 chip, u32 pin)
     return entry;
 }
 
+kvm_irq_routing_entry msi_route(u32 gsi, u64 address, u32 data)
+{
+    kvm_irq_routing_entry entry {};
+    entry.gsi = gsi;
+    entry.type = KVM_IRQ_ROUTING_MSI;
+    entry.u.msi.address_lo = static_cast<u32>(address);
+    entry.u.msi.address_hi = static_cast<u32>(address >> 32);
+    entry.u.msi.data = data;
+    return entry;
+}
+
 } // namespace
 
-GsiRouting::GsiRouting(kvm::Vm& vm)
+GsiRouting::GsiRouting(kvm::Vm& vm, IrqchipMode mode)
     : m_vm(vm)
 {
+    if (mode == IrqchipMode::Split)
+        return; // KVM refuses irqchip routes then; the IOAPIC's routes come with set_ioapic_route
     // The PC's wiring, as QEMU programs it for KVM: ISA IRQs 0-15 to the PICs (but the cascade, 2),
     // GSIs 0-23 to the IOAPIC's pins, except that the PIT's IRQ 0 arrives at pin 2, which is what
     // the MADT's interrupt source override tells the guest.
@@ -41,22 +54,27 @@ u32 GsiRouting::allocate_msi()
 {
     std::lock_guard guard(m_lock);
     u32 gsi = m_next_gsi++;
-    kvm_irq_routing_entry entry {};
-    entry.gsi = gsi;
-    entry.type = KVM_IRQ_ROUTING_MSI;
-    m_entries.push_back(entry);
+    m_entries.push_back(msi_route(gsi, 0, 0));
     return gsi;
+}
+
+ErrorOr<void> GsiRouting::set_ioapic_route(u32 pin, std::optional<emu::MsiMessage> message)
+{
+    if (pin >= IOAPIC_PINS)
+        return make_error("IOAPIC pin out of range");
+    std::lock_guard guard(m_lock);
+    std::erase_if(m_entries, [pin](kvm_irq_routing_entry const& entry) { return entry.gsi == pin; });
+    if (message)
+        m_entries.push_back(msi_route(pin, message->address, message->data));
+    return commit_locked();
 }
 
 ErrorOr<void> GsiRouting::set_msi(u32 gsi, u64 address, u32 data)
 {
     std::lock_guard guard(m_lock);
     for (auto& entry : m_entries) {
-        if (entry.gsi == gsi && entry.type == KVM_IRQ_ROUTING_MSI) {
-            entry.u.msi.address_lo = static_cast<u32>(address);
-            entry.u.msi.address_hi = static_cast<u32>(address >> 32);
-            entry.u.msi.data = data;
-        }
+        if (entry.gsi == gsi && entry.type == KVM_IRQ_ROUTING_MSI)
+            entry = msi_route(gsi, address, data);
     }
     return commit_locked();
 }

@@ -2,29 +2,40 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <linux/kvm.h>
 
 #include "base/error.h"
 #include "base/event_fd.h"
+#include "emu/ioapic.h"
 #include "kvm/vm.h"
 #include "pci/msix.h"
+#include "vmm/irqchip_mode.h"
 
 namespace kasou::vmm {
 
-// The VM's whole GSI routing table: the PC's interrupt wiring to the in-kernel PICs and IOAPIC
-// (ISA IRQ 0 at IOAPIC pin 2, as the MADT says) plus one MSI route per device vector from GSI 24 up. KVM_SET_GSI_ROUTING replaces the whole table, so this one object owns it and
-// commits it whole after each change. Thread-safe (drivers reprogram MSI-X from vCPU threads).
+// The VM's whole GSI routing table: GSIs 0-23 are the IOAPIC's pins, then one MSI route per device
+// vector from GSI 24 up. With the in-kernel irqchip, GSIs 0-23 follow the PC's wiring to the
+// in-kernel PICs and IOAPIC (ISA IRQ 0 at IOAPIC pin 2, as the MADT says); with the split irqchip
+// they are MSI routes that mirror the userspace IOAPIC's redirection table (KVM scans them for the
+// level-triggered vectors whose EOIs it must report). KVM_SET_GSI_ROUTING replaces the whole table,
+// so this one object owns it and commits it whole after each change. Thread-safe (drivers
+// reprogram MSI-X and the IOAPIC from vCPU threads).
 class GsiRouting {
 public:
     static constexpr u32 FIRST_MSI_GSI = 24;
+    static constexpr u32 IOAPIC_PINS = FIRST_MSI_GSI;
 
-    explicit GsiRouting(kvm::Vm& vm);
+    GsiRouting(kvm::Vm& vm, IrqchipMode mode);
 
     // A new GSI for an MSI route (addressed nowhere until set_msi).
     u32 allocate_msi();
     ErrorOr<void> set_msi(u32 gsi, u64 address, u32 data);
+    // Split irqchip: GSI `pin` becomes the MSI the IOAPIC pin translates to, or no route while the
+    // pin is masked; committed at once.
+    ErrorOr<void> set_ioapic_route(u32 pin, std::optional<emu::MsiMessage> message);
     // Installs the current table in KVM.
     ErrorOr<void> commit();
 

@@ -21,6 +21,7 @@
 #include "vmm/gsi_routing.h"
 #include "vmm/pci_devices.h"
 #include "vmm/machine_config.h"
+#include "vmm/split_irqchip.h"
 #include "vmm/stop_reason.h"
 
 namespace kasou::vmm {
@@ -49,6 +50,9 @@ private:
     Machine(MachineConfig config, kvm::System system, kvm::Vm vm, memory::GuestMemory memory, Console console,
         EventFd stop_event);
 
+    ErrorOr<void> add_interrupt_controllers();
+    // Drives ISA line `irq` on whichever irqchip the machine has.
+    void set_isa_irq(u32 irq, bool level);
     ErrorOr<void> add_devices();
     ErrorOr<void> add_pci_devices();
     ErrorOr<void> place_vcpus();
@@ -67,7 +71,9 @@ private:
     bus::IoBus m_pio_bus { "port I/O" };
     bus::IoBus m_mmio_bus { "MMIO" };
     std::shared_ptr<devices::Serial16550> m_serial;
+    IrqchipMode m_irqchip_mode { IrqchipMode::Kernel };
     std::unique_ptr<GsiRouting> m_routing;
+    std::unique_ptr<SplitIrqchip> m_split_irqchip; // with IrqchipMode::Split only
     std::unique_ptr<PciDevices> m_pci;
     std::unique_ptr<sched::HostCores> m_cores;
     std::optional<sched::VmPlacement> m_placement;

@@ -10,6 +10,7 @@
 #include "base/types.h"
 #include "virtio/adaptive_poll.h"
 #include "vmm/device_specs.h"
+#include "vmm/irqchip_mode.h"
 
 namespace kasou::vmm {
 
@@ -45,6 +46,7 @@ struct MachineConfig {
     std::vector<NetSpec> nets;        // --net: one virtio-net device each
     std::optional<VsockSpec> vsock;   // --vsock
     bool virtio_console { false };    // --console virtio: the console is hvc0, not COM1
+    std::optional<IrqchipMode> irqchip; // --irqchip; unset: split where the host offers it
     // --io-poll-us: how long a virtio device's I/O thread polls for the next request at most.
     std::chrono::microseconds io_poll { virtio::AdaptivePoll::DEFAULT_MAXIMUM };
     // When kasou started, for the boot timer.

@@ -74,6 +74,11 @@ void Machine::vcpu_thread(u32 index)
             return std::nullopt;
         }
         case KVM_EXIT_INTR:
+        case KVM_EXIT_IRQ_WINDOW_OPEN: // the next before_boot_vcpu_run() injects
+            return std::nullopt;
+        case KVM_EXIT_IOAPIC_EOI:
+            if (m_split_irqchip)
+                m_split_irqchip->eoi(run->eoi.vector);
             return std::nullopt;
         case KVM_EXIT_HLT:
             return StopReason::make(StopKind::Halted, fmt::format("vCPU {} halted; {}", index, describe_vcpu_position(vcpu, m_memory)));
@@ -106,7 +111,14 @@ void Machine::vcpu_thread(u32 index)
         }
     };
 
+    SplitIrqchip* pic_target = index == 0 ? m_split_irqchip.get() : nullptr; // the PICs' ExtINT goes to vCPU 0
     while (!m_stopping.load(std::memory_order_acquire)) {
+        if (pic_target) {
+            if (auto prepared = pic_target->before_boot_vcpu_run(vcpu); !prepared) {
+                request_stop(vcpu_failure(vcpu, m_memory, prepared.error().to_string()));
+                break;
+            }
+        }
         auto ran = vcpu.run();
         if (!ran) {
             request_stop(vcpu_failure(vcpu, m_memory, ran.error().to_string()));
@@ -121,6 +133,8 @@ void Machine::vcpu_thread(u32 index)
             break;
         }
     }
+    if (pic_target)
+        pic_target->boot_vcpu_ended();
     m_running_vcpus.fetch_sub(1);
 }
 

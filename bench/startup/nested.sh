@@ -1,0 +1,31 @@
+#!/bin/bash
+# bench/startup inside the nested test host (tests/nested/nested_host.sh), for machines without a
+# usable /dev/kvm: kasou and `qemu-system-x86_64 -M microvm,accel=kvm` both run on the nested
+# host's KVM (AMD SVM emulated by QEMU's TCG), alternating. Absolute times mean little under
+# emulation; the ratios are the figure. Also times kasou with --irqchip kernel.
+#
+# Usage: bench/startup/nested.sh BUILD_DIR [RUNS]      (BUILD_DIR: e.g. build/release)
+set -euo pipefail
+
+BUILD=$(realpath "${1:?usage: nested.sh BUILD_DIR [RUNS]}")
+RUNS=${2:-20}
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kasou-startup.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+cat >"$WORK/run.sh" <<SCRIPT
+cd /tmp
+echo "== kasou (default irqchip: split) against QEMU microvm"
+/bin/bench_startup /bin/kasou /guest.elf $RUNS /bin/qemu-system-x86_64
+echo "== kasou --irqchip kernel against QEMU microvm"
+KASOU_BENCH_ARGS="--irqchip kernel" /bin/bench_startup /bin/kasou /guest.elf $RUNS /bin/qemu-system-x86_64
+SCRIPT
+
+declare -a firmware=()
+for file in /usr/share/qemu/qboot.rom /usr/share/qemu/bios-microvm.bin; do
+    [ -e "$file" ] && firmware+=(--add "$file=$file")
+done
+"$HERE/../../tests/nested/nested_host.sh" --kasou "$BUILD/src/cmd/kasou" \
+    --binary "$BUILD/bench/startup/bench_startup=/bin/bench_startup" \
+    --binary /usr/bin/qemu-system-x86_64=/bin/qemu-system-x86_64 "${firmware[@]}" \
+    --add "$BUILD/guests/pvh_hello.elf=/guest.elf" --smp 1 --memory 2048 --timeout 1200 --run "$WORK/run.sh"
