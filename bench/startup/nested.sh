@@ -2,7 +2,8 @@
 # bench/startup inside the nested test host (tests/nested/nested_host.sh), for machines without a
 # usable /dev/kvm: kasou and `qemu-system-x86_64 -M microvm,accel=kvm` both run on the nested
 # host's KVM (AMD SVM emulated by QEMU's TCG), alternating. Absolute times mean little under
-# emulation; the ratios are the figure. Also times kasou with --irqchip kernel.
+# emulation; the ratios are the figure. Also times kasou with --irqchip kernel, and shows where one
+# kasou run spends its time (strace -f -tt -T: the slowest system calls, and the first and last).
 #
 # Usage: bench/startup/nested.sh BUILD_DIR [RUNS]      (BUILD_DIR: e.g. build/release)
 set -euo pipefail
@@ -19,6 +20,14 @@ echo "== kasou (default irqchip: split) against QEMU microvm"
 /bin/bench_startup /bin/kasou /guest.elf $RUNS /bin/qemu-system-x86_64
 echo "== kasou --irqchip kernel against QEMU microvm"
 KASOU_BENCH_ARGS="--irqchip kernel" /bin/bench_startup /bin/kasou /guest.elf $RUNS /bin/qemu-system-x86_64
+for mode in split kernel; do
+    echo "== one kasou run (--irqchip \$mode) under strace: slowest system calls"
+    strace -f -tt -T -o /tmp/trace.\$mode /bin/kasou run --kernel /guest.elf --memory 256M --irqchip \$mode >/dev/null
+    sed 's/.*<\\([0-9.]*\\)>\$/\\1 &/' /tmp/trace.\$mode | grep '^[0-9]' | sort -rn | head -n 12
+    echo "-- first and last:"
+    head -n 1 /tmp/trace.\$mode
+    tail -n 1 /tmp/trace.\$mode
+done
 SCRIPT
 
 declare -a firmware=()
@@ -27,5 +36,5 @@ for file in /usr/share/qemu/qboot.rom /usr/share/qemu/bios-microvm.bin; do
 done
 "$HERE/../../tests/nested/nested_host.sh" --kasou "$BUILD/src/cmd/kasou" \
     --binary "$BUILD/bench/startup/bench_startup=/bin/bench_startup" \
-    --binary /usr/bin/qemu-system-x86_64=/bin/qemu-system-x86_64 "${firmware[@]}" \
+    --binary /usr/bin/qemu-system-x86_64=/bin/qemu-system-x86_64 --binary /usr/bin/strace=/bin/strace "${firmware[@]}" \
     --add "$BUILD/guests/pvh_hello.elf=/guest.elf" --smp 1 --memory 2048 --timeout 1200 --run "$WORK/run.sh"

@@ -1,7 +1,5 @@
 #include "emu/pic_pair.h"
 
-#include "emu/port_window.h"
-
 namespace kasou::emu {
 
 namespace {
@@ -103,12 +101,6 @@ void PicPair::write_port(u16 port, u8 value)
         return;
     }
     update_locked();
-}
-
-std::shared_ptr<bus::BusDevice> PicPair::window(std::shared_ptr<PicPair> pair, u16 base)
-{
-    return std::make_shared<PortWindow>(
-        base, [pair](u16 port) { return pair->read_port(port); }, [pair](u16 port, u8 value) { pair->write_port(port, value); });
 }
 
 } // namespace kasou::emu

@@ -1,11 +1,9 @@
 #pragma once
 
 #include <functional>
-#include <memory>
 #include <mutex>
 
 #include "base/types.h"
-#include "bus/bus_device.h"
 #include "emu/pic_8259.h"
 
 namespace kasou::emu {
@@ -39,8 +37,6 @@ public:
 
     u8 read_port(u16 port);
     void write_port(u16 port, u8 value);
-    // A bus device for the two ports at `base` (one of the three bases above), for `pair`.
-    static std::shared_ptr<bus::BusDevice> window(std::shared_ptr<PicPair> pair, u16 base);
 
 private:
     void update_locked();

@@ -1,7 +1,5 @@
 #include "emu/pit_8254.h"
 
-#include "emu/port_window.h"
-
 namespace kasou::emu {
 
 namespace {
@@ -124,12 +122,6 @@ std::optional<u64> Pit8254::next_irq0_deadline()
 {
     std::lock_guard guard(m_lock);
     return next_deadline_locked(m_last_update);
-}
-
-std::shared_ptr<bus::BusDevice> Pit8254::window(std::shared_ptr<Pit8254> pit, u16 base)
-{
-    return std::make_shared<PortWindow>(
-        base, [pit](u16 port) { return pit->read_port(port); }, [pit](u16 port, u8 value) { pit->write_port(port, value); });
 }
 
 } // namespace kasou::emu

@@ -2,12 +2,10 @@
 
 #include <array>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <optional>
 
 #include "base/types.h"
-#include "bus/bus_device.h"
 #include "emu/pit_channel.h"
 
 namespace kasou::emu {
@@ -44,9 +42,6 @@ public:
     void update();
     // When channel 0's OUT next rises, in the clock's nanoseconds; nullopt when it will not.
     std::optional<u64> next_irq0_deadline();
-
-    // A bus device for the PIT's ports at `base` (PORT, or SYSTEM_CONTROL_PORT with size 1).
-    static std::shared_ptr<bus::BusDevice> window(std::shared_ptr<Pit8254> pit, u16 base);
 
     static u64 ticks_at(u64 ns);
     static u64 ns_at(u64 ticks);

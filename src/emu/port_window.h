@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <span>
 
 #include "base/types.h"
@@ -39,5 +40,14 @@ private:
     ReadFunction m_read;
     WriteFunction m_write;
 };
+
+// The window at `base` onto a device with read_port(u16) and write_port(u16, u8); it keeps the
+// device alive.
+template<class Device>
+std::shared_ptr<bus::BusDevice> port_window(std::shared_ptr<Device> device, u16 base)
+{
+    return std::make_shared<PortWindow>(
+        base, [device](u16 port) { return device->read_port(port); }, [device](u16 port, u8 value) { device->write_port(port, value); });
+}
 
 } // namespace kasou::emu

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "base/try.h"
+#include "emu/port_window.h"
 
 namespace kasou::vmm {
 
@@ -85,9 +86,9 @@ ErrorOr<void> SplitIrqchip::attach(bus::IoBus& pio, bus::IoBus& mmio)
 {
     using emu::PicPair;
     for (auto [base, label] : { std::pair { PicPair::MASTER_PORT, "PIC master" }, { PicPair::SLAVE_PORT, "PIC slave" }, { PicPair::ELCR_PORT, "PIC ELCR" } })
-        TRY(pio.insert(PicPair::window(m_pic, base), base, PicPair::PORT_COUNT, label));
-    TRY(pio.insert(emu::Pit8254::window(m_pit, emu::Pit8254::PORT), emu::Pit8254::PORT, emu::Pit8254::PORT_COUNT, "PIT"));
-    TRY(pio.insert(emu::Pit8254::window(m_pit, emu::Pit8254::SYSTEM_CONTROL_PORT), emu::Pit8254::SYSTEM_CONTROL_PORT, 1, "PIT gate and speaker"));
+        TRY(pio.insert(emu::port_window(m_pic, base), base, PicPair::PORT_COUNT, label));
+    TRY(pio.insert(emu::port_window(m_pit, emu::Pit8254::PORT), emu::Pit8254::PORT, emu::Pit8254::PORT_COUNT, "PIT"));
+    TRY(pio.insert(emu::port_window(m_pit, emu::Pit8254::SYSTEM_CONTROL_PORT), emu::Pit8254::SYSTEM_CONTROL_PORT, 1, "PIT gate and speaker"));
     TRY(mmio.insert(m_ioapic, emu::Ioapic::BASE, emu::Ioapic::SIZE, "IOAPIC"));
     return {};
 }

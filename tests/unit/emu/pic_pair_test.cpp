@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "emu/pic_pair.h"
+#include "emu/port_window.h"
 
 using namespace kasou;
 using namespace kasou::emu;
@@ -252,7 +253,7 @@ TEST(PicPair, IgnoresOutOfRangeLinesAndPorts)
     pic.pair.set_irq(0xffff'ffff, true);
     EXPECT_FALSE(pic.pair.interrupt_pending());
     EXPECT_EQ(pic.pair.read_port(0x22), 0xff);
-    auto window = PicPair::window(std::shared_ptr<PicPair>(&pic.pair, [](PicPair*) {}), 0x20);
+    auto window = port_window(std::shared_ptr<PicPair>(&pic.pair, [](PicPair*) {}), 0x20);
     u8 data[2] = { 0xff, 0xff };
     window->write(1, std::span<u8 const>(data, 1));
     pic.pulse(1);

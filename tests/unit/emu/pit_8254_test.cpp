@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "emu/pit_8254.h"
+#include "emu/port_window.h"
 
 using namespace kasou;
 using namespace kasou::emu;
@@ -273,7 +274,7 @@ TEST(Pit8254, SystemControlPortBits)
     u8 refresh = pit.pit.read_port(0x61) & 0x10;
     pit.now_ns += 15'085;
     EXPECT_NE(pit.pit.read_port(0x61) & 0x10, refresh) << "refresh bit toggles every 15 us";
-    auto window = Pit8254::window(std::shared_ptr<Pit8254>(&pit.pit, [](Pit8254*) {}), 0x61);
+    auto window = port_window(std::shared_ptr<Pit8254>(&pit.pit, [](Pit8254*) {}), 0x61);
     u8 value = 0;
     window->read(0, std::span(&value, 1));
     EXPECT_EQ(value & 0x03, 0x03);
