@@ -16,6 +16,9 @@ extern char const ap_trampoline_start[];
 extern char const ap_trampoline_end[];
 
 static unsigned aps_up;
+static void (*ap_work)(unsigned index);
+
+void smp_set_ap_work(void (*work)(unsigned index)) { ap_work = work; }
 
 struct cpu_count cpu_count_from_cpuid(void)
 {
@@ -66,5 +69,7 @@ void ap_main(unsigned index)
     x2apic_enable();
     console_printf("cpu %u (apic id %u) up\n", index + 1, x2apic_id());
     __atomic_add_fetch(&aps_up, 1, __ATOMIC_RELEASE);
+    if (ap_work)
+        ap_work(index);
     halt_forever();
 }

@@ -1,5 +1,6 @@
 /* Multiprocessor start-up: the CPU count from CPUID and INIT/SIPI bring-up of the APs through
- * the x2APIC ICR. Each AP prints "cpu N (apic id X) up", counts itself and halts. */
+ * the x2APIC ICR. Each AP prints "cpu N (apic id X) up", counts itself, runs the work given to
+ * smp_set_ap_work() if any, and halts. */
 #pragma once
 
 #include <stdint.h>
@@ -17,3 +18,7 @@ struct cpu_count cpu_count_from_cpuid(void);
  * sends INIT, SIPI, SIPI to all CPUs but this one and waits until ap_count APs have reported or
  * timeout_cycles TSC cycles have passed. Returns how many APs reported. */
 unsigned smp_start_aps(unsigned ap_count, uint64_t timeout_cycles);
+
+/* What each AP runs after it has reported (index: 0 for the first AP); set before
+ * smp_start_aps(). */
+void smp_set_ap_work(void (*work)(unsigned index));

@@ -57,3 +57,7 @@ struct bench_options {
     bool at_cpl3;
 };
 void blk_bench(struct pci_function *f, uint8_t vector, struct bench_options const *options);
+
+/* The soak mode (soak=1, soak.c): the other CPUs print ticks while CPU 0 writes and verifies a
+ * few blocks round after round, until a byte arrives on COM1. */
+void blk_soak(struct pci_function *f, uint8_t vector, unsigned other_cpus);

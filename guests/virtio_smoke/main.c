@@ -1,14 +1,17 @@
 /* virtio_smoke.elf: a driver for modern virtio-pci devices and its checks. Enumerates PCI bus 0
  * (assigning BARs the firmware left unassigned), prints every function, then checks each
  * virtio-blk, virtio-rng and virtio-console device it finds (blk_check.c, rng_check.c,
- * console_check.c); or, with bench=, runs the block benchmark (bench.c). guests/README.md lists
+ * console_check.c); or, with bench=, runs the block benchmark (bench.c); or, with soak=1, the
+ * load for pause and resume (soak.c). guests/README.md lists
  * the options, output lines and exit values. */
 #include "apic.h"
 #include "checks.h"
 #include "console.h"
 #include "guest.h"
 #include "idt.h"
+#include "layout.h"
 #include "legacy_timer.h"
+#include "smp.h"
 #include "string.h"
 #include "usermode.h"
 #include "virtio_wait.h"
@@ -136,6 +139,15 @@ static bool option_enabled(char const *key)
     return cmdline_option(boot.cmdline, key, &value, &length) && option_is(value, length, "1");
 }
 
+/* The APs soak=1 starts: all but this CPU, when the trampoline page is RAM. */
+static unsigned soak_other_cpus(void)
+{
+    unsigned count = cpu_count_from_cpuid().count;
+    if (count <= 1 || !memmap_is_ram(&boot, AP_TRAMPOLINE_ADDRESS, 4096))
+        return 0;
+    return count - 1 > SMP_MAX_APS ? SMP_MAX_APS : count - 1;
+}
+
 /* move_bars=1: with memory decoding first on at the VMM's addresses (as firmware leaves it),
  * places every memory BAR afresh in the upper half of the window, decoding off meanwhile, as an OS
  * that reassigns resources does; the devices must follow. */
@@ -167,6 +179,7 @@ void guest_main(struct hvm_start_info const *start_info)
     bool use_interrupts = parse_wait();
     struct bench_options bench;
     bool benchmark = parse_bench(&bench, use_interrupts);
+    bool soak = option_enabled("soak");
     console_printf("virtio_smoke: start (%s)\n", use_interrupts ? "msi-x interrupts" : "polling");
 
     idt_init();
@@ -199,9 +212,12 @@ void guest_main(struct hvm_start_info const *start_info)
     for (unsigned i = 0; i < count; ++i) {
         struct pci_function *f = &functions[i];
         uint16_t type = virtio_pci_type(f);
-        if (benchmark) {
+        if (benchmark || soak) {
             if (type == VIRTIO_ID_BLOCK) {
-                blk_bench(f, vector, &bench);
+                if (benchmark)
+                    blk_bench(f, vector, &bench);
+                else
+                    blk_soak(f, vector, soak_other_cpus());
                 guest_exit(GUEST_EXIT_OK);
             }
         } else if (type == VIRTIO_ID_BLOCK) {
@@ -212,8 +228,8 @@ void guest_main(struct hvm_start_info const *start_info)
             console_check(f, vector);
         }
     }
-    if (benchmark)
-        guest_fail(EXIT_DEVICE_MISSING, "bench= needs a virtio-blk device");
+    if (benchmark || soak)
+        guest_fail(EXIT_DEVICE_MISSING, "%s needs a virtio-blk device", benchmark ? "bench=" : "soak=1");
     if (use_interrupts)
         console_printf("virtio: %lu queue interrupts\n", virtio_wait_interrupts());
     console_printf("virtio_smoke: all checks passed\n");

@@ -1,16 +1,25 @@
 // `kasou run`: boot a guest on KVM.
 
+#include <cerrno>
 #include <chrono>
+#include <csignal>
+#include <cstring>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "arch/x86_64/cpu_features.h"
 #include "base/log.h"
+#include "base/fd.h"
 #include "base/size.h"
+#include "base/try.h"
 #include "cmd/commands.h"
 #include "storage/io/raw_file_device.h"
 #include "virtio/adaptive_poll.h"
-#include "vmm/machine_runner.h"
+#include "vmm/machine.h"
 
 namespace kasou::cmd {
 
@@ -54,6 +63,97 @@ Exit status: how the guest ended.
   odd values: the guest wrote v to the debug-exit port 0xf4, status (v << 1) | 1
       (QEMU's isa-debug-exit convention)
 )";
+
+// What a guest's reboot request does to kasou (--on-reboot).
+enum class RebootPolicy {
+    Exit,    // kasou ends with the Reboot status (4)
+    Restart, // a fresh machine is built from the same configuration and booted again
+};
+
+// Blocks SIGINT and SIGTERM on the calling thread (and the threads it starts) for its lifetime,
+// restoring the previous mask: they are taken from a signalfd instead.
+class StopSignalsBlocked {
+public:
+    StopSignalsBlocked()
+    {
+        sigset_t stop_signals = signals();
+        ::pthread_sigmask(SIG_BLOCK, &stop_signals, &m_previous);
+    }
+    ~StopSignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &m_previous, nullptr); }
+    StopSignalsBlocked(StopSignalsBlocked const&) = delete;
+    StopSignalsBlocked& operator=(StopSignalsBlocked const&) = delete;
+
+    static sigset_t signals()
+    {
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGTERM);
+        return stop_signals;
+    }
+
+private:
+    sigset_t m_previous;
+};
+
+// Runs a built machine to its end: SIGINT and SIGTERM stop it, standard input (or what --serial
+// reads from) goes to its serial console until it ends.
+vmm::StopReason run_to_end(vmm::Machine& machine)
+{
+    sigset_t stop_signals = StopSignalsBlocked::signals();
+    Fd signals(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (auto started = machine.start(); !started)
+        machine.request_stop(vmm::StopReason::make(vmm::StopKind::VcpuFailure, started.error().to_string()));
+    int input_fd = machine.console_input_fd();
+    for (;;) {
+        pollfd fds[3] = {
+            { machine.stop_fd(), POLLIN, 0 },
+            { signals.get(), POLLIN, 0 },
+            { input_fd, POLLIN, 0 },
+        };
+        int ready = ::poll(fds, input_fd >= 0 ? 3 : 2, -1);
+        if (ready < 0) {
+            if (errno == EINTR)
+                continue;
+            machine.request_stop(vmm::StopReason::make(vmm::StopKind::VcpuFailure, fmt::format("control loop: poll failed: {}", std::strerror(errno))));
+            break;
+        }
+        if (fds[0].revents & POLLIN)
+            break;
+        if (fds[1].revents & POLLIN) {
+            signalfd_siginfo info {};
+            if (::read(signals.get(), &info, sizeof(info)) == sizeof(info))
+                machine.request_stop(vmm::StopReason::make(vmm::StopKind::Signal, fmt::format("stopped by {}", info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM")));
+        }
+        if (input_fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+            u8 buffer[256];
+            ssize_t n = ::read(input_fd, buffer, sizeof(buffer));
+            if (n > 0)
+                machine.console_input(std::span(buffer, static_cast<size_t>(n)));
+            else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+                input_fd = -1; // end of input: the guest keeps running without it
+        }
+    }
+    return machine.wait();
+}
+
+// Builds and runs machines from `config` until one ends other than by a reboot that `policy` turns
+// into a restart. SIGINT and SIGTERM stay blocked for the whole time, so one that arrives while a
+// machine is being built (the first or a restarted one) is taken by that machine's loop and ends it
+// with the Signal status instead of killing kasou half-way. Returns the last stop, or the error
+// that kept a machine from being built (nothing of that machine ran).
+ErrorOr<vmm::StopReason> run_machines(vmm::MachineConfig const& config, RebootPolicy policy)
+{
+    StopSignalsBlocked blocked;
+    ::signal(SIGPIPE, SIG_IGN); // a console or socket peer that goes away is an error, not death
+    for (;;) {
+        auto machine = TRY(vmm::Machine::create(config));
+        auto reason = run_to_end(*machine);
+        if (reason.kind != vmm::StopKind::Reboot || policy != RebootPolicy::Restart)
+            return reason;
+        spdlog::info("{}; restarting the guest (--on-reboot=restart)", reason.message);
+    }
+}
 
 int report_stop(vmm::StopReason const& reason)
 {
@@ -118,11 +218,11 @@ int run_machine(RunOptions const& options, GlobalOptions const& global, std::chr
     }
     config.virtio_console = options.console == "virtio";
     if (!options.irqchip.empty())
-        config.irqchip = vmm::parse_irqchip_mode(options.irqchip);
+        config.irqchip = options.irqchip == "split" ? engine::InterruptControllers::Split : engine::InterruptControllers::InKernel;
     config.io_poll = std::chrono::microseconds { options.io_poll_us };
 
-    auto policy = options.on_reboot == "restart" ? vmm::RebootPolicy::Restart : vmm::RebootPolicy::Exit;
-    auto reason = vmm::run_machines(config, policy);
+    auto policy = options.on_reboot == "restart" ? RebootPolicy::Restart : RebootPolicy::Exit;
+    auto reason = run_machines(config, policy);
     if (!reason)
         return fail(reason.error());
     return report_stop(*reason);

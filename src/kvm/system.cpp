@@ -17,24 +17,6 @@ namespace {
 
 constexpr int KVM_API_VERSION_EXPECTED = 12; // Documentation/virt/kvm/api.rst, 4.1
 
-ErrorOr<std::vector<kvm_cpuid_entry2>> read_supported_cpuid(int fd)
-{
-    // The kernel fails with E2BIG until the buffer is large enough.
-    for (u32 capacity = 64; capacity <= 4096; capacity *= 2) {
-        abi::VariableSizeBuffer<abi::CountAndPadding, kvm_cpuid_entry2> buffer(capacity);
-        buffer.set_header({ capacity, 0 });
-        auto rc = sys::ioctl(fd, abi::GET_SUPPORTED_CPUID, buffer.data(), "KVM_GET_SUPPORTED_CPUID");
-        if (!rc) {
-            if (rc.error().code() == E2BIG)
-                continue;
-            return tl::unexpected(rc.error());
-        }
-        auto entries = buffer.entries(buffer.header().count);
-        return std::vector<kvm_cpuid_entry2>(entries.begin(), entries.end());
-    }
-    return make_error("KVM_GET_SUPPORTED_CPUID: too many entries");
-}
-
 ErrorOr<std::vector<u32>> read_msr_index_list(int fd)
 {
     u32 count = 0;
@@ -67,7 +49,7 @@ ErrorOr<System> System::open(char const* path)
         return make_error(fmt::format("{} speaks KVM API version {}, kasou needs {}", path, version, KVM_API_VERSION_EXPECTED));
     int mmap_size = TRY(sys::ioctl(system.fd(), KVM_GET_VCPU_MMAP_SIZE, "KVM_GET_VCPU_MMAP_SIZE"));
     system.m_vcpu_mmap_size = static_cast<u64>(mmap_size);
-    system.m_supported_cpuid = TRY(read_supported_cpuid(system.fd()));
+    system.m_supported_cpuid = TRY(abi::read_cpuid(system.fd(), abi::GET_SUPPORTED_CPUID, "KVM_GET_SUPPORTED_CPUID"));
     system.m_msr_index_list = TRY(read_msr_index_list(system.fd()));
     return system;
 }

@@ -44,8 +44,10 @@ ErrorOr<bool> Vcpu::run()
     // from the first KVM_RUN of an application processor on some hosts; the caller runs again.
     int rc = ::ioctl(m_fd.get(), KVM_RUN, 0);
     if (rc < 0) {
-        if (errno == EINTR || errno == EAGAIN)
+        if (errno == EINTR || errno == EAGAIN) {
+            std::atomic_ref<u8>(run_state()->immediate_exit).store(0, std::memory_order_relaxed);
             return false;
+        }
         return make_errno_error(errno, "KVM_RUN");
     }
     return true;
@@ -54,18 +56,6 @@ ErrorOr<bool> Vcpu::run()
 void Vcpu::request_immediate_exit() const
 {
     std::atomic_ref<u8>(run_state()->immediate_exit).store(1, std::memory_order_release);
-}
-
-void Vcpu::clear_immediate_exit() const
-{
-    std::atomic_ref<u8>(run_state()->immediate_exit).store(0, std::memory_order_seq_cst);
-}
-
-ErrorOr<void> Vcpu::inject_external_interrupt(u8 vector)
-{
-    kvm_interrupt interrupt {};
-    interrupt.irq = vector;
-    return set(m_fd.get(), KVM_INTERRUPT, interrupt, "KVM_INTERRUPT");
 }
 
 ErrorOr<kvm_regs> Vcpu::regs() const { return get<kvm_regs>(m_fd.get(), KVM_GET_REGS, "KVM_GET_REGS"); }
@@ -85,6 +75,18 @@ ErrorOr<void> Vcpu::set_mp_state(kvm_mp_state const& v) { return set(m_fd.get(),
 ErrorOr<kvm_vcpu_events> Vcpu::events() const { return get<kvm_vcpu_events>(m_fd.get(), KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS"); }
 ErrorOr<void> Vcpu::set_events(kvm_vcpu_events const& v) { return set(m_fd.get(), KVM_SET_VCPU_EVENTS, v, "KVM_SET_VCPU_EVENTS"); }
 
+ErrorOr<kvm_debugregs> Vcpu::debug_registers() const { return get<kvm_debugregs>(m_fd.get(), KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS"); }
+ErrorOr<void> Vcpu::set_debug_registers(kvm_debugregs const& v) { return set(m_fd.get(), KVM_SET_DEBUGREGS, v, "KVM_SET_DEBUGREGS"); }
+
+ErrorOr<std::vector<kvm_cpuid_entry2>> Vcpu::cpuid() const { return abi::read_cpuid(m_fd.get(), abi::GET_CPUID2, "KVM_GET_CPUID2"); }
+
+ErrorOr<void> Vcpu::interrupt(u32 vector)
+{
+    kvm_interrupt value {};
+    value.irq = vector;
+    return set(m_fd.get(), KVM_INTERRUPT, value, "KVM_INTERRUPT");
+}
+
 ErrorOr<void> Vcpu::set_cpuid(std::span<kvm_cpuid_entry2 const> entries)
 {
     abi::VariableSizeBuffer<abi::CountAndPadding, kvm_cpuid_entry2> buffer(entries.size());
@@ -94,19 +96,21 @@ ErrorOr<void> Vcpu::set_cpuid(std::span<kvm_cpuid_entry2 const> entries)
     return {};
 }
 
-ErrorOr<std::vector<std::pair<u32, u64>>> Vcpu::msrs(std::span<u32 const> indices) const
+ErrorOr<std::vector<std::pair<u32, u64>>> Vcpu::readable_msrs(std::span<u32 const> indices) const
 {
-    abi::VariableSizeBuffer<abi::CountAndPadding, kvm_msr_entry> buffer(indices.size());
-    buffer.set_header({ static_cast<u32>(indices.size()), 0 });
-    auto entries = buffer.entries(indices.size());
-    for (size_t i = 0; i < indices.size(); ++i)
-        entries[i] = kvm_msr_entry { .index = indices[i], .reserved = 0, .data = 0 };
-    int read = TRY(sys::ioctl(m_fd.get(), abi::GET_MSRS, buffer.data(), "KVM_GET_MSRS"));
-    if (static_cast<size_t>(read) != indices.size())
-        return make_error(fmt::format("KVM_GET_MSRS: MSR {:#x} is not supported", indices[static_cast<size_t>(read)]));
+    // KVM_GET_MSRS stops at the first MSR it cannot read and says how many it read: go on after it.
     std::vector<std::pair<u32, u64>> values;
-    for (auto const& entry : entries)
-        values.emplace_back(entry.index, entry.data);
+    while (!indices.empty()) {
+        abi::VariableSizeBuffer<abi::CountAndPadding, kvm_msr_entry> buffer(indices.size());
+        buffer.set_header({ static_cast<u32>(indices.size()), 0 });
+        auto entries = buffer.entries(indices.size());
+        for (size_t i = 0; i < indices.size(); ++i)
+            entries[i] = kvm_msr_entry { .index = indices[i], .reserved = 0, .data = 0 };
+        auto read = static_cast<size_t>(TRY(sys::ioctl(m_fd.get(), abi::GET_MSRS, buffer.data(), "KVM_GET_MSRS")));
+        for (size_t i = 0; i < read && i < entries.size(); ++i)
+            values.emplace_back(entries[i].index, entries[i].data);
+        indices = indices.subspan(std::min(read + 1, indices.size()));
+    }
     return values;
 }
 

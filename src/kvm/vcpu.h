@@ -25,16 +25,13 @@ public:
 
     u32 index() const { return m_index; }
     kvm_run* run_state() const { return reinterpret_cast<kvm_run*>(m_run.data()); }
+    // Bytes of the kvm_run mapping: the bound for data KVM places after the struct (port I/O).
+    u64 run_size() const { return m_run.size(); }
 
-    // KVM_RUN. Returns false (not an error) when interrupted by a signal or an immediate exit.
+    // KVM_RUN. Returns false (not an error) when interrupted by a signal or an immediate exit; a
+    // request_immediate_exit() it consumed is cleared then, so the next run enters the guest.
     ErrorOr<bool> run();
     void request_immediate_exit() const;
-    // Lets the next KVM_RUN enter the guest again after request_immediate_exit(), for a vCPU
-    // that is kicked out to take an interrupt rather than to stop.
-    void clear_immediate_exit() const;
-    // KVM_INTERRUPT with a split irqchip: queues the PIC's ExtINT vector, which KVM injects once the
-    // guest's local APIC accepts it (LINT0 in ExtINT mode) and its interrupt window is open.
-    ErrorOr<void> inject_external_interrupt(u8 vector);
 
     ErrorOr<kvm_regs> regs() const;
     ErrorOr<void> set_regs(kvm_regs const&);
@@ -54,10 +51,15 @@ public:
     ErrorOr<void> set_mp_state(kvm_mp_state const&);
     ErrorOr<kvm_vcpu_events> events() const;
     ErrorOr<void> set_events(kvm_vcpu_events const&);
+    ErrorOr<kvm_debugregs> debug_registers() const;
+    ErrorOr<void> set_debug_registers(kvm_debugregs const&);
+    ErrorOr<std::vector<kvm_cpuid_entry2>> cpuid() const;
     ErrorOr<void> set_cpuid(std::span<kvm_cpuid_entry2 const> entries);
-    // Reads the MSRs named by `indices`; fails if KVM does not know one of them.
-    ErrorOr<std::vector<std::pair<u32, u64>>> msrs(std::span<u32 const> indices) const;
+    // Reads those MSRs of `indices` that KVM can read for this vCPU, skipping the others.
+    ErrorOr<std::vector<std::pair<u32, u64>>> readable_msrs(std::span<u32 const> indices) const;
     ErrorOr<void> set_msrs(std::span<std::pair<u32, u64> const> values);
+    // KVM_INTERRUPT: queues an external interrupt (userspace PIC only).
+    ErrorOr<void> interrupt(u32 vector);
     // KVM_TRANSLATE: guest linear address to guest-physical, through the vCPU's current paging.
     ErrorOr<u64> translate(u64 linear) const;
 

@@ -40,20 +40,20 @@ ErrorOr<void> Vm::create_irqchip()
     return {};
 }
 
-ErrorOr<void> Vm::create_pit()
-{
-    kvm_pit_config config {};
-    config.flags = KVM_PIT_SPEAKER_DUMMY;
-    TRY(sys::ioctl(fd(), KVM_CREATE_PIT2, &config, "KVM_CREATE_PIT2"));
-    return {};
-}
-
 ErrorOr<void> Vm::enable_split_irqchip(u32 ioapic_pins)
 {
     kvm_enable_cap cap {};
     cap.cap = KVM_CAP_SPLIT_IRQCHIP;
     cap.args[0] = ioapic_pins;
-    TRY(sys::ioctl(fd(), KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)"));
+    TRY(sys::ioctl(fd(), KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP (KVM_CAP_SPLIT_IRQCHIP)"));
+    return {};
+}
+
+ErrorOr<void> Vm::create_pit()
+{
+    kvm_pit_config config {};
+    config.flags = KVM_PIT_SPEAKER_DUMMY;
+    TRY(sys::ioctl(fd(), KVM_CREATE_PIT2, &config, "KVM_CREATE_PIT2"));
     return {};
 }
 

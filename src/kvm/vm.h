@@ -29,12 +29,11 @@ public:
     ErrorOr<void> set_identity_map_address(u64 address);
     // The in-kernel PIC pair, IOAPIC and per-vCPU LAPICs (must precede create_vcpu).
     ErrorOr<void> create_irqchip();
+    // KVM_CAP_SPLIT_IRQCHIP: only the LAPICs in the kernel, `ioapic_pins` GSIs reserved for a
+    // userspace IOAPIC (must precede create_vcpu; instead of create_irqchip).
+    ErrorOr<void> enable_split_irqchip(u32 ioapic_pins);
     // The in-kernel i8254 PIT on IRQ 0.
     ErrorOr<void> create_pit();
-    // KVM_CAP_SPLIT_IRQCHIP: local APICs in the kernel, PIC, IOAPIC and PIT left to userspace;
-    // GSIs below ioapic_pins are reserved for the userspace IOAPIC's MSI routes, whose
-    // level-triggered vectors end in KVM_EXIT_IOAPIC_EOI (must precede create_vcpu).
-    ErrorOr<void> enable_split_irqchip(u32 ioapic_pins);
     // Raises (level = true) or lowers an interrupt line of the in-kernel irqchip.
     ErrorOr<void> irq_line(u32 irq, bool level);
     ErrorOr<void> register_irqfd(int event_fd, u32 gsi);

@@ -119,11 +119,12 @@ ErrorOr<std::unique_ptr<PciTransport>> PciTransport::create(memory::GuestMemory 
     std::vector<Queue> queues;
     for (u16 i = 0; i < count; ++i)
         queues.push_back(Queue { TRY(EventFd::create()), device->queue_max_size() });
-    return std::unique_ptr<PciTransport>(new PciTransport(memory, std::move(device), sink, router, io_poll, std::move(queues)));
+    return std::unique_ptr<PciTransport>(
+        new PciTransport(memory, std::move(device), sink, router, io_poll, std::move(queues), TRY(PauseGate::create())));
 }
 
 PciTransport::PciTransport(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, pci::MsiSink& sink, NotifyRouter* router,
-    std::chrono::nanoseconds io_poll, std::vector<Queue> queues)
+    std::chrono::nanoseconds io_poll, std::vector<Queue> queues, std::unique_ptr<PauseGate> pause_gate)
     : m_memory(memory)
     , m_device(std::move(device))
     , m_config(identity_for(m_device->device_type()))
@@ -131,6 +132,7 @@ PciTransport::PciTransport(memory::GuestMemory const& memory, std::shared_ptr<Vi
     , m_queues(std::move(queues))
     , m_router(router)
     , m_io_poll(io_poll)
+    , m_pause_gate(std::move(pause_gate))
 {
     m_config.set_memory_bar(0, BAR_SIZE, 0, true);
     add_virtio_capability(m_config, CAP_COMMON, COMMON_OFFSET, COMMON_LENGTH);
@@ -434,12 +436,14 @@ void PciTransport::start()
     }
     m_stop_event.emplace(std::move(*stop_event));
     m_device->activate(m_driver_features);
+    m_pause_gate->started();
     m_io_thread = std::thread([this, served = std::move(served), stop_fd = m_stop_event->fd()]() mutable { serve_queues(std::move(served), stop_fd); });
 }
 
 void PciTransport::stop()
 {
     if (m_io_thread.joinable()) {
+        m_pause_gate->resume(); // a parked thread must see the stop event
         (void)m_stop_event->signal();
         m_io_thread.join();
     }
@@ -483,9 +487,10 @@ void PciTransport::serve_queues(std::vector<QueueService::Queue> queues, int sto
         m_isr.fetch_or(ISR_QUEUE);
         m_msix.signal(vector);
     };
-    QueueService service(*m_device, std::move(queues), stop_fd, interrupt, m_io_poll);
+    QueueService service(*m_device, std::move(queues), stop_fd, *m_pause_gate, interrupt, m_io_poll);
     if (auto result = service.run(); !result)
         fail(result.error());
+    m_pause_gate->ended();
 }
 
 } // namespace kasou::virtio

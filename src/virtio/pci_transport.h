@@ -13,6 +13,7 @@
 #include "pci/msix.h"
 #include "pci/pci_device.h"
 #include "virtio/notify_router.h"
+#include "virtio/pause_gate.h"
 #include "virtio/queue_service.h"
 #include "virtio/virtio_device.h"
 
@@ -80,6 +81,12 @@ public:
     u16 queue_count() const { return static_cast<u16>(m_queues.size()); }
     u8 status() const;
 
+    // Parks the I/O thread (if one runs) between requests, with every request it took answered,
+    // and returns once it is parked; resume() lets it go on. Called while no vCPU runs, so the
+    // driver cannot start or reset the device meanwhile. Destroying a paused transport is fine.
+    void pause() { m_pause_gate->pause(); }
+    void resume() { m_pause_gate->resume(); }
+
 private:
     struct Queue {
         EventFd notify;
@@ -92,7 +99,7 @@ private:
     };
 
     PciTransport(memory::GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, pci::MsiSink& sink, NotifyRouter* router,
-        std::chrono::nanoseconds io_poll, std::vector<Queue> queues);
+        std::chrono::nanoseconds io_poll, std::vector<Queue> queues, std::unique_ptr<PauseGate> pause_gate);
 
     u32 common_read(u64 offset, size_t size);
     void common_write(u64 offset, size_t size, u32 value);
@@ -130,6 +137,7 @@ private:
     std::atomic<bool> m_route_failure_reported { false };    // logged once
     std::atomic<bool> m_failure_reported { false };          // at warning level once, then at debug level
     std::optional<EventFd> m_stop_event;
+    std::unique_ptr<PauseGate> m_pause_gate;
     std::thread m_io_thread;
 };
 

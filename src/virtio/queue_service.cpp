@@ -13,6 +13,7 @@ namespace {
 
 constexpr u64 STOP = ~u64 { 0 };
 constexpr u64 HOST = STOP - 1;
+constexpr u64 PAUSE = STOP - 2;
 constexpr int MAX_EVENTS = 16;
 // While polling, the queues are looked at after every pause; the epoll set (notifications of other
 // kinds, host events, the stop event) and the clock only every so many pauses (a pause takes tens
@@ -27,9 +28,11 @@ constexpr u32 MAX_PASSES_PER_SERVE = 8;
 
 } // namespace
 
-QueueService::QueueService(VirtioDevice& device, std::vector<Queue> queues, int stop_fd, Interrupt interrupt, std::chrono::nanoseconds poll_maximum)
+QueueService::QueueService(VirtioDevice& device, std::vector<Queue> queues, int stop_fd, PauseGate& pause_gate, Interrupt interrupt,
+    std::chrono::nanoseconds poll_maximum)
     : m_device(device)
     , m_stop_fd(stop_fd)
+    , m_pause_gate(pause_gate)
     , m_interrupt(std::move(interrupt))
     , m_poll(poll_maximum)
 {
@@ -97,6 +100,7 @@ ErrorOr<void> QueueService::run()
 {
     auto epoll = TRY(sys::epoll_create());
     TRY(sys::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, m_stop_fd, EPOLLIN, STOP));
+    TRY(sys::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, m_pause_gate.fd(), EPOLLIN, PAUSE));
     for (size_t slot = 0; slot < m_queues.size(); ++slot)
         TRY(sys::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, m_queues[slot].queue.notify_fd, EPOLLIN, slot));
     if (int host_fd = m_device.host_event_fd(); host_fd >= 0)
@@ -143,6 +147,10 @@ ErrorOr<void> QueueService::run()
         for (int i = 0; i < ready; ++i) {
             if (events[i].data.u64 == STOP)
                 return {};
+            if (events[i].data.u64 == PAUSE) {
+                m_pause_gate.park(); // between passes: nothing taken from a queue is unanswered
+                continue;
+            }
             if (events[i].data.u64 == HOST) {
                 TRY(serve_host_events());
                 continue;

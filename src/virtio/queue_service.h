@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "base/types.h"
 #include "virtio/adaptive_poll.h"
+#include "virtio/pause_gate.h"
 #include "virtio/split_queue.h"
 #include "virtio/virtio_device.h"
 
@@ -14,7 +15,8 @@ namespace kasou::virtio {
 
 // What a started device's I/O thread does: waits for the driver's notifications, the device's
 // host events and a stop event; serves the queues through the device; raises the interrupts the
-// driver asked for.
+// driver asked for. When its PauseGate asks, it parks between two passes over the queues, with
+// every request it took answered (a device's process() completes what it pops).
 //
 // Between requests it busy-polls the queues' available indexes for a window an AdaptivePoll sizes,
 // with notifications left off, so a driver that keeps the device busy adds buffers without a
@@ -34,7 +36,8 @@ public:
     // Raises a queue's interrupt (the transport sets the ISR and signals the vector).
     using Interrupt = std::function<void(u16 vector)>;
 
-    QueueService(VirtioDevice& device, std::vector<Queue> queues, int stop_fd, Interrupt interrupt, std::chrono::nanoseconds poll_maximum);
+    QueueService(VirtioDevice& device, std::vector<Queue> queues, int stop_fd, PauseGate& pause_gate, Interrupt interrupt,
+        std::chrono::nanoseconds poll_maximum);
 
     // Runs until stop_fd becomes readable ({}), or until the device or the wait fails (the error).
     ErrorOr<void> run();
@@ -56,6 +59,7 @@ private:
     std::vector<Served> m_queues;
     std::vector<SplitQueue*> m_by_index; // for process_host_events(): one per device queue, nullptr where not enabled
     int m_stop_fd;
+    PauseGate& m_pause_gate;
     Interrupt m_interrupt;
     AdaptivePoll m_poll;
 };

@@ -7,46 +7,32 @@ namespace kasou::vmm {
 
 namespace {
 
-kvm_irq_routing_entry irqchip_route(u32 gsi, u32 chip, u32 pin)
-{
-    kvm_irq_routing_entry entry {};
-    entry.gsi = gsi;
-    entry.type = KVM_IRQ_ROUTING_IRQCHIP;
-    entry.u.irqchip.irqchip = chip;
-    entry.u.irqchip.pin = pin;
-    return entry;
-}
+using Chip = engine::IrqchipPin::Chip;
 
-kvm_irq_routing_entry msi_route(u32 gsi, u64 address, u32 data)
+engine::GsiRoute irqchip_route(u32 gsi, Chip chip, u32 pin)
 {
-    kvm_irq_routing_entry entry {};
-    entry.gsi = gsi;
-    entry.type = KVM_IRQ_ROUTING_MSI;
-    entry.u.msi.address_lo = static_cast<u32>(address);
-    entry.u.msi.address_hi = static_cast<u32>(address >> 32);
-    entry.u.msi.data = data;
-    return entry;
+    return { gsi, engine::IrqchipPin { chip, pin } };
 }
 
 } // namespace
 
-GsiRouting::GsiRouting(kvm::Vm& vm, IrqchipMode mode)
+GsiRouting::GsiRouting(engine::Vm& vm, engine::InterruptControllers controllers)
     : m_vm(vm)
 {
-    if (mode == IrqchipMode::Split)
-        return; // KVM refuses irqchip routes then; the IOAPIC's routes come with set_ioapic_route
+    if (controllers == engine::InterruptControllers::Split)
+        return; // engines refuse routes to controllers they do not have; see set_ioapic_route
     // The PC's wiring, as QEMU programs it for KVM: ISA IRQs 0-15 to the PICs (but the cascade, 2),
     // GSIs 0-23 to the IOAPIC's pins, except that the PIT's IRQ 0 arrives at pin 2, which is what
     // the MADT's interrupt source override tells the guest.
     for (u32 gsi = 0; gsi < 24; ++gsi) {
         if (gsi < 8 && gsi != 2)
-            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_PIC_MASTER, gsi));
+            m_entries.push_back(irqchip_route(gsi, Chip::PicPrimary, gsi));
         else if (gsi >= 8 && gsi < 16)
-            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_PIC_SLAVE, gsi - 8));
+            m_entries.push_back(irqchip_route(gsi, Chip::PicSecondary, gsi - 8));
         if (gsi == 0)
-            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_IOAPIC, 2));
+            m_entries.push_back(irqchip_route(gsi, Chip::Ioapic, 2));
         else if (gsi != 2)
-            m_entries.push_back(irqchip_route(gsi, KVM_IRQCHIP_IOAPIC, gsi));
+            m_entries.push_back(irqchip_route(gsi, Chip::Ioapic, gsi));
     }
 }
 
@@ -54,18 +40,18 @@ u32 GsiRouting::allocate_msi()
 {
     std::lock_guard guard(m_lock);
     u32 gsi = m_next_gsi++;
-    m_entries.push_back(msi_route(gsi, 0, 0));
+    m_entries.push_back({ gsi, engine::MsiMessage {} });
     return gsi;
 }
 
-ErrorOr<void> GsiRouting::set_ioapic_route(u32 pin, std::optional<emu::MsiMessage> message)
+ErrorOr<void> GsiRouting::set_ioapic_route(u32 pin, std::optional<engine::MsiMessage> message)
 {
     if (pin >= IOAPIC_PINS)
         return make_error("IOAPIC pin out of range");
     std::lock_guard guard(m_lock);
-    std::erase_if(m_entries, [pin](kvm_irq_routing_entry const& entry) { return entry.gsi == pin; });
+    std::erase_if(m_entries, [pin](engine::GsiRoute const& entry) { return entry.gsi == pin; });
     if (message)
-        m_entries.push_back(msi_route(pin, message->address, message->data));
+        m_entries.push_back({ pin, *message });
     return commit_locked();
 }
 
@@ -73,8 +59,8 @@ ErrorOr<void> GsiRouting::set_msi(u32 gsi, u64 address, u32 data)
 {
     std::lock_guard guard(m_lock);
     for (auto& entry : m_entries) {
-        if (entry.gsi == gsi && entry.type == KVM_IRQ_ROUTING_MSI)
-            entry = msi_route(gsi, address, data);
+        if (auto* msi = std::get_if<engine::MsiMessage>(&entry.target); msi && entry.gsi == gsi)
+            *msi = { address, data };
     }
     return commit_locked();
 }
@@ -87,10 +73,10 @@ ErrorOr<void> GsiRouting::commit()
 
 ErrorOr<void> GsiRouting::commit_locked()
 {
-    return m_vm.set_gsi_routing(m_entries);
+    return m_vm.set_gsi_routes(m_entries);
 }
 
-ErrorOr<std::unique_ptr<IrqfdMsiSink>> IrqfdMsiSink::create(kvm::Vm& vm, GsiRouting& routing, u16 vectors)
+ErrorOr<std::unique_ptr<IrqfdMsiSink>> IrqfdMsiSink::create(engine::Vm& vm, GsiRouting& routing, u16 vectors)
 {
     std::vector<Vector> created;
     for (u16 i = 0; i < vectors; ++i) {

@@ -1,16 +1,16 @@
 #pragma once
 
-#include "kvm/vm.h"
+#include "engine/vm.h"
 #include "virtio/notify_router.h"
 
 namespace kasou::vmm {
 
-// Routes virtio notification addresses to their eventfds with KVM ioeventfds (MMIO, any write
+// Routes virtio notification addresses to their eventfds with the engine's ioeventfds (MMIO, any write
 // length), so a guest notification signals the device's I/O thread without leaving the kernel.
 // Stateless apart from the VM it talks to; one serves every transport of a machine.
 class IoeventfdRouter final : public virtio::NotifyRouter {
 public:
-    explicit IoeventfdRouter(kvm::Vm& vm)
+    explicit IoeventfdRouter(engine::Vm& vm)
         : m_vm(vm)
     {
     }
@@ -19,7 +19,7 @@ public:
     ErrorOr<void> unroute(u64 address, int event_fd) override { return m_vm.unregister_ioeventfd(event_fd, address, 0, false); }
 
 private:
-    kvm::Vm& m_vm;
+    engine::Vm& m_vm;
 };
 
 } // namespace kasou::vmm

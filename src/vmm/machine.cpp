@@ -1,13 +1,10 @@
 #include "vmm/machine.h"
 
-#include <cerrno>
-#include <csignal>
+#include <chrono>
+#include <cstring>
 #include <ctime>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sched.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -27,16 +24,12 @@
 #include "devices/cmos_rtc.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
+#include "kvm/kvm_engine.h"
 #include "sched/memory_binding.h"
 
 namespace kasou::vmm {
 
 namespace {
-
-// Addresses KVM needs on Intel hosts for real-mode emulation: three pages below the BIOS area,
-// inside the MMIO hole, where nothing else lives (the same places QEMU and Firecracker use).
-constexpr u64 KVM_TSS_ADDRESS = 0xFFFB'D000;
-constexpr u64 KVM_IDENTITY_MAP_ADDRESS = 0xFFFB'C000;
 
 // Local APIC register offsets and LVT delivery modes (Intel SDM vol. 3A, 11.4.1 and 11.5.1).
 constexpr size_t APIC_SPURIOUS_VECTOR = 0xF0;
@@ -47,10 +40,6 @@ constexpr u32 APIC_MODE_NMI = 4u << 8;
 constexpr u32 APIC_MODE_EXTINT = 7u << 8;
 
 constexpr u32 UNHANDLED_WARNING_LIMIT = 10;
-
-int kick_signal() { return SIGRTMIN; }
-
-void ignore_kick(int) { }
 
 // Reads a whole file the guest gets (kernel, initrd); `what` names it in errors.
 ErrorOr<std::vector<u8>> read_guest_file(char const* what, std::string const& path, u64 memory_size)
@@ -69,45 +58,38 @@ u64 host_memory()
     return static_cast<u64>(::sysconf(_SC_PHYS_PAGES)) * static_cast<u64>(::sysconf(_SC_PAGESIZE));
 }
 
-u32 read_apic_register(kvm_lapic_state const& state, size_t offset)
+u32 read_apic_register(arch::x86_64::LapicRegisters const& registers, size_t offset)
 {
     u32 value;
-    std::memcpy(&value, state.regs + offset, sizeof(value));
+    std::memcpy(&value, registers.data() + offset, sizeof(value));
     return value;
 }
 
-void write_apic_register(kvm_lapic_state& state, size_t offset, u32 value)
+void write_apic_register(arch::x86_64::LapicRegisters& registers, size_t offset, u32 value)
 {
-    std::memcpy(state.regs + offset, &value, sizeof(value));
+    std::memcpy(registers.data() + offset, &value, sizeof(value));
 }
 
 // XCR0 starts with every XSAVE component the CPUID table offers, which is what a guest kernel
 // writes anyway. KVM reports the XSAVE area size for the XCR0 it last saw; on hosts that do not
 // show it the guest's own XSETBV (nested SVM under QEMU's TCG), a reset XCR0 would leave that size
 // wrong for the whole run.
-ErrorOr<void> start_with_offered_xcr0(kvm::Vcpu& vcpu, std::vector<kvm_cpuid_entry2> const& cpuid)
+ErrorOr<void> start_with_offered_xcr0(engine::Vcpu& vcpu, arch::x86_64::CpuidTable const& cpuid)
 {
     u64 xcr0 = arch::x86_64::offered_xcr0(cpuid);
     if (xcr0 == 0)
         return {};
-    kvm_xcrs xcrs {};
-    xcrs.nr_xcrs = 1;
-    xcrs.xcrs[0].xcr = 0;
-    xcrs.xcrs[0].value = xcr0;
-    return vcpu.set_xcrs(xcrs);
+    return vcpu.set_xcrs({ arch::x86_64::Xcr { 0, xcr0 } });
 }
 
 } // namespace
 
 ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
 {
-    auto system = TRY(kvm::System::open());
-    TRY(config.validate(host_memory(), system.max_vcpus()));
-    for (auto [capability, name] : { std::pair { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" }, { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-             { KVM_CAP_PIT2, "KVM_CAP_PIT2" }, { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" } }) {
-        if (!system.check_extension(capability))
-            return make_error(fmt::format("this host's KVM lacks {}, which kasou needs", name));
-    }
+    // The one place that chooses the execution engine.
+    std::unique_ptr<engine::Engine> engine = TRY(kvm::KvmEngine::open());
+    bool const software_only_host = kvm::System::host_is_pvm();
+    TRY(config.validate(host_memory(), static_cast<int>(engine->max_vcpus())));
     auto image = TRY(read_guest_file("kernel", config.kernel_path, config.memory));
     std::vector<u8> initrd;
     if (config.initrd_path) {
@@ -124,27 +106,19 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
     auto kernel = TRY(arch::x86_64::load_kernel(memory, image, options).map_error(
         [&](Error const& error) { return error.with_prefix(fmt::format("kernel {}", config.kernel_path)); }));
 
-    auto irqchip_mode = TRY(SplitIrqchip::choose_mode(system, config.irqchip));
-    auto vm = TRY(system.create_vm());
-    TRY(vm.set_tss_address(KVM_TSS_ADDRESS));
-    TRY(vm.set_identity_map_address(KVM_IDENTITY_MAP_ADDRESS));
-    if (irqchip_mode == IrqchipMode::Split)
-        TRY(vm.enable_split_irqchip(GsiRouting::IOAPIC_PINS));
-    else {
-        TRY(vm.create_irqchip());
-        TRY(vm.create_pit());
-    }
+    auto interrupt_controllers = TRY(SplitIrqchip::choose(*engine, config.irqchip));
+    auto vm = TRY(engine->create_vm({ interrupt_controllers }));
     for (u32 slot = 0; slot < memory.regions().size(); ++slot) {
         auto const& region = memory.regions()[slot];
-        TRY(vm.set_user_memory_region(slot, region.guest_physical, region.size(), region.mapping.data()));
+        TRY(vm->map_memory(slot, region.guest_physical, region.size(), region.mapping.data(), false));
     }
     auto console = TRY(Console::open(config.serial));
     auto stop_event = TRY(EventFd::create());
 
     std::unique_ptr<Machine> machine(
-        new Machine(std::move(config), std::move(system), std::move(vm), std::move(memory), std::move(console), std::move(stop_event)));
+        new Machine(std::move(config), std::move(engine), std::move(vm), std::move(memory), std::move(console), std::move(stop_event)));
     machine->m_kernel = kernel;
-    machine->m_irqchip_mode = irqchip_mode;
+    machine->m_interrupt_controllers = interrupt_controllers;
     TRY(machine->add_interrupt_controllers());
     TRY(machine->add_devices());
     TRY(machine->add_pci_devices());
@@ -152,16 +126,17 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
     TRY(machine->create_vcpus());
     machine->m_pio_bus.freeze();
     machine->m_mmio_bus.freeze();
-    if (kernel.is_linux && kvm::System::host_is_pvm())
+    if (kernel.is_linux && software_only_host)
         spdlog::warn("this host's KVM is PVM (software-only, no VT-x/AMD-V): a stock Linux kernel runs its kernel code emulated, "
                      "thousands of times slower, and may stop with an emulation failure. Use a host with VT-x or AMD-V, "
                      "or a PVM-enabled guest kernel.");
     return machine;
 }
 
-Machine::Machine(MachineConfig config, kvm::System system, kvm::Vm vm, memory::GuestMemory memory, Console console, EventFd stop_event)
+Machine::Machine(MachineConfig config, std::unique_ptr<engine::Engine> engine, std::unique_ptr<engine::Vm> vm, memory::GuestMemory memory,
+    Console console, EventFd stop_event)
     : m_config(std::move(config))
-    , m_system(std::move(system))
+    , m_engine(std::move(engine))
     , m_vm(std::move(vm))
     , m_memory(std::move(memory))
     , m_console(std::move(console))
@@ -173,9 +148,7 @@ Machine::~Machine()
 {
     if (!m_threads.empty()) {
         request_stop(StopReason::make(StopKind::Signal, "machine destroyed while running"));
-        kick_vcpus();
-        for (auto& thread : m_threads)
-            thread.join();
+        (void)wait();
     }
 }
 
@@ -183,9 +156,9 @@ ErrorOr<void> Machine::add_interrupt_controllers()
 {
     // The whole GSI table is installed even without PCI devices: it also routes the PIT to IOAPIC
     // pin 2, as the MADT's interrupt source override says.
-    m_routing = std::make_unique<GsiRouting>(m_vm, m_irqchip_mode);
-    if (m_irqchip_mode == IrqchipMode::Split) {
-        m_split_irqchip = TRY(SplitIrqchip::create(m_vm, *m_routing, kick_signal()));
+    m_routing = std::make_unique<GsiRouting>(*m_vm, m_interrupt_controllers);
+    if (m_interrupt_controllers == engine::InterruptControllers::Split) {
+        m_split_irqchip = TRY(SplitIrqchip::create(*m_vm, *m_routing));
         TRY(m_split_irqchip->attach(m_pio_bus, m_mmio_bus));
     }
     return {};
@@ -195,7 +168,7 @@ void Machine::set_isa_irq(u32 irq, bool level)
 {
     if (m_split_irqchip)
         m_split_irqchip->set_irq(irq, level);
-    else if (auto result = m_vm.irq_line(irq, level); !result)
+    else if (auto result = m_vm->set_irq_line(irq, level); !result)
         spdlog::warn("IRQ {}: {}", irq, result.error().to_string());
 }
 
@@ -242,7 +215,7 @@ ErrorOr<void> Machine::add_pci_devices()
     }
     if (m_config.virtio_console)
         options.console_fds = std::pair { m_console.input_fd(), m_console.output_fd() };
-    m_pci = TRY(PciDevices::create(m_vm, m_memory, *m_routing, options));
+    m_pci = TRY(PciDevices::create(*m_vm, m_memory, *m_routing, options));
     TRY(m_pci->attach(m_pio_bus, m_mmio_bus));
     // One commit for the whole table: each one waits for KVM's readers to drain.
     TRY(m_routing->commit());
@@ -275,23 +248,23 @@ ErrorOr<void> Machine::create_vcpus()
             topology = placed;
     }
     for (u32 index = 0; index < m_config.cpus; ++index) {
-        auto vcpu = TRY(m_vm.create_vcpu(index));
-        auto cpuid = arch::x86_64::shape_cpuid(m_system.supported_cpuid(), index, topology, m_config.hidden_features);
-        TRY(vcpu.set_cpuid(cpuid));
-        TRY(start_with_offered_xcr0(vcpu, cpuid));
+        auto vcpu = TRY(m_vm->create_vcpu(index));
+        auto cpuid = arch::x86_64::shape_cpuid(m_engine->supported_cpuid(), index, topology, m_config.hidden_features);
+        TRY(vcpu->set_cpuid(cpuid));
+        TRY(start_with_offered_xcr0(*vcpu, cpuid));
         // Enable the local APIC with LINT0 as ExtINT (the PIC) and LINT1 as NMI, as firmware would;
         // without it some hosts deliver no interrupt at all.
-        auto lapic = TRY(vcpu.lapic());
+        auto lapic = TRY(vcpu->lapic());
         write_apic_register(lapic, APIC_SPURIOUS_VECTOR, read_apic_register(lapic, APIC_SPURIOUS_VECTOR) | APIC_SOFTWARE_ENABLE);
         write_apic_register(lapic, APIC_LVT_LINT0, APIC_MODE_EXTINT);
         write_apic_register(lapic, APIC_LVT_LINT1, APIC_MODE_NMI);
-        TRY(vcpu.set_lapic(lapic));
+        TRY(vcpu->set_lapic(lapic));
         if (index == 0) {
-            auto regs = TRY(vcpu.regs());
-            auto sregs = TRY(vcpu.sregs());
+            auto regs = TRY(vcpu->registers());
+            auto sregs = TRY(vcpu->system_registers());
             TRY(arch::x86_64::prepare_boot_cpu(m_memory, m_kernel.entry, regs, sregs));
-            TRY(vcpu.set_sregs(sregs));
-            TRY(vcpu.set_regs(regs));
+            TRY(vcpu->set_system_registers(sregs));
+            TRY(vcpu->set_registers(regs));
         }
         m_vcpus.push_back(std::move(vcpu));
     }
@@ -308,82 +281,149 @@ void Machine::request_stop(StopReason reason)
     }
     m_stopping.store(true, std::memory_order_release);
     (void)m_stop_event.signal();
+    // Taking the lock orders this after any waiter's look at m_stopping.
+    { std::lock_guard guard(m_state_lock); }
+    m_state_changed.notify_all();
 }
 
 void Machine::kick_vcpus()
 {
-    for (size_t i = 0; i < m_threads.size(); ++i) {
-        m_vcpus[i].request_immediate_exit();
-        ::pthread_kill(m_threads[i].native_handle(), kick_signal());
+    for (size_t i = 0; i < m_threads.size(); ++i)
+        m_vcpus[i]->kick();
+}
+
+template<class Predicate>
+void Machine::kick_until(Predicate done)
+{
+    // Kick again now and then: cheap, and it does not depend on how an engine catches a thread
+    // that was just about to enter the guest when the first kick landed.
+    for (;;) {
+        kick_vcpus();
+        std::unique_lock lock(m_state_lock);
+        if (m_state_changed.wait_for(lock, std::chrono::milliseconds(10), [&] { return done() || m_stopping.load(); }))
+            return;
     }
 }
 
-StopReason Machine::run()
+ErrorOr<void> Machine::start()
 {
-    struct sigaction kick {};
-    kick.sa_handler = ignore_kick; // no SA_RESTART: KVM_RUN must return EINTR
-    ::sigaction(kick_signal(), &kick, nullptr);
-    ::signal(SIGPIPE, SIG_IGN);
-    sigset_t stop_signals, previous;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    ::pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
-
+    if (!m_threads.empty() || m_stopping.load())
+        return make_error("the machine was already started");
     m_running_vcpus = static_cast<u32>(m_vcpus.size());
     for (u32 index = 0; index < m_vcpus.size(); ++index)
         m_threads.emplace_back([this, index] { vcpu_thread(index); });
-    control_loop();
-    // Keep kicking until every vCPU thread has left KVM_RUN: a thread may be between its stop check
-    // and KVM_RUN when the first kick lands, and immediate_exit catches exactly that case.
-    while (m_running_vcpus.load() > 0) {
+    return {};
+}
+
+StopReason Machine::wait()
+{
+    {
+        std::unique_lock lock(m_state_lock);
+        m_state_changed.wait(lock, [this] { return m_stopping.load(); });
+    }
+    for (;;) {
         kick_vcpus();
-        ::usleep(1000);
+        std::unique_lock lock(m_state_lock);
+        if (m_state_changed.wait_for(lock, std::chrono::milliseconds(1), [this] { return m_running_vcpus == 0; }))
+            break;
     }
     for (auto& thread : m_threads)
         thread.join();
     m_threads.clear();
-    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     std::lock_guard guard(m_stop_lock);
     return *m_stop_reason;
 }
 
-void Machine::control_loop()
+void Machine::park_vcpu()
 {
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    Fd signals(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
-    // With a virtio console, keystrokes belong to it; the UART only prints.
-    int input_fd = m_config.virtio_console ? -1 : m_console.input_fd();
-    while (!m_stopping.load(std::memory_order_acquire)) {
-        pollfd fds[3] = {
-            { m_stop_event.fd(), POLLIN, 0 },
-            { signals.get(), POLLIN, 0 },
-            { input_fd, POLLIN, 0 },
-        };
-        int ready = ::poll(fds, input_fd >= 0 ? 3 : 2, -1);
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
-            request_stop(StopReason::make(StopKind::VcpuFailure, fmt::format("control loop: poll failed: {}", std::strerror(errno))));
-            break;
-        }
-        if (fds[1].revents & POLLIN) {
-            signalfd_siginfo info {};
-            if (::read(signals.get(), &info, sizeof(info)) == sizeof(info))
-                request_stop(StopReason::make(StopKind::Signal, fmt::format("stopped by {}", info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM")));
-        }
-        if (input_fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-            u8 buffer[256];
-            ssize_t n = ::read(input_fd, buffer, sizeof(buffer));
-            if (n > 0)
-                m_serial->enqueue_input(std::span(buffer, static_cast<size_t>(n)));
-            else if (n == 0 || (errno != EINTR && errno != EAGAIN))
-                input_fd = -1; // end of input: the guest keeps running without it
-        }
+    std::unique_lock lock(m_state_lock);
+    ++m_parked_vcpus;
+    m_state_changed.notify_all();
+    m_state_changed.wait(lock, [this] { return !m_pause_requested.load() || m_stopping.load(); });
+    --m_parked_vcpus;
+}
+
+ErrorOr<void> Machine::pause()
+{
+    {
+        std::lock_guard lock(m_state_lock);
+        if (m_stopping.load())
+            return make_error("the machine is stopping or has stopped, so it cannot be paused");
+        if (m_threads.empty())
+            return make_error("the machine is not running, so it cannot be paused");
+        if (m_paused)
+            return {};
+        m_pause_requested.store(true);
     }
+    kick_until([this] { return m_parked_vcpus == m_running_vcpus; });
+    if (m_stopping.load()) {
+        {
+            std::lock_guard lock(m_state_lock);
+            m_pause_requested.store(false);
+        }
+        m_state_changed.notify_all();
+        return make_error("the machine stopped while it was being paused");
+    }
+    // No vCPU runs now, so no driver can start or reset a device meanwhile.
+    m_pci->pause();
+    std::lock_guard lock(m_state_lock);
+    m_paused = true;
+    return {};
+}
+
+ErrorOr<void> Machine::resume()
+{
+    {
+        std::lock_guard lock(m_state_lock);
+        if (!m_paused)
+            return make_error("the machine is not paused, so it cannot be resumed");
+    }
+    m_pci->resume();
+    {
+        std::lock_guard lock(m_state_lock);
+        m_paused = false;
+        m_pause_requested.store(false);
+    }
+    m_state_changed.notify_all();
+    return {};
+}
+
+ErrorOr<std::vector<arch::x86_64::VcpuState>> Machine::vcpu_states()
+{
+    {
+        std::lock_guard lock(m_state_lock);
+        if (!m_paused)
+            return make_error("vCPU state is read only while the machine is paused");
+    }
+    std::vector<arch::x86_64::VcpuState> states;
+    for (auto& vcpu : m_vcpus)
+        states.push_back(TRY(vcpu->state().map_error([&](Error const& error) { return error.with_prefix(fmt::format("vCPU {}", vcpu->index())); })));
+    return states;
+}
+
+ErrorOr<void> Machine::set_vcpu_states(std::vector<arch::x86_64::VcpuState> const& states)
+{
+    {
+        std::lock_guard lock(m_state_lock);
+        if (!m_paused)
+            return make_error("vCPU state is written only while the machine is paused");
+    }
+    if (states.size() != m_vcpus.size())
+        return make_error(fmt::format("{} vCPU states given for {} vCPUs", states.size(), m_vcpus.size()));
+    for (size_t i = 0; i < states.size(); ++i)
+        TRY(m_vcpus[i]->set_state(states[i]).map_error([&](Error const& error) { return error.with_prefix(fmt::format("vCPU {}", i)); }));
+    return {};
+}
+
+int Machine::console_input_fd() const
+{
+    // With a virtio console, keystrokes belong to it; the UART only prints.
+    return m_config.virtio_console ? -1 : m_console.input_fd();
+}
+
+void Machine::console_input(std::span<u8 const> bytes)
+{
+    m_serial->enqueue_input(bytes);
 }
 
 void Machine::warn_unhandled(char const* what, u64 address, u32 size, bool is_write)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,9 +13,9 @@
 #include "base/event_fd.h"
 #include "bus/io_bus.h"
 #include "devices/serial_16550.h"
-#include "kvm/system.h"
-#include "kvm/vcpu.h"
-#include "kvm/vm.h"
+#include "engine/engine.h"
+#include "engine/vcpu.h"
+#include "engine/vm.h"
 #include "memory/guest_memory.h"
 #include "sched/host_cores.h"
 #include "vmm/console.h"
@@ -26,29 +27,54 @@
 
 namespace kasou::vmm {
 
-// One virtual machine built from a MachineConfig: KVM VM, guest RAM, the port-I/O and MMIO buses
-// with their devices, the loaded kernel and one vCPU per configured CPU. create() builds and checks
-// everything before any guest code runs; run() starts one thread per vCPU, serves the console and
-// signals on the calling thread, and returns once every vCPU thread has ended.
+// One virtual machine built from a MachineConfig: an engine VM (KVM), guest RAM, the port-I/O and
+// MMIO buses with their devices, the loaded kernel and one vCPU per configured CPU.
 //
-// Stopping: request_stop() may be called from any thread (device callbacks on vCPU threads, the
-// control loop); the first reason wins. It marks the machine stopping and wakes the control loop,
-// which then kicks every vCPU out of KVM_RUN (immediate_exit plus a signal), so a stop never waits
-// on a guest. Lock order: a device's own lock, then m_stop_lock.
+// Lifecycle: create() builds and checks everything before any guest code runs (Built). start()
+// starts one thread per vCPU (Running). pause() brings every vCPU out of the guest and parks its
+// thread, then parks every virtio I/O thread with its requests answered, and returns once all are
+// parked (Paused); resume() lets devices and then vCPUs go on where they were. A stop, asked for
+// with request_stop() from any thread (device callbacks on vCPU threads, the caller's own loop;
+// the first reason wins), ends the vCPU threads whether the machine runs or is paused; wait()
+// returns the reason once they have all ended. Process policy (signals, standard input, exit
+// statuses) is the caller's: stop_fd() and console_input() are what it needs for that.
+//
+// Threads: create(), start(), pause(), resume(), wait() and the vCPU-state calls belong to one
+// controlling thread; request_stop() and console_input() may be called from any thread. A stop
+// never waits on a guest: every vCPU is kicked out of its engine's run(). Lock order: a device's
+// own lock, then m_stop_lock; m_state_lock is taken alone.
 class Machine {
 public:
     static ErrorOr<std::unique_ptr<Machine>> create(MachineConfig config);
+    // Stops and ends a machine that is still running or paused.
     ~Machine();
 
-    // Runs the guest to its end. Must be called once, from the thread that created the machine.
-    StopReason run();
+    ErrorOr<void> start();
     void request_stop(StopReason reason);
+    // Readable from the moment the machine is stopping (to poll beside other descriptors).
+    int stop_fd() const { return m_stop_event.fd(); }
+    // Waits for the stop, ends every vCPU thread and returns why the machine stopped.
+    StopReason wait();
+
+    // Fail, without waiting, on a machine that was never started or is stopping; pause() also
+    // fails when a stop comes while it waits, resume() when the machine is not paused.
+    ErrorOr<void> pause();
+    ErrorOr<void> resume();
+
+    // The whole state of every vCPU, in index order; only while paused.
+    ErrorOr<std::vector<arch::x86_64::VcpuState>> vcpu_states();
+    ErrorOr<void> set_vcpu_states(std::vector<arch::x86_64::VcpuState> const& states);
+
+    // Where keystrokes for the guest's UART come from (-1: none, or the virtio console takes
+    // them), and the call that hands them to it.
+    int console_input_fd() const;
+    void console_input(std::span<u8 const> bytes);
 
     arch::x86_64::LoadedKernel const& kernel() const { return m_kernel; }
 
 private:
-    Machine(MachineConfig config, kvm::System system, kvm::Vm vm, memory::GuestMemory memory, Console console,
-        EventFd stop_event);
+    Machine(MachineConfig config, std::unique_ptr<engine::Engine> engine, std::unique_ptr<engine::Vm> vm, memory::GuestMemory memory,
+        Console console, EventFd stop_event);
 
     ErrorOr<void> add_interrupt_controllers();
     // Drives ISA line `irq` on whichever irqchip the machine has.
@@ -58,30 +84,42 @@ private:
     ErrorOr<void> place_vcpus();
     ErrorOr<void> create_vcpus();
     void vcpu_thread(u32 index);
-    void control_loop();
+    // Parks the calling vCPU thread until resume() or a stop.
+    void park_vcpu();
     void kick_vcpus();
+    // Kicks until every vCPU thread satisfies `done` (checked under m_state_lock) or the machine
+    // is stopping.
+    template<class Predicate>
+    void kick_until(Predicate done);
     void warn_unhandled(char const* what, u64 address, u32 size, bool is_write);
 
     MachineConfig m_config;
-    kvm::System m_system;
-    kvm::Vm m_vm;
+    std::unique_ptr<engine::Engine> m_engine;
+    std::unique_ptr<engine::Vm> m_vm;
     memory::GuestMemory m_memory;
     Console m_console;
     EventFd m_stop_event;
     bus::IoBus m_pio_bus { "port I/O" };
     bus::IoBus m_mmio_bus { "MMIO" };
     std::shared_ptr<devices::Serial16550> m_serial;
-    IrqchipMode m_irqchip_mode { IrqchipMode::Kernel };
+    engine::InterruptControllers m_interrupt_controllers { engine::InterruptControllers::InKernel };
     std::unique_ptr<GsiRouting> m_routing;
-    std::unique_ptr<SplitIrqchip> m_split_irqchip; // with IrqchipMode::Split only
     std::unique_ptr<PciDevices> m_pci;
     std::unique_ptr<sched::HostCores> m_cores;
     std::optional<sched::VmPlacement> m_placement;
     arch::x86_64::LoadedKernel m_kernel;
-    std::vector<kvm::Vcpu> m_vcpus;
+    std::vector<std::unique_ptr<engine::Vcpu>> m_vcpus;
+    // With InterruptControllers::Split only. Destroyed before the vCPUs, the routing and the VM
+    // it uses.
+    std::unique_ptr<SplitIrqchip> m_split_irqchip;
     std::vector<std::thread> m_threads;
-    std::atomic<u32> m_running_vcpus { 0 };
     std::atomic<bool> m_stopping { false };
+    std::atomic<bool> m_pause_requested { false }; // written under m_state_lock
+    std::mutex m_state_lock;
+    std::condition_variable m_state_changed;
+    u32 m_running_vcpus { 0 }; // vCPU threads not yet ended; under m_state_lock
+    u32 m_parked_vcpus { 0 };  // under m_state_lock
+    bool m_paused { false };   // under m_state_lock
     std::atomic<u32> m_unhandled_warnings { 0 };
     std::mutex m_stop_lock;
     std::optional<StopReason> m_stop_reason;

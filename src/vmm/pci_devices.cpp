@@ -27,7 +27,7 @@ ErrorOr<std::shared_ptr<storage::BlockDevice>> open_raw_disk(DiskSpec const& spe
 
 } // namespace
 
-ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing,
+ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(engine::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing,
     Options const& options)
 {
     std::unique_ptr<PciDevices> devices(new PciDevices());
@@ -73,7 +73,7 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(kvm::Vm& vm, memory::Gue
     return devices;
 }
 
-ErrorOr<void> PciDevices::add(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::chrono::nanoseconds io_poll,
+ErrorOr<void> PciDevices::add(engine::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::chrono::nanoseconds io_poll,
     std::shared_ptr<virtio::VirtioDevice> device)
 {
     u16 vectors = static_cast<u16>(device->queue_count() + 1);
@@ -94,6 +94,18 @@ ErrorOr<void> PciDevices::attach(bus::IoBus& pio, bus::IoBus& mmio)
     for (auto const& transport : m_transports)
         transport->route_notifications();
     return {};
+}
+
+void PciDevices::pause()
+{
+    for (auto& transport : m_transports)
+        transport->pause();
+}
+
+void PciDevices::resume()
+{
+    for (auto& transport : m_transports)
+        transport->resume();
 }
 
 } // namespace kasou::vmm

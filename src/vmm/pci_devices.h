@@ -8,7 +8,7 @@
 
 #include "base/error.h"
 #include "bus/io_bus.h"
-#include "kvm/vm.h"
+#include "engine/vm.h"
 #include "memory/guest_memory.h"
 #include "pci/pci_bus.h"
 #include "storage/pool/pool_handle.h"
@@ -42,17 +42,21 @@ public:
         std::chrono::nanoseconds io_poll { virtio::AdaptivePoll::DEFAULT_MAXIMUM };
     };
 
-    static ErrorOr<std::unique_ptr<PciDevices>> create(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing,
+    static ErrorOr<std::unique_ptr<PciDevices>> create(engine::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing,
         Options const& options);
 
     // Inserts the configuration ports, ECAM and BAR window into the buses. Each queue's notification
     // address becomes a KVM ioeventfd while its function has memory decoding on, following BAR moves.
     ErrorOr<void> attach(bus::IoBus& pio, bus::IoBus& mmio);
     size_t device_count() const { return m_transports.size(); }
+    // Parks every device's I/O thread with its requests answered / lets them go on (while no
+    // vCPU runs; see virtio::PciTransport::pause).
+    void pause();
+    void resume();
 
 private:
     PciDevices() = default;
-    ErrorOr<void> add(kvm::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::chrono::nanoseconds io_poll,
+    ErrorOr<void> add(engine::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing, std::chrono::nanoseconds io_poll,
         std::shared_ptr<virtio::VirtioDevice> device);
 
     std::unique_ptr<IoeventfdRouter> m_router; // declared first: outlives the transports (here and on the bus)

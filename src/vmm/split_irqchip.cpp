@@ -1,6 +1,7 @@
 #include "vmm/split_irqchip.h"
 
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <poll.h>
 #include <sys/timerfd.h>
@@ -26,25 +27,30 @@ u64 monotonic_ns()
 
 } // namespace
 
-ErrorOr<IrqchipMode> SplitIrqchip::choose_mode(kvm::System const& system, std::optional<IrqchipMode> requested)
+ErrorOr<engine::InterruptControllers> SplitIrqchip::choose(engine::Engine const& engine, std::optional<engine::InterruptControllers> requested)
 {
-    bool split = system.check_extension(KVM_CAP_SPLIT_IRQCHIP) > 0;
-    if (requested == IrqchipMode::Split && !split)
-        return make_error("--irqchip split: this host's KVM lacks KVM_CAP_SPLIT_IRQCHIP; use --irqchip kernel");
+    using engine::InterruptControllers;
+    bool split = engine.supports(engine::Capability::SplitIrqchip);
+    if (requested == InterruptControllers::Split && !split)
+        return make_error(fmt::format("--irqchip split: {} cannot leave the PIC, IOAPIC and PIT to kasou here (KVM lacks "
+                                      "KVM_CAP_SPLIT_IRQCHIP); use --irqchip kernel",
+            engine.name()));
     if (!requested && !split)
-        spdlog::info("this host's KVM lacks KVM_CAP_SPLIT_IRQCHIP: using its in-kernel PIC, IOAPIC and PIT (--irqchip kernel)");
-    auto mode = requested.value_or(split ? IrqchipMode::Split : IrqchipMode::Kernel);
-    spdlog::debug("irqchip: {}", irqchip_mode_name(mode));
-    return mode;
+        spdlog::info("{} cannot leave the PIC, IOAPIC and PIT to kasou here (KVM lacks KVM_CAP_SPLIT_IRQCHIP): using its own "
+                     "(--irqchip kernel)",
+            engine.name());
+    auto chosen = requested.value_or(split ? InterruptControllers::Split : InterruptControllers::InKernel);
+    spdlog::debug("irqchip: {}", chosen == InterruptControllers::Split ? "split" : "kernel");
+    return chosen;
 }
 
-ErrorOr<std::unique_ptr<SplitIrqchip>> SplitIrqchip::create(kvm::Vm& vm, GsiRouting& routing, int kick_signal)
+ErrorOr<std::unique_ptr<SplitIrqchip>> SplitIrqchip::create(engine::Vm& vm, GsiRouting& routing)
 {
     Fd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
     if (timer.get() < 0)
         return make_errno_error(errno, "timerfd_create for the PIT");
     auto stop = TRY(EventFd::create());
-    std::unique_ptr<SplitIrqchip> chip(new SplitIrqchip(vm, routing, kick_signal, std::move(timer), std::move(stop)));
+    std::unique_ptr<SplitIrqchip> chip(new SplitIrqchip(vm, routing, std::move(timer), std::move(stop)));
     // The timer thread takes no signals: stop signals are read through a signalfd elsewhere.
     sigset_t all, previous;
     sigfillset(&all);
@@ -54,21 +60,23 @@ ErrorOr<std::unique_ptr<SplitIrqchip>> SplitIrqchip::create(kvm::Vm& vm, GsiRout
     return chip;
 }
 
-SplitIrqchip::SplitIrqchip(kvm::Vm& vm, GsiRouting& routing, int kick_signal, Fd timer, EventFd stop)
+SplitIrqchip::SplitIrqchip(engine::Vm& vm, GsiRouting& routing, Fd timer, EventFd stop)
     : m_vm(vm)
     , m_routing(routing)
-    , m_kick_signal(kick_signal)
     , m_timer(std::move(timer))
     , m_stop(std::move(stop))
 {
     m_pic = std::make_shared<emu::PicPair>([this](bool level) { intr_changed(level); });
     m_ioapic = std::make_shared<emu::Ioapic>(
         [this](u32 pin, emu::MsiMessage message) {
-            if (auto sent = m_vm.signal_msi(message.address, message.data); !sent)
+            if (auto sent = m_vm.signal_msi({ message.address, message.data }); !sent)
                 spdlog::warn("IOAPIC pin {}: {}", pin, sent.error().to_string());
         },
         [this](u32 pin, std::optional<emu::MsiMessage> message) {
-            if (auto routed = m_routing.set_ioapic_route(pin, message); !routed)
+            std::optional<engine::MsiMessage> route;
+            if (message)
+                route = engine::MsiMessage { message->address, message->data };
+            if (auto routed = m_routing.set_ioapic_route(pin, route); !routed)
                 spdlog::warn("IOAPIC pin {}: {}", pin, routed.error().to_string());
         });
     m_pit = std::make_shared<emu::Pit8254>(
@@ -105,34 +113,24 @@ void SplitIrqchip::intr_changed(bool level)
 {
     if (!level)
         return;
-    // vCPU 0 may sit in KVM_RUN (halted, or in the guest): make it come out and inject. The flag
-    // and the immediate exit cover a kick that lands between its check and its next KVM_RUN.
+    // vCPU 0 may sit in run() (halted, or in the guest): make it come out and inject. A kick
+    // that lands before its next run() still makes that run() return at once.
     std::lock_guard guard(m_wake_lock);
-    if (!m_boot_vcpu)
-        return; // not running yet: its first before_boot_vcpu_run() sees the request
-    m_woken.store(true);
-    m_boot_vcpu->request_immediate_exit();
-    ::pthread_kill(m_boot_thread, m_kick_signal);
+    if (m_boot_vcpu)
+        m_boot_vcpu->kick(); // not running yet: its first before_boot_vcpu_run() sees the request
 }
 
-ErrorOr<void> SplitIrqchip::before_boot_vcpu_run(kvm::Vcpu& vcpu)
+ErrorOr<void> SplitIrqchip::before_boot_vcpu_run(engine::Vcpu& vcpu)
 {
     if (!m_boot_vcpu) {
         std::lock_guard guard(m_wake_lock);
         m_boot_vcpu = &vcpu;
-        m_boot_thread = ::pthread_self();
     }
-    if (m_woken.exchange(false))
-        vcpu.clear_immediate_exit();
-    kvm_run* run = vcpu.run_state();
-    if (m_pic->interrupt_pending() && run->ready_for_interrupt_injection) {
-        u8 vector = m_pic->acknowledge();
-        TRY(vcpu.inject_external_interrupt(vector));
-        // KVM holds one ExtINT at a time: ask for an exit when it can take the next.
-        run->request_interrupt_window = m_pic->interrupt_pending() ? 1 : 0;
-        return {};
-    }
-    run->request_interrupt_window = m_pic->interrupt_pending() ? 1 : 0;
+    if (m_pic->interrupt_pending() && vcpu.ready_for_interrupt_injection())
+        TRY(vcpu.inject_external_interrupt(m_pic->acknowledge()));
+    // The engine holds one ExtINT at a time: while the PIC has more, ask for an exit when the
+    // guest can take the next.
+    vcpu.request_interrupt_window(m_pic->interrupt_pending());
     return {};
 }
 

@@ -13,7 +13,7 @@ constexpr u64 CR0_PG = 1u << 31;
 constexpr u64 EFER_LMA = 1u << 10;
 constexpr size_t INSTRUCTION_BYTES = 16;
 
-char const* cpu_mode(kvm_sregs const& sregs)
+char const* cpu_mode(arch::x86_64::SystemRegisters const& sregs)
 {
     if (sregs.efer & EFER_LMA)
         return sregs.cs.l ? "64-bit mode" : "compatibility mode";
@@ -24,10 +24,10 @@ char const* cpu_mode(kvm_sregs const& sregs)
 
 } // namespace
 
-std::string describe_vcpu_position(kvm::Vcpu const& vcpu, memory::GuestMemory const& memory)
+std::string describe_vcpu_position(engine::Vcpu const& vcpu, memory::GuestMemory const& memory)
 {
-    auto regs = vcpu.regs();
-    auto sregs = vcpu.sregs();
+    auto regs = vcpu.registers();
+    auto sregs = vcpu.system_registers();
     if (!regs || !sregs)
         return "registers unreadable";
     // KVM on AMD SVM puts a vCPU that shut down back into its reset state before returning.

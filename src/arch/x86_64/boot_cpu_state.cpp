@@ -46,9 +46,9 @@ constexpr std::array<u64, 5> BOOT_GDT = {
 static_assert(sizeof(BOOT_GDT) <= boot_layout::START_INFO - boot_layout::GDT);
 static_assert(boot_layout::PAGE_TABLES + IDENTITY_MAP_TABLES_SIZE <= boot_layout::PAGE_TABLES_END);
 
-kvm_segment segment_from(u64 entry, u16 selector)
+Segment segment_from(u64 entry, u16 selector)
 {
-    kvm_segment segment {};
+    Segment segment {};
     segment.base = ((entry >> 16) & 0xFF'FFFF) | (((entry >> 56) & 0xFF) << 24);
     u32 limit = static_cast<u32>((entry & 0xFFFF) | (((entry >> 48) & 0xF) << 16));
     segment.g = (entry >> 55) & 1;
@@ -64,7 +64,7 @@ kvm_segment segment_from(u64 entry, u16 selector)
     return segment;
 }
 
-void real_mode_segment(kvm_segment& segment, u16 value, u8 type)
+void real_mode_segment(Segment& segment, u16 value, u8 type)
 {
     segment.selector = value;
     segment.base = u64 { value } << 4;
@@ -98,7 +98,7 @@ ErrorOr<void> write_identity_page_tables(memory::GuestMemory const& memory)
     return {};
 }
 
-ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry const& entry, kvm_regs& regs, kvm_sregs& sregs)
+ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry const& entry, GeneralRegisters& regs, SystemRegisters& sregs)
 {
     regs = {};
     regs.rflags = RFLAGS_RESERVED;

@@ -1,6 +1,6 @@
 #pragma once
 
-#include <linux/kvm.h>
+#include "arch/x86_64/cpu_state.h"
 
 #include "arch/x86_64/boot_entry.h"
 #include "base/error.h"
@@ -18,10 +18,10 @@ constexpr u64 IDENTITY_MAP_TABLES_SIZE = 6 * 0x1000;
 ErrorOr<void> write_identity_page_tables(memory::GuestMemory const& memory);
 
 // Puts the bootstrap vCPU's registers in the state `entry` asks for, starting from the vCPU's reset
-// state as KVM reports it: real mode with CS = DS = ES = SS = segment; 32-bit protected mode with
+// state as the engine reports it: real mode with CS = DS = ES = SS = segment; 32-bit protected mode with
 // flat 4 GiB segments from a GDT kasou writes at boot_layout::GDT (the PVH ABI: paging off, CR4 = 0,
 // interrupts off, EBX = start info); or 64-bit long mode with kasou's identity page tables, CS =
 // 0x10 (64-bit code) and DS = ES = SS = 0x18 (the Linux 64-bit boot protocol: RSI = boot_params).
-ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry const& entry, kvm_regs& regs, kvm_sregs& sregs);
+ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry const& entry, GeneralRegisters& regs, SystemRegisters& sregs);
 
 } // namespace kasou::arch::x86_64

@@ -92,7 +92,7 @@ std::vector<FeatureRow> const& feature_rows()
     return rows;
 }
 
-u32& register_of(kvm_cpuid_entry2& entry, CpuidRegister reg)
+u32& register_of(CpuidEntry& entry, CpuidRegister reg)
 {
     switch (reg) {
     case Eax:
@@ -107,10 +107,10 @@ u32& register_of(kvm_cpuid_entry2& entry, CpuidRegister reg)
     return entry.edx;
 }
 
-void hide_one(std::vector<kvm_cpuid_entry2>& table, CpuFeature const& feature)
+void hide_one(CpuidTable& table, CpuFeature const& feature)
 {
     for (auto& entry : table) {
-        bool indexed = entry.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+        bool indexed = entry.significant_index;
         if (entry.function == feature.function && (!indexed || entry.index == feature.index))
             register_of(entry, feature.reg) &= ~(u32 { 1 } << feature.bit);
     }
@@ -158,7 +158,7 @@ ErrorOr<std::vector<CpuFeature>> parse_hidden_features(std::string_view list)
     return hidden;
 }
 
-void hide_features(std::vector<kvm_cpuid_entry2>& table, std::vector<CpuFeature> const& features)
+void hide_features(CpuidTable& table, std::vector<CpuFeature> const& features)
 {
     for (auto const& feature : features)
         hide_one(table, feature);

@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-#include <linux/kvm.h>
+#include "arch/x86_64/cpu_state.h"
 
 #include "base/error.h"
 #include "base/types.h"
@@ -31,6 +31,6 @@ std::vector<CpuFeature> const& known_cpu_features();
 ErrorOr<std::vector<CpuFeature>> parse_hidden_features(std::string_view list);
 
 // Clears each feature (and its dependants) in the table.
-void hide_features(std::vector<kvm_cpuid_entry2>& table, std::vector<CpuFeature> const& features);
+void hide_features(CpuidTable& table, std::vector<CpuFeature> const& features);
 
 } // namespace kasou::arch::x86_64

@@ -20,31 +20,31 @@ constexpr u32 LEVEL_TYPE_CORE = 2;
 constexpr u32 HYPERVISOR_BASE = 0x4000'0000;
 constexpr u32 AMD_ADDRESS_SIZES = 0x8000'0008;
 
-kvm_cpuid_entry2* find_mutable(std::vector<kvm_cpuid_entry2>& table, u32 function, u32 index)
+CpuidEntry* find_mutable(CpuidTable& table, u32 function, u32 index)
 {
     for (auto& entry : table) {
-        bool indexed = entry.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+        bool indexed = entry.significant_index;
         if (entry.function == function && (!indexed || entry.index == index))
             return &entry;
     }
     return nullptr;
 }
 
-bool is_amd(std::vector<kvm_cpuid_entry2> const& table)
+bool is_amd(CpuidTable const& table)
 {
     auto const* vendor = find_cpuid(table, 0);
     // "AuthenticAMD": EBX "Auth", EDX "enti", ECX "cAMD".
     return vendor && vendor->ebx == 0x6874'7541 && vendor->edx == 0x6974'6e65 && vendor->ecx == 0x444d'4163;
 }
 
-void add_topology_leaf(std::vector<kvm_cpuid_entry2>& table, u32 function, CpuTopology const& topology, u32 apic_id)
+void add_topology_leaf(CpuidTable& table, u32 function, CpuTopology const& topology, u32 apic_id)
 {
-    std::erase_if(table, [&](kvm_cpuid_entry2 const& entry) { return entry.function == function; });
+    std::erase_if(table, [&](CpuidEntry const& entry) { return entry.function == function; });
     auto level = [&](u32 index, u32 shift, u32 count, u32 type) {
-        kvm_cpuid_entry2 entry {};
+        CpuidEntry entry {};
         entry.function = function;
         entry.index = index;
-        entry.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+        entry.significant_index = true;
         entry.eax = shift;
         entry.ebx = count;
         entry.ecx = (type << 8) | index;
@@ -58,12 +58,12 @@ void add_topology_leaf(std::vector<kvm_cpuid_entry2>& table, u32 function, CpuTo
 
 } // namespace
 
-kvm_cpuid_entry2 const* find_cpuid(std::vector<kvm_cpuid_entry2> const& table, u32 function, u32 index)
+CpuidEntry const* find_cpuid(CpuidTable const& table, u32 function, u32 index)
 {
-    return find_mutable(const_cast<std::vector<kvm_cpuid_entry2>&>(table), function, index);
+    return find_mutable(const_cast<CpuidTable&>(table), function, index);
 }
 
-std::vector<kvm_cpuid_entry2> shape_cpuid(std::vector<kvm_cpuid_entry2> table, u32 vcpu_index, CpuTopology const& topology,
+CpuidTable shape_cpuid(CpuidTable table, u32 vcpu_index, CpuTopology const& topology,
     std::vector<CpuFeature> const& hidden)
 {
     u32 apic_id = topology.apic_id(vcpu_index);
@@ -105,14 +105,14 @@ std::vector<kvm_cpuid_entry2> shape_cpuid(std::vector<kvm_cpuid_entry2> table, u
     }
 
     if (!find_cpuid(table, HYPERVISOR_BASE)) {
-        kvm_cpuid_entry2 signature {};
+        CpuidEntry signature {};
         signature.function = HYPERVISOR_BASE;
         signature.eax = HYPERVISOR_BASE + 1;
         std::memcpy(&signature.ebx, "KVMK", 4);
         std::memcpy(&signature.ecx, "VMKV", 4);
         std::memcpy(&signature.edx, "M\0\0\0", 4);
         table.push_back(signature);
-        kvm_cpuid_entry2 features {};
+        CpuidEntry features {};
         features.function = HYPERVISOR_BASE + 1;
         table.push_back(features);
     }

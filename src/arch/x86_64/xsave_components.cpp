@@ -37,18 +37,18 @@ constexpr std::array<Component, 9> USER_COMPONENTS { {
 // Components 0 (x87) and 1 (SSE) come with XSAVE itself.
 constexpr u64 ALWAYS_OFFERED = 0b11;
 
-kvm_cpuid_entry2* find_entry(std::vector<kvm_cpuid_entry2>& table, u32 function, u32 index)
+CpuidEntry* find_entry(CpuidTable& table, u32 function, u32 index)
 {
-    return const_cast<kvm_cpuid_entry2*>(find_cpuid(table, function, index));
+    return const_cast<CpuidEntry*>(find_cpuid(table, function, index));
 }
 
-bool offers_xsave(std::vector<kvm_cpuid_entry2> const& table)
+bool offers_xsave(CpuidTable const& table)
 {
     auto const* leaf1 = find_cpuid(table, 1);
     return leaf1 && (leaf1->ecx & LEAF1_ECX_XSAVE) && find_cpuid(table, LEAF_XSAVE, 0);
 }
 
-bool feature_offered(std::vector<kvm_cpuid_entry2> const& table, Component const& component)
+bool feature_offered(CpuidTable const& table, Component const& component)
 {
     auto const* entry = find_cpuid(table, component.function, 0);
     if (!entry)
@@ -58,7 +58,7 @@ bool feature_offered(std::vector<kvm_cpuid_entry2> const& table, Component const
 }
 
 // The user components that both leaf 0xD and the feature bits offer.
-u64 offered_mask(std::vector<kvm_cpuid_entry2> const& table)
+u64 offered_mask(CpuidTable const& table)
 {
     auto const* leaf = find_cpuid(table, LEAF_XSAVE, 0);
     u64 listed = (u64 { leaf->edx } << 32) | leaf->eax;
@@ -71,7 +71,7 @@ u64 offered_mask(std::vector<kvm_cpuid_entry2> const& table)
 }
 
 // The standard-format size of an area holding the components in `mask`: the end of the last one.
-u32 area_size(std::vector<kvm_cpuid_entry2> const& table, u64 mask)
+u32 area_size(CpuidTable const& table, u64 mask)
 {
     u32 size = LEGACY_AREA_SIZE;
     for (u32 index = 2; index < 64; ++index) {
@@ -85,7 +85,7 @@ u32 area_size(std::vector<kvm_cpuid_entry2> const& table, u64 mask)
 
 } // namespace
 
-void shape_xsave_leaf(std::vector<kvm_cpuid_entry2>& table)
+void shape_xsave_leaf(CpuidTable& table)
 {
     if (!offers_xsave(table))
         return;
@@ -106,7 +106,7 @@ void shape_xsave_leaf(std::vector<kvm_cpuid_entry2>& table)
     leaf->ecx = leaf->ebx;
 }
 
-u64 offered_xcr0(std::vector<kvm_cpuid_entry2> const& table)
+u64 offered_xcr0(CpuidTable const& table)
 {
     if (!offers_xsave(table))
         return 0;

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include <linux/kvm.h>
+#include "arch/x86_64/cpu_state.h"
 
 #include "base/types.h"
 
@@ -14,11 +14,11 @@ namespace kasou::arch::x86_64 {
 // and the size fields (EBX for that mask, ECX for all offered components) are recomputed from the
 // sub-leaves that remain. Supervisor components (0xD.1 ECX:EDX) are left as they are. Without XSAVE
 // in leaf 1 the table is not changed.
-void shape_xsave_leaf(std::vector<kvm_cpuid_entry2>& table);
+void shape_xsave_leaf(CpuidTable& table);
 
 // The XCR0 a guest that enables every offered user component would write, or 0 when the table
 // offers no XSAVE. A vCPU starts with this XCR0 so that the XSAVE area size KVM reports in
 // 0xD.0 EBX agrees with what a guest kernel computes even before it writes XCR0 itself.
-u64 offered_xcr0(std::vector<kvm_cpuid_entry2> const& table);
+u64 offered_xcr0(CpuidTable const& table);
 
 } // namespace kasou::arch::x86_64

@@ -44,8 +44,8 @@ TEST(BootCpuState, LinuxEntryIsLongModeWithBootSelectors)
     entry.mode = EntryMode::Long64;
     entry.instruction_pointer = 0x100200;
     entry.rsi = boot_layout::START_INFO;
-    kvm_regs regs {};
-    kvm_sregs sregs {};
+    GeneralRegisters regs {};
+    SystemRegisters sregs {};
     ASSERT_TRUE(prepare_boot_cpu(memory, entry, regs, sregs));
     EXPECT_EQ(regs.rip, 0x100200u);
     EXPECT_EQ(regs.rsi, boot_layout::START_INFO);

@@ -8,12 +8,12 @@ using namespace kasou::arch::x86_64;
 
 namespace {
 
-kvm_cpuid_entry2 entry(u32 function, u32 eax, u32 ebx, u32 ecx, u32 edx, u32 index = 0, u32 flags = 0)
+CpuidEntry entry(u32 function, u32 eax, u32 ebx, u32 ecx, u32 edx, u32 index = 0, bool significant_index = false)
 {
-    kvm_cpuid_entry2 e {};
+    CpuidEntry e {};
     e.function = function;
     e.index = index;
-    e.flags = flags;
+    e.significant_index = significant_index;
     e.eax = eax;
     e.ebx = ebx;
     e.ecx = ecx;
@@ -22,15 +22,15 @@ kvm_cpuid_entry2 entry(u32 function, u32 eax, u32 ebx, u32 ecx, u32 edx, u32 ind
 }
 
 // A small host table: GenuineIntel, max leaf 0xD, leaf 1 with XSAVE and AVX, an L1D and an L3 cache.
-std::vector<kvm_cpuid_entry2> host_table()
+CpuidTable host_table()
 {
     return {
         entry(0, 0xD, 0x756e6547, 0x6c65746e, 0x49656e69),
         entry(1, 0x50657, 0x00010800, (1u << 26) | (1u << 28) | (1u << 13), 1u << 0),
-        entry(4, (1u << 5) | 1, 0, 0, 0, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
-        entry(4, (3u << 5) | 3, 0, 0, 0, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
-        entry(7, 0, (1u << 5) | (1u << 16) | (1u << 17), 0, 0, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
-        entry(0xD, 1, 0, 0, 0, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
+        entry(4, (1u << 5) | 1, 0, 0, 0, 0, true),
+        entry(4, (3u << 5) | 3, 0, 0, 0, 1, true),
+        entry(7, 0, (1u << 5) | (1u << 16) | (1u << 17), 0, 0, 0, true),
+        entry(0xD, 1, 0, 0, 0, 1, true),
     };
 }
 
@@ -125,11 +125,11 @@ TEST(CpuFeatures, RefusesUnknownOrAddedFeatures)
 
 namespace {
 
-constexpr u32 INDEXED = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+constexpr bool INDEXED = true;
 
 // An AVX-512 host as KVM reports it (sizes and offsets of a Skylake server): leaf 0xD lists x87,
 // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM and PKRU, though leaf 7 does not offer PKU.
-std::vector<kvm_cpuid_entry2> avx512_host()
+CpuidTable avx512_host()
 {
     return {
         entry(0, 0xD, 0x756e6547, 0x6c65746e, 0x49656e69),
@@ -145,7 +145,7 @@ std::vector<kvm_cpuid_entry2> avx512_host()
     };
 }
 
-std::vector<kvm_cpuid_entry2> shaped(std::string_view hidden)
+CpuidTable shaped(std::string_view hidden)
 {
     return shape_cpuid(avx512_host(), 0, CpuTopology::single_package(1), parse_hidden_features(hidden).value());
 }

@@ -105,8 +105,8 @@ TEST(BootCpuState, PvhEntryIsFlatProtectedModeWithPagingOff)
     entry.mode = EntryMode::Protected32;
     entry.instruction_pointer = 0x100000;
     entry.rbx = boot_layout::START_INFO;
-    kvm_regs regs {};
-    kvm_sregs sregs {};
+    GeneralRegisters regs {};
+    SystemRegisters sregs {};
     ASSERT_TRUE(prepare_boot_cpu(memory, entry, regs, sregs));
     EXPECT_EQ(regs.rip, 0x100000u);
     EXPECT_EQ(regs.rbx, boot_layout::START_INFO);

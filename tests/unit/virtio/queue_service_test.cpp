@@ -118,6 +118,7 @@ struct QueueServiceTest : ::testing::Test {
     TestDriver ring { memory, QUEUE_SIZE };
     EventFd notify = EventFd::create().value();
     EventFd stop = EventFd::create().value();
+    std::unique_ptr<PauseGate> pause_gate = PauseGate::create().value();
     EntropyDevice device;
     std::atomic<u64> interrupts { 0 };
 
@@ -132,7 +133,7 @@ struct QueueServiceTest : ::testing::Test {
         ring.set_used_event(0xFFFF); // the driver polls: no interrupt wanted
         std::vector<QueueService::Queue> queues;
         queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), event_index).value(), 1, notify.fd() });
-        QueueService service(device, std::move(queues), stop.fd(), [this](u16) { ++interrupts; }, poll);
+        QueueService service(device, std::move(queues), stop.fd(), *pause_gate, [this](u16) { ++interrupts; }, poll);
         ErrorOr<void> served;
         std::thread io([&] { served = service.run(); });
         RacingDriver driver(memory, ring, notify, event_index);
@@ -203,7 +204,7 @@ TEST_F(QueueServiceTest, InterruptsFollowTheUsedEvent)
     std::vector<QueueService::Queue> queues;
     queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
     u16 vector_seen = 0;
-    QueueService service(device, std::move(queues), stop.fd(), [&](u16 vector) { vector_seen = vector; ++interrupts; }, 32us);
+    QueueService service(device, std::move(queues), stop.fd(), *pause_gate, [&](u16 vector) { vector_seen = vector; ++interrupts; }, 32us);
     std::thread io([&] { (void)service.run(); });
     ring.set_descriptor(0, { ring.buffer(std::vector<u8>(16)), 16, WRITE, 0 });
     ring.make_available(0);
@@ -216,11 +217,55 @@ TEST_F(QueueServiceTest, InterruptsFollowTheUsedEvent)
     EXPECT_EQ(vector_seen, 1);
 }
 
+TEST_F(QueueServiceTest, APausedServiceAnswersNothingUntilResumed)
+{
+    ring.set_used_event(0xFFFF);
+    std::vector<QueueService::Queue> queues;
+    queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
+    QueueService service(device, std::move(queues), stop.fd(), *pause_gate, [](u16) { }, 32us);
+    pause_gate->started();
+    std::thread io([&] {
+        (void)service.run();
+        pause_gate->ended();
+    });
+    for (u16 slot = 0; slot < 2; ++slot)
+        ring.set_descriptor(slot, { ring.buffer(std::vector<u8>(16)), 16, WRITE, 0 });
+    ring.make_available(0);
+    (void)notify.signal();
+    ASSERT_TRUE(eventually([&] { return ring.used_index() == 1; }));
+    pause_gate->pause(); // returns once the thread is parked
+    ring.make_available(1);
+    (void)notify.signal();
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(ring.used_index(), 1) << "a parked service served a request";
+    pause_gate->resume();
+    EXPECT_TRUE(eventually([&] { return ring.used_index() == 2; }));
+    (void)stop.signal();
+    io.join();
+    pause_gate->pause(); // no thread: returns at once
+}
+
+TEST_F(QueueServiceTest, APausedServiceStillStops)
+{
+    std::vector<QueueService::Queue> queues;
+    queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
+    QueueService service(device, std::move(queues), stop.fd(), *pause_gate, [](u16) { }, 32us);
+    pause_gate->started();
+    std::thread io([&] {
+        (void)service.run();
+        pause_gate->ended();
+    });
+    pause_gate->pause();
+    pause_gate->resume(); // what a transport's stop does first
+    (void)stop.signal();
+    io.join();
+}
+
 TEST_F(QueueServiceTest, StopsWhenTheStopEventFires)
 {
     std::vector<QueueService::Queue> queues;
     queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
-    QueueService service(device, std::move(queues), stop.fd(), [](u16) { }, 32us);
+    QueueService service(device, std::move(queues), stop.fd(), *pause_gate, [](u16) { }, 32us);
     (void)stop.signal();
     EXPECT_TRUE(service.run().has_value());
 }
@@ -267,7 +312,7 @@ TEST_F(QueueServiceTest, HostEventsSeeEveryQueueOfTheDeviceByIndex)
     HostFedDevice fed;
     std::vector<QueueService::Queue> queues;
     queues.push_back({ 1, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() }); // only queue 1 enabled
-    QueueService service(fed, std::move(queues), stop.fd(), [](u16) { }, 32us);
+    QueueService service(fed, std::move(queues), stop.fd(), *pause_gate, [](u16) { }, 32us);
     std::thread io([&] { (void)service.run(); });
     (void)fed.host.signal();
     (void)eventually([&] { return fed.queues_seen.load() != 0; });
@@ -286,7 +331,7 @@ TEST_F(QueueServiceTest, HostEventsAndStopAreSeenWhileTheDriverKeepsAddingBuffer
     queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
     ring.set_descriptor(0, { ring.buffer(std::vector<u8>(16)), 16, WRITE, 0 });
     fed.feeding = &ring;
-    QueueService service(fed, std::move(queues), stop.fd(), [](u16) { }, 32us);
+    QueueService service(fed, std::move(queues), stop.fd(), *pause_gate, [](u16) { }, 32us);
     ring.make_available(0);
     std::atomic<bool> returned { false };
     std::thread io([&] {
