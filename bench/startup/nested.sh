@@ -23,7 +23,7 @@ KASOU_BENCH_ARGS="--irqchip kernel" /bin/bench_startup /bin/kasou /guest.elf $RU
 for mode in split kernel; do
     echo "== one kasou run (--irqchip \$mode) under strace: slowest system calls"
     strace -f -tt -T -o /tmp/trace.\$mode /bin/kasou run --kernel /guest.elf --memory 256M --irqchip \$mode >/dev/null
-    sed 's/.*<\\([0-9.]*\\)>\$/\\1 &/' /tmp/trace.\$mode | grep '^[0-9]' | sort -rn | head -n 12
+    awk 'match(\$0, /<[0-9.]+>\$/) { print substr(\$0, RSTART + 1, RLENGTH - 2), \$0 }' /tmp/trace.\$mode | sort -rn | head -n 12
     echo "-- first and last:"
     head -n 1 /tmp/trace.\$mode
     tail -n 1 /tmp/trace.\$mode
@@ -31,8 +31,8 @@ done
 SCRIPT
 
 declare -a firmware=()
-for file in /usr/share/qemu/qboot.rom /usr/share/qemu/bios-microvm.bin; do
-    [ -e "$file" ] && firmware+=(--add "$file=$file")
+for file in /usr/share/qemu/qboot.rom /usr/share/qemu/bios-microvm.bin /usr/share/qemu/pvh.bin; do
+    [ -e "$file" ] && firmware+=(--add "$(realpath "$file")=$file")
 done
 "$HERE/../../tests/nested/nested_host.sh" --kasou "$BUILD/src/cmd/kasou" \
     --binary "$BUILD/bench/startup/bench_startup=/bin/bench_startup" \

@@ -125,7 +125,8 @@ int main(int argc, char **argv)
     for (char *word = extra ? strtok(extra, " ") : NULL; word && kasou_argc < 31; word = strtok(NULL, " "))
         kasou_argv[kasou_argc++] = word;
     kasou_argv[kasou_argc] = NULL;
-    char *qemu_argv[] = { qemu, "-M", "microvm,accel=kvm", "-m", "256M", "-nodefaults", "-no-user-config", "-nographic",
+    /* -L: QEMU's firmware (qboot, pvh.bin) where Debian installs it, wherever the binary lies. */
+    char *qemu_argv[] = { qemu, "-L", "/usr/share/qemu", "-M", "microvm,accel=kvm", "-m", "256M", "-nodefaults", "-no-user-config", "-nographic",
         "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", guest, NULL };
 
     snprintf(error_path, sizeof error_path, "/tmp/bench_startup.%d.err", (int)getpid());
