@@ -41,6 +41,7 @@ struct RunOptions {
     std::vector<std::string> nets;
     std::optional<std::string> vsock;
     std::string console { "serial" };
+    std::string irqchip; // empty: split where the host offers it
     u32 io_poll_us { static_cast<u32>(virtio::AdaptivePoll::DEFAULT_MAXIMUM.count()) };
 };
 
@@ -216,6 +217,8 @@ int run_machine(RunOptions const& options, GlobalOptions const& global, std::chr
         config.vsock = *vsock;
     }
     config.virtio_console = options.console == "virtio";
+    if (!options.irqchip.empty())
+        config.irqchip = options.irqchip == "split" ? engine::InterruptControllers::Split : engine::InterruptControllers::InKernel;
     config.io_poll = std::chrono::microseconds { options.io_poll_us };
 
     auto policy = options.on_reboot == "restart" ? RebootPolicy::Restart : RebootPolicy::Exit;
@@ -267,6 +270,10 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
            "says console=hvc0")
         ->check(CLI::IsMember({ "serial", "virtio" }))
         ->capture_default_str();
+    run->add_option("--irqchip", options->irqchip,
+           "Where the PIC pair, IOAPIC and PIT run: split (kasou's own models beside KVM's local APICs, the default where "
+           "KVM offers KVM_CAP_SPLIT_IRQCHIP) or kernel (KVM's in-kernel irqchip and PIT, the default elsewhere)")
+        ->check(CLI::IsMember({ "split", "kernel" }));
     run->add_option("--io-poll-us", options->io_poll_us,
            "Longest time, in microseconds, a virtio device's I/O thread keeps polling its queues for the next request "
            "before it sleeps; it polls only as long as requests have been arriving that soon, and never when kasou may "

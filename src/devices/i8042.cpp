@@ -7,8 +7,6 @@ namespace kasou::devices {
 namespace {
 
 // Command and status bits (IBM PC/AT technical reference, keyboard controller).
-constexpr u64 DATA_PORT = 0;
-constexpr u64 COMMAND_PORT = 4;
 constexpr u8 STATUS_OUTPUT_FULL = 0x01;
 constexpr u8 STATUS_SYSTEM_FLAG = 0x04;
 constexpr u8 COMMAND_READ_BYTE = 0x20;
@@ -34,10 +32,10 @@ void I8042::read(u64 offset, std::span<u8> data)
     std::fill(data.begin(), data.end(), 0xFF);
     if (data.empty())
         return;
-    if (offset == DATA_PORT) {
+    if (offset == DATA_OFFSET) {
         data[0] = m_output;
         m_output_full = false;
-    } else if (offset == COMMAND_PORT) {
+    } else if (offset == COMMAND_OFFSET) {
         data[0] = STATUS_SYSTEM_FLAG | (m_output_full ? STATUS_OUTPUT_FULL : 0);
     }
 }
@@ -49,10 +47,10 @@ void I8042::write(u64 offset, std::span<u8 const> data)
     bool reset = false;
     {
         std::lock_guard guard(m_lock);
-        if (offset == COMMAND_PORT) {
+        if (offset == COMMAND_OFFSET) {
             reset = data[0] == COMMAND_PULSE_RESET;
             command(data[0]);
-        } else if (offset == DATA_PORT) {
+        } else if (offset == DATA_OFFSET) {
             data_write(data[0]);
             reset = (m_output_port & 0x01) == 0;
         }

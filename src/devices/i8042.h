@@ -10,12 +10,14 @@ namespace kasou::devices {
 
 // The part of the i8042 keyboard controller that guests use without a keyboard: the command byte,
 // self tests, the output port, and the CPU reset line (command 0xFE, or clearing bit 0 of the
-// output port), which calls on_reset. Inserted at port 0x60 with 5 ports: offset 0 is the data
-// port, offset 4 the command/status port; 0x61-0x63 read as 0xFF.
+// output port), which calls on_reset. Its offsets are those of ports 0x60-0x64: offset 0 is the
+// data port, offset 4 the command/status port, 1-3 read as 0xFF. On a PC ports 0x61-0x63 belong to
+// other devices, so it is inserted as two one-port windows (bus::OffsetWindow).
 class I8042 final : public bus::BusDevice {
 public:
     static constexpr u64 PORT = 0x60;
-    static constexpr u64 PORT_COUNT = 5;
+    static constexpr u64 DATA_OFFSET = 0;
+    static constexpr u64 COMMAND_OFFSET = 4;
 
     explicit I8042(std::function<void()> on_reset)
         : m_on_reset(std::move(on_reset))

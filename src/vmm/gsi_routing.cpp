@@ -16,9 +16,11 @@ engine::GsiRoute irqchip_route(u32 gsi, Chip chip, u32 pin)
 
 } // namespace
 
-GsiRouting::GsiRouting(engine::Vm& vm)
+GsiRouting::GsiRouting(engine::Vm& vm, engine::InterruptControllers controllers)
     : m_vm(vm)
 {
+    if (controllers == engine::InterruptControllers::Split)
+        return; // engines refuse routes to controllers they do not have; see set_ioapic_route
     // The PC's wiring, as QEMU programs it for KVM: ISA IRQs 0-15 to the PICs (but the cascade, 2),
     // GSIs 0-23 to the IOAPIC's pins, except that the PIT's IRQ 0 arrives at pin 2, which is what
     // the MADT's interrupt source override tells the guest.
@@ -40,6 +42,17 @@ u32 GsiRouting::allocate_msi()
     u32 gsi = m_next_gsi++;
     m_entries.push_back({ gsi, engine::MsiMessage {} });
     return gsi;
+}
+
+ErrorOr<void> GsiRouting::set_ioapic_route(u32 pin, std::optional<engine::MsiMessage> message)
+{
+    if (pin >= IOAPIC_PINS)
+        return make_error("IOAPIC pin out of range");
+    std::lock_guard guard(m_lock);
+    std::erase_if(m_entries, [pin](engine::GsiRoute const& entry) { return entry.gsi == pin; });
+    if (message)
+        m_entries.push_back({ pin, *message });
+    return commit_locked();
 }
 
 ErrorOr<void> GsiRouting::set_msi(u32 gsi, u64 address, u32 data)

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "base/error.h"
@@ -11,18 +12,26 @@
 
 namespace kasou::vmm {
 
-// The VM's whole GSI routing table: the PC's interrupt wiring to the engine's PICs and IOAPIC
-// (ISA IRQ 0 at IOAPIC pin 2, as the MADT says) plus one MSI route per device vector from GSI 24 up. The engine's table is replaced whole, so this one object owns it and
-// commits it whole after each change. Thread-safe (drivers reprogram MSI-X from vCPU threads).
+// The VM's whole GSI routing table: GSIs 0-23 are the IOAPIC's pins, then one MSI route per device
+// vector from GSI 24 up. With the engine's own interrupt controllers, GSIs 0-23 follow the PC's
+// wiring to its PICs and IOAPIC (ISA IRQ 0 at IOAPIC pin 2, as the MADT says); with a split
+// irqchip they are MSI routes that mirror kasou's IOAPIC's redirection table (the engine scans them
+// for the level-triggered vectors whose EOIs it must report). The engine's table is replaced whole,
+// so this one object owns it and commits it whole after each change. Thread-safe (drivers
+// reprogram MSI-X and the IOAPIC from vCPU threads).
 class GsiRouting {
 public:
     static constexpr u32 FIRST_MSI_GSI = 24;
+    static constexpr u32 IOAPIC_PINS = FIRST_MSI_GSI;
 
-    explicit GsiRouting(engine::Vm& vm);
+    GsiRouting(engine::Vm& vm, engine::InterruptControllers controllers);
 
     // A new GSI for an MSI route (addressed nowhere until set_msi).
     u32 allocate_msi();
     ErrorOr<void> set_msi(u32 gsi, u64 address, u32 data);
+    // Split irqchip: GSI `pin` becomes the MSI the IOAPIC pin translates to, or no route while the
+    // pin is masked; committed at once.
+    ErrorOr<void> set_ioapic_route(u32 pin, std::optional<engine::MsiMessage> message);
     // Installs the current table in the engine.
     ErrorOr<void> commit();
 

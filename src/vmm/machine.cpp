@@ -18,6 +18,7 @@
 #include "base/size.h"
 #include "base/sys.h"
 #include "base/try.h"
+#include "bus/offset_window.h"
 #include "devices/acpi_power.h"
 #include "devices/boot_timer.h"
 #include "devices/cmos_rtc.h"
@@ -105,7 +106,8 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
     auto kernel = TRY(arch::x86_64::load_kernel(memory, image, options).map_error(
         [&](Error const& error) { return error.with_prefix(fmt::format("kernel {}", config.kernel_path)); }));
 
-    auto vm = TRY(engine->create_vm({}));
+    auto interrupt_controllers = TRY(SplitIrqchip::choose(*engine, config.irqchip));
+    auto vm = TRY(engine->create_vm({ interrupt_controllers }));
     for (u32 slot = 0; slot < memory.regions().size(); ++slot) {
         auto const& region = memory.regions()[slot];
         TRY(vm->map_memory(slot, region.guest_physical, region.size(), region.mapping.data(), false));
@@ -116,6 +118,8 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
     std::unique_ptr<Machine> machine(
         new Machine(std::move(config), std::move(engine), std::move(vm), std::move(memory), std::move(console), std::move(stop_event)));
     machine->m_kernel = kernel;
+    machine->m_interrupt_controllers = interrupt_controllers;
+    TRY(machine->add_interrupt_controllers());
     TRY(machine->add_devices());
     TRY(machine->add_pci_devices());
     TRY(machine->place_vcpus());
@@ -148,14 +152,31 @@ Machine::~Machine()
     }
 }
 
+ErrorOr<void> Machine::add_interrupt_controllers()
+{
+    // The whole GSI table is installed even without PCI devices: it also routes the PIT to IOAPIC
+    // pin 2, as the MADT's interrupt source override says.
+    m_routing = std::make_unique<GsiRouting>(*m_vm, m_interrupt_controllers);
+    if (m_interrupt_controllers == engine::InterruptControllers::Split) {
+        m_split_irqchip = TRY(SplitIrqchip::create(*m_vm, *m_routing));
+        TRY(m_split_irqchip->attach(m_pio_bus, m_mmio_bus));
+    }
+    return {};
+}
+
+void Machine::set_isa_irq(u32 irq, bool level)
+{
+    if (m_split_irqchip)
+        m_split_irqchip->set_irq(irq, level);
+    else if (auto result = m_vm->set_irq_line(irq, level); !result)
+        spdlog::warn("IRQ {}: {}", irq, result.error().to_string());
+}
+
 ErrorOr<void> Machine::add_devices()
 {
     m_serial = std::make_shared<devices::Serial16550>(
         [this](std::span<u8 const> bytes) { m_console.write(bytes); },
-        [this](bool level) {
-            if (auto result = m_vm->set_irq_line(devices::Serial16550::COM1_IRQ, level); !result)
-                spdlog::warn("serial interrupt: {}", result.error().to_string());
-        });
+        [this](bool level) { set_isa_irq(devices::Serial16550::COM1_IRQ, level); });
     TRY(m_pio_bus.insert(m_serial, devices::Serial16550::COM1_PORT, devices::Serial16550::PORT_COUNT, "COM1"));
     TRY(m_pio_bus.insert(std::make_shared<devices::DebugExit>([this](u32 value) { request_stop(StopReason::debug_exit(value)); }),
         devices::DebugExit::PORT, devices::DebugExit::PORT_COUNT, "debug exit"));
@@ -165,9 +186,10 @@ ErrorOr<void> Machine::add_devices()
                                      std::chrono::duration<double, std::milli>(elapsed).count());
                              }),
         devices::BootTimer::PORT, 1, "boot timer"));
-    TRY(m_pio_bus.insert(std::make_shared<devices::I8042>(
-                             [this] { request_stop(StopReason::make(StopKind::Reboot, "guest reset the machine through the i8042 controller")); }),
-        devices::I8042::PORT, devices::I8042::PORT_COUNT, "i8042"));
+    auto i8042 = std::make_shared<devices::I8042>(
+        [this] { request_stop(StopReason::make(StopKind::Reboot, "guest reset the machine through the i8042 controller")); });
+    for (u64 offset : { devices::I8042::DATA_OFFSET, devices::I8042::COMMAND_OFFSET })
+        TRY(m_pio_bus.insert(std::make_shared<bus::OffsetWindow>(i8042, offset), devices::I8042::PORT + offset, 1, "i8042"));
     TRY(m_pio_bus.insert(std::make_shared<devices::AcpiPowerControl>(
                              [this] { request_stop(StopReason::make(StopKind::PoweredOff, "guest powered off (ACPI S5)")); },
                              [this] { request_stop(StopReason::make(StopKind::Reboot, "guest reset the machine through the ACPI reset register")); }),
@@ -181,9 +203,6 @@ ErrorOr<void> Machine::add_devices()
 
 ErrorOr<void> Machine::add_pci_devices()
 {
-    // The whole GSI table is installed even without PCI devices: it also routes the PIT to IOAPIC
-    // pin 2, as the MADT's interrupt source override says.
-    m_routing = std::make_unique<GsiRouting>(*m_vm);
     PciDevices::Options options { m_config.disks, m_config.entropy, m_config.state_dir, m_config.nets, m_config.vsock, std::nullopt,
         m_config.io_poll };
     // A polling I/O thread needs a CPU the vCPUs leave free: otherwise it would only hold back a

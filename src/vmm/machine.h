@@ -22,6 +22,7 @@
 #include "vmm/gsi_routing.h"
 #include "vmm/pci_devices.h"
 #include "vmm/machine_config.h"
+#include "vmm/split_irqchip.h"
 #include "vmm/stop_reason.h"
 
 namespace kasou::vmm {
@@ -75,6 +76,9 @@ private:
     Machine(MachineConfig config, std::unique_ptr<engine::Engine> engine, std::unique_ptr<engine::Vm> vm, memory::GuestMemory memory,
         Console console, EventFd stop_event);
 
+    ErrorOr<void> add_interrupt_controllers();
+    // Drives ISA line `irq` on whichever irqchip the machine has.
+    void set_isa_irq(u32 irq, bool level);
     ErrorOr<void> add_devices();
     ErrorOr<void> add_pci_devices();
     ErrorOr<void> place_vcpus();
@@ -98,12 +102,16 @@ private:
     bus::IoBus m_pio_bus { "port I/O" };
     bus::IoBus m_mmio_bus { "MMIO" };
     std::shared_ptr<devices::Serial16550> m_serial;
+    engine::InterruptControllers m_interrupt_controllers { engine::InterruptControllers::InKernel };
     std::unique_ptr<GsiRouting> m_routing;
     std::unique_ptr<PciDevices> m_pci;
     std::unique_ptr<sched::HostCores> m_cores;
     std::optional<sched::VmPlacement> m_placement;
     arch::x86_64::LoadedKernel m_kernel;
     std::vector<std::unique_ptr<engine::Vcpu>> m_vcpus;
+    // With InterruptControllers::Split only. Destroyed before the vCPUs, the routing and the VM
+    // it uses.
+    std::unique_ptr<SplitIrqchip> m_split_irqchip;
     std::vector<std::thread> m_threads;
     std::atomic<bool> m_stopping { false };
     std::atomic<bool> m_pause_requested { false }; // written under m_state_lock

@@ -8,6 +8,7 @@
 #include "arch/x86_64/cpu_features.h"
 #include "base/error.h"
 #include "base/types.h"
+#include "engine/vm.h"
 #include "virtio/adaptive_poll.h"
 #include "vmm/device_specs.h"
 
@@ -45,6 +46,8 @@ struct MachineConfig {
     std::vector<NetSpec> nets;        // --net: one virtio-net device each
     std::optional<VsockSpec> vsock;   // --vsock
     bool virtio_console { false };    // --console virtio: the console is hvc0, not COM1
+    // --irqchip split|kernel; unset: split where the engine offers it.
+    std::optional<engine::InterruptControllers> irqchip;
     // --io-poll-us: how long a virtio device's I/O thread polls for the next request at most.
     std::chrono::microseconds io_poll { virtio::AdaptivePoll::DEFAULT_MAXIMUM };
     // When kasou started, for the boot timer.

@@ -85,16 +85,26 @@ void Machine::vcpu_thread(u32 index)
             return std::nullopt;
         },
         [&](engine::exit::Failure const& failure) -> ExitOutcome { return vcpu_failure(vcpu, m_memory, failure.description); },
-        // With the engine's own interrupt controllers neither is ever asked for.
-        [&](auto const& other) -> ExitOutcome {
-            return vcpu_failure(vcpu, m_memory, fmt::format("unexpected {} exit", engine::exit_name(engine::VcpuExit { other })));
+        // Split irqchip only: the engine reports neither with its own interrupt controllers.
+        [&](engine::exit::IoapicEoi const& eoi) -> ExitOutcome {
+            if (m_split_irqchip)
+                m_split_irqchip->eoi(eoi.vector);
+            return std::nullopt;
         },
+        [&](engine::exit::InterruptWindowOpen const&) -> ExitOutcome { return std::nullopt; }, // the next run injects
     };
 
+    SplitIrqchip* pic_target = index == 0 ? m_split_irqchip.get() : nullptr; // the PICs' ExtINT goes to vCPU 0
     while (!m_stopping.load(std::memory_order_acquire)) {
         if (m_pause_requested.load(std::memory_order_acquire)) {
             park_vcpu();
             continue;
+        }
+        if (pic_target) {
+            if (auto prepared = pic_target->before_boot_vcpu_run(vcpu); !prepared) {
+                request_stop(vcpu_failure(vcpu, m_memory, prepared.error().to_string()));
+                break;
+            }
         }
         auto exit = vcpu.run();
         if (!exit) {
@@ -110,6 +120,8 @@ void Machine::vcpu_thread(u32 index)
             break;
         }
     }
+    if (pic_target)
+        pic_target->boot_vcpu_ended();
     {
         std::lock_guard lock(m_state_lock);
         --m_running_vcpus;

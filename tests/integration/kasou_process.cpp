@@ -1,5 +1,6 @@
 #include "kasou_process.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -22,6 +23,14 @@ KasouProcess::KasouProcess(std::vector<std::string> const& arguments)
     std::string binary = KASOU_BINARY;
     argv.push_back(binary.data());
     std::vector<std::string> copies = arguments;
+    // The /dev/kvm tests run once per irqchip mode: KASOU_TEST_IRQCHIP picks it for every `kasou run`.
+    char const* irqchip = std::getenv("KASOU_TEST_IRQCHIP");
+    bool is_run = std::find(copies.begin(), copies.end(), "run") != copies.end();
+    bool has_irqchip = std::find(copies.begin(), copies.end(), "--irqchip") != copies.end();
+    if (irqchip && *irqchip && is_run && !has_irqchip) {
+        copies.push_back("--irqchip");
+        copies.push_back(irqchip);
+    }
     for (auto& argument : copies)
         argv.push_back(argument.data());
     argv.push_back(nullptr);

@@ -42,6 +42,7 @@ for ((index = 0; index < shards; index++)); do
         echo 'cd /tmp'
         echo 'export KASOU_NESTED_TEST_HOST=1'
         echo "export GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$index"
+        [ -z "${KASOU_TEST_IRQCHIP:-}" ] || printf 'export KASOU_TEST_IRQCHIP=%q\n' "$KASOU_TEST_IRQCHIP"
         printf '%q ' "$program" "$@"
         echo
     } >"$work/run.sh"

@@ -33,6 +33,11 @@ TEST(BadInput, MissingKernel)
     expect_refused({ "run", "--kernel", "/nonexistent/vmlinux" }, "kernel: open /nonexistent/vmlinux: No such file or directory");
 }
 
+TEST(BadInput, UnknownIrqchipMode)
+{
+    expect_refused({ "run", "--kernel", KASOU_GUEST_PVH_HELLO, "--irqchip", "userspace" }, "--irqchip");
+}
+
 TEST(BadInput, KernelIsADirectory)
 {
     TemporaryDirectory directory;

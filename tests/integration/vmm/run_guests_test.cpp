@@ -2,6 +2,7 @@
 // kasou ended.
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -61,6 +62,33 @@ TEST_P(PvhSmoke, AllChecksPass)
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpus, PvhSmoke, ::testing::Values(1, 2));
+
+// Both irqchips carry the PIT's IRQ 0 along each path a guest may pick: IOAPIC pin 2 (the MADT's
+// override) to the local APIC, or the 8259 PIC's ExtINT through LINT0.
+class IrqchipRoutes : public ::testing::TestWithParam<std::tuple<std::string, std::string>> { };
+
+TEST_P(IrqchipRoutes, PitTicksReachTheGuest)
+{
+    auto [mode, route] = GetParam();
+    auto result = run_kasou({ "--log-level", "debug", "run", "--kernel", KASOU_GUEST_PVH_SMOKE, "--memory", "32M", "--irqchip", mode,
+        "--cmdline", "pit_route=" + route });
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
+    std::string path = route == "pic" ? "8259 pic and lapic lint0 extint" : "ioapic pin 2";
+    EXPECT_NE(result.out.find("pit: 3 ticks via " + path), std::string::npos) << result.out;
+    EXPECT_NE(result.err.find("irqchip: " + mode), std::string::npos) << result.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(ModesAndRoutes, IrqchipRoutes,
+    ::testing::Combine(::testing::Values("split", "kernel"), ::testing::Values("ioapic", "pic")));
+
+TEST(RunGuests, SplitIrqchipIsTheDefault)
+{
+    if (std::getenv("KASOU_TEST_IRQCHIP"))
+        GTEST_SKIP() << "KASOU_TEST_IRQCHIP chooses the irqchip of this run";
+    auto result = run_kasou({ "--log-level", "debug", "run", "--kernel", KASOU_GUEST_PVH_HELLO });
+    EXPECT_EQ(result.status, GUEST_PASSED) << result.err;
+    EXPECT_NE(result.err.find("irqchip: split"), std::string::npos) << result.err;
+}
 
 TEST(RunGuests, GuestSeesTheDefaultCommandLine)
 {
