@@ -127,6 +127,17 @@ struct QueueServiceTest : ::testing::Test {
         u64 notifications;
     };
 
+    // Runs `service` on a thread of its own as a transport does: the gate knows the thread runs
+    // from before it starts until it has ended.
+    std::thread serve_gated(QueueService& service)
+    {
+        pause_gate->started();
+        return std::thread([this, &service] {
+            (void)service.run();
+            pause_gate->ended();
+        });
+    }
+
     // Runs `requests` requests `depth` deep through a service polling at most `poll`.
     Outcome race(std::chrono::nanoseconds poll, u64 requests, u16 depth, bool event_index = true)
     {
@@ -223,11 +234,7 @@ TEST_F(QueueServiceTest, APausedServiceAnswersNothingUntilResumed)
     std::vector<QueueService::Queue> queues;
     queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
     QueueService service(device, std::move(queues), stop.fd(), *pause_gate, [](u16) { }, 32us);
-    pause_gate->started();
-    std::thread io([&] {
-        (void)service.run();
-        pause_gate->ended();
-    });
+    std::thread io = serve_gated(service);
     for (u16 slot = 0; slot < 2; ++slot)
         ring.set_descriptor(slot, { ring.buffer(std::vector<u8>(16)), 16, WRITE, 0 });
     ring.make_available(0);
@@ -250,11 +257,7 @@ TEST_F(QueueServiceTest, APausedServiceStillStops)
     std::vector<QueueService::Queue> queues;
     queues.push_back({ 0, SplitQueue::create(memory, ring.layout(), true).value(), 1, notify.fd() });
     QueueService service(device, std::move(queues), stop.fd(), *pause_gate, [](u16) { }, 32us);
-    pause_gate->started();
-    std::thread io([&] {
-        (void)service.run();
-        pause_gate->ended();
-    });
+    std::thread io = serve_gated(service);
     pause_gate->pause();
     pause_gate->resume(); // what a transport's stop does first
     (void)stop.signal();
