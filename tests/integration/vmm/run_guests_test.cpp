@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <regex>
+#include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <thread>
@@ -23,6 +25,17 @@ namespace {
 constexpr int GUEST_PASSED = 1;
 constexpr int STATUS_TRIPLE_FAULT = 6;
 constexpr int STATUS_SIGNAL = 8;
+
+// The tick count a pvh_smoke timer check printed ("pit: N ticks via ..."), or 0. The guest stops
+// counting once it has seen three, but a timer that fell behind on a loaded host may catch up with
+// a burst before the guest masks it, so more than three is also right.
+unsigned reported_ticks(std::string const& out, std::string const& timer)
+{
+    std::smatch match;
+    if (!std::regex_search(out, match, std::regex(timer + ": ([0-9]+) ticks via ")))
+        return 0;
+    return static_cast<unsigned>(std::stoul(match[1]));
+}
 
 } // namespace
 
@@ -53,8 +66,8 @@ TEST_P(PvhSmoke, AllChecksPass)
     EXPECT_NE(result.out.find("cmdline: \"" + line + "\""), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("memmap 2: 0x0000000000100000-0x0000000004000000 ram"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("ram check:"), std::string::npos);
-    EXPECT_NE(result.out.find("pit: 3 ticks"), std::string::npos) << result.out;
-    EXPECT_NE(result.out.find("lapic timer: 3 ticks"), std::string::npos) << result.out;
+    EXPECT_GE(reported_ticks(result.out, "pit"), 3u) << result.out;
+    EXPECT_GE(reported_ticks(result.out, "lapic timer"), 3u) << result.out;
     for (int cpu = 0; cpu < cpus; ++cpu)
         EXPECT_NE(result.out.find("cpu " + std::to_string(cpu) + " (apic id " + std::to_string(cpu) + ") up"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("all " + std::to_string(cpus) + " cpus up"), std::string::npos) << result.out;
@@ -74,7 +87,8 @@ TEST_P(IrqchipRoutes, PitTicksReachTheGuest)
         "--cmdline", "pit_route=" + route });
     EXPECT_EQ(result.status, GUEST_PASSED) << result.out << result.err;
     std::string path = route == "pic" ? "8259 pic and lapic lint0 extint" : "ioapic pin 2";
-    EXPECT_NE(result.out.find("pit: 3 ticks via " + path), std::string::npos) << result.out;
+    EXPECT_GE(reported_ticks(result.out, "pit"), 3u) << result.out;
+    EXPECT_NE(result.out.find(" ticks via " + path), std::string::npos) << result.out;
     EXPECT_NE(result.err.find("irqchip: " + mode), std::string::npos) << result.err;
 }
 
