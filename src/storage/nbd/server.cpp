@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <list>
 #include <netinet/in.h>

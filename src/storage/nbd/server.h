@@ -68,6 +68,7 @@ public:
 
     // Serves until stop_fd is readable; then stops accepting, stops reading from every connection,
     // waits until each has replied to the requests it had read, and flushes every export. Runs once.
+    // stop_fd stays the caller's (not closed), though it is left in non-blocking mode.
     ErrorOr<void> run(int stop_fd);
 
 private:
