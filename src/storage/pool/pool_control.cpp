@@ -50,14 +50,15 @@ public:
     {
         m_deadline.expires_after(timeout);
         m_deadline.async_wait([self = shared_from_this()](error_code const& code) {
-            if (code)
-                return; // cancelled: the message came first
+            if (code || self->m_read_done)
+                return; // the message came first (a deadline that expired as it came is ignored)
             self->m_timed_out = true;
             error_code ignored;
             self->m_socket.cancel(ignored);
         });
         asio::async_read_until(m_socket, asio::dynamic_buffer(m_message, MAX_MESSAGE), '\n',
             [self = shared_from_this(), done = std::move(done)](error_code const& code, size_t) {
+                self->m_read_done = true;
                 self->m_deadline.cancel();
                 done(self->outcome(code));
             });
@@ -79,6 +80,7 @@ private:
     asio::steady_timer m_deadline;
     std::string m_message;
     bool m_timed_out { false };
+    bool m_read_done { false };
 };
 
 } // namespace
