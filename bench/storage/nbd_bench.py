@@ -10,7 +10,7 @@ works on cached data: the comparison is of the servers, not of the disk.
 
 Targets (fio --ioengine=nbd through a Unix socket, except the ceiling):
   kasou-raw     kasou nbd serve --file on the raw image
-  qemu-raw      qemu-nbd -f raw on the same raw image
+  qemu-raw      qemu-nbd -f raw on the same raw image (file.locking=off: kasou holds the image locked)
   qemu-qcow2    qemu-nbd -f qcow2 on a qcow2 copy of it
   file          fio straight on the raw image (io_uring): the ceiling
 First writes (allocating): a fresh thin volume in a fresh pool served by kasou (when `kasou pool`
@@ -180,7 +180,10 @@ def run_allocated(kasou, args, work, servers):
     sock = lambda name: os.path.join(work, name + ".sock")
     kasou_raw = Server("kasou", [kasou, "nbd", "serve", "--file", f"raw={raw}", "--unix", sock("kasou")], sock("kasou"), "raw")
     servers.append(kasou_raw)
-    qemu_raw = Server("qemu-nbd raw", ["qemu-nbd", "-f", "raw", "-x", "raw", "-k", sock("qemu-raw"), "--shared=16", "--persistent", raw], sock("qemu-raw"), "raw")
+    # kasou holds the image locked while it serves it; qemu-nbd opens the same file without taking
+    # its own byte-range locks (file.locking=off), so both serve the same cached data.
+    qemu_raw = Server("qemu-nbd raw", ["qemu-nbd", "-x", "raw", "-k", sock("qemu-raw"), "--shared=16", "--persistent", "--image-opts",
+                                       f"driver=raw,file.driver=file,file.filename={raw},file.locking=off"], sock("qemu-raw"), "raw")
     servers.append(qemu_raw)
     qemu_qcow2 = Server("qemu-nbd qcow2", ["qemu-nbd", "-f", "qcow2", "-x", "qcow2", "-k", sock("qemu-qcow2"), "--shared=16", "--persistent", qcow2], sock("qemu-qcow2"), "qcow2")
     servers.append(qemu_qcow2)

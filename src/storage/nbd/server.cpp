@@ -1,25 +1,35 @@
 #include "storage/nbd/server.h"
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
-#include <cstring>
+#include <list>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
+#include <optional>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#include <thread>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/asio_error.h"
 #include "base/sys.h"
 #include "base/try.h"
 #include "base/unix_socket.h"
 #include "storage/nbd/connection.h"
+#include "storage/nbd/transport.h"
 
 namespace kasou::storage::nbd {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
 
 ErrorOr<ListenAddress> ListenAddress::parse_tcp(std::string const& text)
 {
@@ -70,12 +80,211 @@ ErrorOr<Fd> listen_tcp(ListenAddress& address)
 
 } // namespace
 
-Server::Server(std::vector<Export> exports, Fd listener, ListenAddress address, ServerOptions const& options)
+// The event loop of run(): the listening socket and the stop descriptor, both waited on for
+// readability; the watchdog timer; the connections and their threads. Only the loop's thread
+// touches it, except that a connection's thread posts its own end to `io`.
+struct Server::Loop {
+    struct Client {
+        Client(std::string peer, std::shared_ptr<Transport> transport, asio::io_context& io)
+            : peer(std::move(peer))
+            , transport(std::move(transport))
+            , work(asio::make_work_guard(io))
+        {
+        }
+        std::string peer;
+        std::shared_ptr<Transport> transport;
+        ConnectionMonitor monitor;
+        std::chrono::steady_clock::time_point accepted { std::chrono::steady_clock::now() };
+        asio::executor_work_guard<asio::io_context::executor_type> work; // run() lasts until it is reaped
+        std::thread thread;
+        std::atomic<bool> finished { false };
+        bool closing { false }; // the watchdog has stopped it
+    };
+    using Clients = std::list<Client>;
+
+    explicit Loop(Server& server)
+        : server(server)
+    {
+    }
+
+    // Takes over the listening socket (set non-blocking, so a connection that went away before it
+    // was accepted costs a wake-up, not a hang).
+    ErrorOr<void> listen(Fd listener);
+    ErrorOr<void> run(int stop_fd);
+    void accept_next();
+    void accept_one();
+    void start(Fd connection);
+    // Joins the thread of a connection that has ended and forgets it.
+    void reap(Clients::iterator client);
+    // Closes the connections past a timeout; returns how long until the next one can expire.
+    std::chrono::milliseconds watch();
+    void watch_next(std::chrono::milliseconds delay);
+    void stop();
+
+    Server& server;
+    asio::io_context io { 1 };
+    asio::posix::stream_descriptor listener { io };
+    asio::posix::stream_descriptor stop_event { io };
+    asio::steady_timer watchdog { io };
+    Clients clients;
+    u64 next_client_id { 1 };
+    bool stopping { false };
+};
+
+ErrorOr<void> Server::Loop::listen(Fd socket)
+{
+    error_code code;
+    listener.assign(socket.get(), code);
+    if (!code)
+        listener.non_blocking(true, code);
+    if (code)
+        return tl::unexpected(asio_error(code, server.m_address.to_string()));
+    (void)socket.release(); // the loop owns it now
+    return {};
+}
+
+void Server::Loop::accept_next()
+{
+    listener.async_wait(asio::posix::stream_descriptor::wait_read, [this](error_code const& code) {
+        if (code == asio::error::operation_aborted || stopping)
+            return;
+        if (code)
+            spdlog::warn("nbd: waiting for connections: {}", asio_error(code, "accept").to_string());
+        else
+            accept_one();
+        accept_next();
+    });
+}
+
+void Server::Loop::accept_one()
+{
+    // accept4 with SOCK_CLOEXEC, so no connection leaks into a process kasou starts.
+    auto accepted = sys::accept(listener.native_handle());
+    if (!accepted) {
+        if (accepted.error().code() != EAGAIN)
+            spdlog::warn("nbd: accept: {}", accepted.error().to_string());
+        return;
+    }
+    start(std::move(*accepted));
+}
+
+void Server::Loop::start(Fd connection)
+{
+    auto const& options = server.m_options;
+    std::string peer = fmt::format("connection {}", next_client_id++);
+    if (clients.size() >= options.max_connections) {
+        spdlog::warn("nbd: {}: refused, {} connections are open already", peer, clients.size());
+        return;
+    }
+    if (server.m_address.unix_path.empty())
+        (void)sys::setsockopt(connection.get(), IPPROTO_TCP, TCP_NODELAY, 1);
+    auto transport = std::make_shared<SocketTransport>(std::move(connection));
+    if (auto timeout = transport->set_send_timeout(options.send_timeout); !timeout) {
+        spdlog::warn("nbd: {}: refused: {}", peer, timeout.error().to_string());
+        return;
+    }
+    auto client = clients.emplace(clients.end(), std::move(peer), std::move(transport), io);
+    try {
+        client->thread = std::thread([this, client] {
+            ConnectionEnvironment environment { .max_workers = server.m_options.workers_per_connection, .budget = server.m_budget, .monitor = client->monitor };
+            serve_connection(*client->transport, server.m_exports, environment, client->peer);
+            client->finished = true;
+            asio::post(io, [this, client] { reap(client); });
+        });
+    } catch (std::system_error const& error) {
+        spdlog::warn("nbd: {}: cannot start a thread: {}", client->peer, error.what());
+        clients.erase(client);
+    }
+}
+
+void Server::Loop::reap(Clients::iterator client)
+{
+    client->thread.join(); // it has posted this as its last act
+    clients.erase(client);
+}
+
+std::chrono::milliseconds Server::Loop::watch()
+{
+    using namespace std::chrono;
+    auto const& options = server.m_options;
+    auto const now = steady_clock::now();
+    auto next = now + seconds(1);
+    for (auto& client : clients) {
+        if (client.closing || client.finished)
+            continue;
+        std::optional<steady_clock::time_point> deadline;
+        std::string_view why;
+        if (client.monitor.negotiating()) {
+            if (options.handshake_timeout.count() > 0) {
+                deadline = client.accepted + options.handshake_timeout;
+                why = "did not finish the handshake within";
+            }
+        } else if (options.idle_timeout.count() > 0) {
+            if (auto idle_since = client.monitor.idle_since()) {
+                deadline = *idle_since + options.idle_timeout;
+                why = "sent no request for";
+            }
+        }
+        if (!deadline)
+            continue;
+        if (*deadline <= now) {
+            auto limit = client.monitor.negotiating() ? options.handshake_timeout : options.idle_timeout;
+            spdlog::warn("nbd: {}: closing: it {} {} ms", client.peer, why, limit.count());
+            client.closing = true;
+            client.monitor.request_stop();
+            client.transport->disconnect(); // nothing in flight: nothing to answer
+        } else {
+            next = std::min(next, *deadline);
+        }
+    }
+    return duration_cast<milliseconds>(next - now) + milliseconds(1);
+}
+
+void Server::Loop::watch_next(std::chrono::milliseconds delay)
+{
+    watchdog.expires_after(delay);
+    watchdog.async_wait([this](error_code const& code) {
+        if (!code && !stopping)
+            watch_next(watch());
+    });
+}
+
+void Server::Loop::stop()
+{
+    stopping = true;
+    spdlog::info("nbd: stopping: answering {} connection(s) in flight", clients.size());
+    if (!server.m_address.unix_path.empty())
+        (void)sys::unlink(server.m_address.unix_path); // already gone is fine
+    error_code ignored;
+    listener.close(ignored);
+    watchdog.cancel();
+    for (auto& client : clients) {
+        client.monitor.request_stop(); // a receiver waiting for memory gives up
+        client.transport->stop_reading();
+    }
+}
+
+ErrorOr<void> Server::Loop::run(int stop_fd)
+{
+    error_code code;
+    stop_event.assign(stop_fd, code);
+    if (code)
+        return tl::unexpected(asio_error(code, "nbd: the stop descriptor"));
+    stop_event.async_wait(asio::posix::stream_descriptor::wait_read, [this](error_code const&) { stop(); });
+    accept_next();
+    watch_next(watch());
+    // Returns once stopped and every connection has been reaped (each holds a work guard).
+    io.run();
+    (void)stop_event.release(); // the caller's
+    return {};
+}
+
+Server::Server(std::vector<Export> exports, ListenAddress address, ServerOptions const& options)
     : m_exports(std::move(exports))
-    , m_listener(std::move(listener))
     , m_address(std::move(address))
     , m_options(options)
     , m_budget(options.max_memory)
+    , m_loop(std::make_unique<Loop>(*this))
 {
 }
 
@@ -92,10 +301,7 @@ ErrorOr<void> ServerOptions::validate() const
 
 Server::~Server()
 {
-    for (auto& client : m_clients)
-        stop(*client);
-    reap(true);
-    if (!m_address.unix_path.empty() && m_listener.valid())
+    if (!m_address.unix_path.empty() && m_loop->listener.is_open())
         (void)sys::unlink(m_address.unix_path);
 }
 
@@ -114,121 +320,20 @@ ErrorOr<std::unique_ptr<Server>> Server::create(std::vector<Export> exports, Lis
     }
     ListenAddress bound = address;
     Fd listener = TRY(bound.unix_path.empty() ? listen_tcp(bound) : listen_unix(bound.unix_path));
-    return std::unique_ptr<Server>(new Server(std::move(exports), std::move(listener), std::move(bound), options));
-}
-
-void Server::accept_one()
-{
-    auto accepted = sys::accept(m_listener.get());
-    if (!accepted) {
-        spdlog::warn("nbd: accept: {}", accepted.error().to_string());
-        return;
-    }
-    std::string peer = fmt::format("connection {}", m_next_client_id++);
-    if (m_clients.size() >= m_options.max_connections) {
-        spdlog::warn("nbd: {}: refused, {} connections are open already", peer, m_clients.size());
-        return;
-    }
-    if (m_address.unix_path.empty())
-        (void)sys::setsockopt(accepted->get(), IPPROTO_TCP, TCP_NODELAY, 1);
-    auto transport = std::make_shared<SocketTransport>(std::move(*accepted));
-    if (auto timeout = transport->set_send_timeout(m_options.send_timeout); !timeout) {
-        spdlog::warn("nbd: {}: refused: {}", peer, timeout.error().to_string());
-        return;
-    }
-    auto client = std::make_unique<Client>();
-    client->peer = peer;
-    client->transport = std::move(transport);
-    client->accepted = std::chrono::steady_clock::now();
-    Client* raw = client.get();
+    std::unique_ptr<Server> server;
     try {
-        client->thread = std::thread([this, raw] {
-            ConnectionEnvironment environment { .max_workers = m_options.workers_per_connection, .budget = m_budget, .monitor = raw->monitor };
-            serve_connection(*raw->transport, m_exports, environment, raw->peer);
-            raw->finished = true;
-        });
-    } catch (std::system_error const& error) {
-        spdlog::warn("nbd: {}: cannot start a thread: {}", peer, error.what());
-        return;
+        server.reset(new Server(std::move(exports), std::move(bound), options));
+    } catch (boost::system::system_error const& error) {
+        return tl::unexpected(asio_error(error.code(), "nbd: event loop"));
     }
-    m_clients.push_back(std::move(client));
-}
-
-void Server::reap(bool all)
-{
-    for (auto it = m_clients.begin(); it != m_clients.end();) {
-        if (all || (*it)->finished) {
-            (*it)->thread.join();
-            it = m_clients.erase(it);
-        } else {
-            ++it;
-        }
-    }
-}
-
-void Server::stop(Client& client)
-{
-    client.monitor.request_stop();
-    client.transport->stop_reading();
-}
-
-std::chrono::milliseconds Server::watch()
-{
-    using namespace std::chrono;
-    auto const now = steady_clock::now();
-    auto next = now + seconds(1);
-    for (auto& client : m_clients) {
-        if (client->closing || client->finished)
-            continue;
-        std::optional<steady_clock::time_point> deadline;
-        std::string_view why;
-        if (client->monitor.negotiating()) {
-            if (m_options.handshake_timeout.count() > 0) {
-                deadline = client->accepted + m_options.handshake_timeout;
-                why = "did not finish the handshake within";
-            }
-        } else if (m_options.idle_timeout.count() > 0) {
-            if (auto idle_since = client->monitor.idle_since()) {
-                deadline = *idle_since + m_options.idle_timeout;
-                why = "sent no request for";
-            }
-        }
-        if (!deadline)
-            continue;
-        if (*deadline <= now) {
-            auto limit = client->monitor.negotiating() ? m_options.handshake_timeout : m_options.idle_timeout;
-            spdlog::warn("nbd: {}: closing: it {} {} ms", client->peer, why, limit.count());
-            client->closing = true;
-            client->monitor.request_stop();
-            client->transport->disconnect(); // nothing in flight: nothing to answer
-        } else {
-            next = std::min(next, *deadline);
-        }
-    }
-    return duration_cast<milliseconds>(next - now) + milliseconds(1);
+    TRY(server->m_loop->listen(std::move(listener)));
+    return server;
 }
 
 ErrorOr<void> Server::run(int stop_fd)
 {
     spdlog::info("nbd: serving {} export(s) on {}", m_exports.size(), m_address.to_string());
-    auto wait = std::chrono::milliseconds(1000);
-    for (;;) {
-        pollfd fds[2] = { { m_listener.get(), POLLIN, 0 }, { stop_fd, POLLIN, 0 } };
-        TRY(sys::poll(fds, 2, static_cast<int>(wait.count())));
-        reap(false);
-        wait = watch();
-        if (fds[1].revents)
-            break;
-        if (fds[0].revents & POLLIN)
-            accept_one();
-    }
-    spdlog::info("nbd: stopping: answering {} connection(s) in flight", m_clients.size());
-    if (!m_address.unix_path.empty())
-        (void)sys::unlink(m_address.unix_path); // already gone is fine
-    m_listener.reset();
-    for (auto& client : m_clients)
-        client->transport->stop_reading();
-    reap(true);
+    TRY(m_loop->run(stop_fd));
     ErrorOr<void> result;
     for (auto const& entry : m_exports) {
         if (auto flushed = entry.device->flush(); !flushed) {

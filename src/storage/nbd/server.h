@@ -1,19 +1,13 @@
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/error.h"
-#include "base/fd.h"
-#include "storage/nbd/connection.h"
 #include "storage/nbd/export.h"
-#include "storage/nbd/transport.h"
+#include "storage/nbd/memory_budget.h"
 
 namespace kasou::storage::nbd {
 
@@ -53,9 +47,15 @@ struct ServerOptions {
 
 // The NBD server: accepts clients on one socket and serves each on its own thread (see
 // serve_connection), any number of them at once up to max_connections, all charging their request
-// buffers to one MemoryBudget. The run() thread also watches the connections and closes those past
-// the handshake or idle timeout. run() returns when the stop descriptor becomes readable, after
-// every connection has answered what it had received.
+// buffers to one MemoryBudget.
+//
+// run() drives a Boost.Asio event loop (Loop, private to server.cpp) on its thread: it accepts,
+// watches the stop descriptor, closes the connections past the handshake or idle timeout from one
+// watchdog timer, and joins each connection's thread when the connection posts that it is done.
+// The connections' own threads read and write their sockets directly (blocking, after a short poll)
+// and call the device: a request at queue depth 1 is served on the thread that read it, with no
+// hand-off through the loop (docs/event-loop.md). run() returns when the stop descriptor becomes
+// readable, after every connection has answered what it had received.
 class Server {
 public:
     static ErrorOr<std::unique_ptr<Server>> create(std::vector<Export> exports, ListenAddress const& address, ServerOptions const& options);
@@ -67,35 +67,20 @@ public:
     ListenAddress const& address() const { return m_address; }
 
     // Serves until stop_fd is readable; then stops accepting, stops reading from every connection,
-    // waits until each has replied to the requests it had read, and flushes every export.
+    // waits until each has replied to the requests it had read, and flushes every export. Runs once.
+    // stop_fd stays the caller's (not closed), though it is left in non-blocking mode.
     ErrorOr<void> run(int stop_fd);
 
 private:
-    struct Client {
-        std::string peer;
-        std::shared_ptr<Transport> transport;
-        ConnectionMonitor monitor;
-        std::chrono::steady_clock::time_point accepted;
-        std::thread thread;
-        std::atomic<bool> finished { false };
-        bool closing { false }; // the watchdog has stopped it
-    };
+    struct Loop;
 
-    Server(std::vector<Export> exports, Fd listener, ListenAddress address, ServerOptions const& options);
-    void accept_one();
-    // Joins the threads of clients that have finished.
-    void reap(bool all);
-    // Stops the connections past a timeout; returns how long until the next one can expire.
-    std::chrono::milliseconds watch();
-    static void stop(Client& client);
+    Server(std::vector<Export> exports, ListenAddress address, ServerOptions const& options);
 
     std::vector<Export> m_exports;
-    Fd m_listener;
     ListenAddress m_address;
     ServerOptions m_options;
     MemoryBudget m_budget;
-    u64 m_next_client_id { 1 };
-    std::list<std::unique_ptr<Client>> m_clients; // only the run() thread touches the list
+    std::unique_ptr<Loop> m_loop;
 };
 
 } // namespace kasou::storage::nbd

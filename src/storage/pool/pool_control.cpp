@@ -1,15 +1,19 @@
 #include "storage/pool/pool_control.h"
 
 #include <cerrno>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
+#include <filesystem>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "base/asio_error.h"
 #include "base/sys.h"
 #include "base/try.h"
 #include "base/unix_socket.h"
@@ -17,40 +21,78 @@
 
 namespace kasou::storage {
 
+namespace asio = boost::asio;
+using boost::system::error_code;
+using Protocol = asio::local::stream_protocol;
+
 namespace {
 
 constexpr size_t MAX_MESSAGE = 64 * 1024;
-constexpr int REQUEST_TIMEOUT_MS = 5000;
-constexpr int ANSWER_TIMEOUT_MS = 120'000; // labelling and committing on slow disks
+constexpr std::chrono::milliseconds REQUEST_TIMEOUT { 5000 };
+constexpr std::chrono::milliseconds ANSWER_TIMEOUT { 120'000 }; // labelling and committing on slow disks
 
-// Reads until the peer closes its side, a newline, or MAX_MESSAGE bytes; fails on a timeout.
-ErrorOr<std::string> read_message(int fd, int timeout_ms)
-{
-    std::string message;
-    char buffer[4096];
-    while (message.size() < MAX_MESSAGE && message.find('\n') == std::string::npos) {
-        pollfd ready { fd, POLLIN, 0 };
-        if (TRY(sys::poll(&ready, 1, timeout_ms)) == 0)
-            return make_errno_error(ETIMEDOUT, "pool control socket");
-        auto n = TRY(sys::read(fd, buffer, sizeof(buffer)));
-        if (n == 0)
-            break;
-        message.append(buffer, n);
+// One connection's message, read under a deadline. Every handler holds the exchange, so the
+// socket outlives whichever of the read and the deadline completes last.
+class Exchange : public std::enable_shared_from_this<Exchange> {
+public:
+    explicit Exchange(asio::io_context& io)
+        : m_socket(io)
+        , m_deadline(io)
+    {
     }
-    if (message.size() >= MAX_MESSAGE)
-        return make_error("pool control message too long");
-    return message;
-}
 
-// A peer that has gone away gets EPIPE, not a SIGPIPE that would end this process (an NBD server
-// answering on the control socket, or `kasou pool add` asking).
-ErrorOr<void> write_message(int fd, std::string const& message)
-{
-    iovec vector { const_cast<char*>(message.data()), message.size() };
-    return sys::send_all(fd, &vector, 1);
-}
+    Protocol::socket& socket() { return m_socket; }
+
+    // Reads until the peer closes its side, a newline, or MAX_MESSAGE bytes; `done` gets the
+    // message, or the error that ended the read (ETIMEDOUT when `timeout` passed first).
+    template<class Done>
+    void read(std::chrono::milliseconds timeout, Done done)
+    {
+        m_deadline.expires_after(timeout);
+        m_deadline.async_wait([self = shared_from_this()](error_code const& code) {
+            if (code || self->m_read_done)
+                return; // the message came first (a deadline that expired as it came is ignored)
+            self->m_timed_out = true;
+            error_code ignored;
+            self->m_socket.cancel(ignored);
+        });
+        asio::async_read_until(m_socket, asio::dynamic_buffer(m_message, MAX_MESSAGE), '\n',
+            [self = shared_from_this(), done = std::move(done)](error_code const& code, size_t) {
+                self->m_read_done = true;
+                self->m_deadline.cancel();
+                done(self->outcome(code));
+            });
+    }
+
+private:
+    ErrorOr<std::string> outcome(error_code const& code)
+    {
+        if (m_timed_out)
+            return make_errno_error(ETIMEDOUT, "pool control socket");
+        if (code == asio::error::not_found)
+            return make_error("pool control message too long");
+        if (code && code != asio::error::eof)
+            return tl::unexpected(asio_error(code, "pool control socket"));
+        return std::move(m_message);
+    }
+
+    Protocol::socket m_socket;
+    asio::steady_timer m_deadline;
+    std::string m_message;
+    bool m_timed_out { false };
+    bool m_read_done { false };
+};
 
 } // namespace
+
+using Listener = asio::posix::stream_descriptor;
+
+// The listening socket is waited on for readability and accepted with accept4 (Asio's own accept
+// does not set close-on-exec).
+struct PoolControlServer::Loop {
+    asio::io_context io { 1 };
+    Listener listener { io };
+};
 
 std::string pool_control_path(std::string const& state_dir, std::string const& name)
 {
@@ -61,29 +103,41 @@ ErrorOr<std::unique_ptr<PoolControlServer>> PoolControlServer::start(std::string
 {
     auto path = pool_control_path(state_dir, name);
     Fd listener = TRY(listen_unix(path, 8));
-    if (::chmod(path.c_str(), 0600) != 0)
-        return make_errno_error(errno, fmt::format("chmod {}", path));
-    auto stop = TRY(EventFd::create());
-    std::unique_ptr<PoolControlServer> server(
-        new PoolControlServer(std::move(state_dir), std::move(name), std::move(pool), std::move(path), std::move(listener), std::move(stop)));
-    server->m_thread = std::thread([raw = server.get()] { raw->serve(); });
+    std::error_code restricted;
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, restricted);
+    if (restricted)
+        return make_errno_error(restricted.value(), fmt::format("chmod {}", path));
+    std::unique_ptr<Loop> loop;
+    try {
+        loop = std::make_unique<Loop>();
+    } catch (boost::system::system_error const& error) {
+        return tl::unexpected(asio_error(error.code(), "pool control socket: event loop"));
+    }
+    error_code assigned;
+    loop->listener.assign(listener.get(), assigned);
+    if (!assigned)
+        loop->listener.non_blocking(true, assigned);
+    if (assigned)
+        return tl::unexpected(asio_error(assigned, path));
+    (void)listener.release(); // the acceptor owns it now
+    std::unique_ptr<PoolControlServer> server(new PoolControlServer(std::move(state_dir), std::move(name), std::move(pool), std::move(path), std::move(loop)));
+    server->accept_next();
+    server->m_thread = std::thread([raw = server.get()] { raw->m_loop->io.run(); });
     return server;
 }
 
-PoolControlServer::PoolControlServer(std::string state_dir, std::string name, std::shared_ptr<ThinPool> pool, std::string path, Fd listener,
-    EventFd stop)
+PoolControlServer::PoolControlServer(std::string state_dir, std::string name, std::shared_ptr<ThinPool> pool, std::string path, std::unique_ptr<Loop> loop)
     : m_state_dir(std::move(state_dir))
     , m_name(std::move(name))
     , m_pool(std::move(pool))
     , m_path(std::move(path))
-    , m_listener(std::move(listener))
-    , m_stop(std::move(stop))
+    , m_loop(std::move(loop))
 {
 }
 
 void PoolControlServer::stop()
 {
-    (void)m_stop.signal();
+    m_loop->io.stop();
     if (m_thread.joinable())
         m_thread.join();
 }
@@ -94,30 +148,53 @@ PoolControlServer::~PoolControlServer()
     (void)sys::unlink(m_path);
 }
 
-void PoolControlServer::serve()
+void PoolControlServer::accept_next()
 {
-    for (;;) {
-        pollfd ready[2] = { { m_listener.get(), POLLIN, 0 }, { m_stop.fd(), POLLIN, 0 } };
-        auto polled = sys::poll(ready, 2, -1);
-        if (!polled || (ready[1].revents & POLLIN))
+    m_loop->listener.async_wait(Listener::wait_read, [this](error_code const& ready) {
+        if (ready == asio::error::operation_aborted)
             return;
-        if (auto connection = sys::accept(m_listener.get()))
-            answer(std::move(*connection));
-    }
+        if (ready)
+            spdlog::warn("pool {}: control socket: {}", m_name, asio_error(ready, "waiting for connections").to_string());
+        else
+            answer_next();
+        accept_next();
+    });
 }
 
-void PoolControlServer::answer(Fd connection)
+void PoolControlServer::answer_next()
 {
-    auto request = read_message(connection.get(), REQUEST_TIMEOUT_MS);
-    std::string reply;
+    // accept4 with SOCK_CLOEXEC, so no connection leaks into a process kasou starts.
+    auto accepted = sys::accept(m_loop->listener.native_handle());
+    if (!accepted) {
+        if (accepted.error().code() != EAGAIN)
+            spdlog::warn("pool {}: control socket: {}", m_name, accepted.error().to_string());
+        return;
+    }
+    auto exchange = std::make_shared<Exchange>(m_loop->io);
+    error_code assigned;
+    exchange->socket().assign(Protocol(), accepted->get(), assigned);
+    if (assigned) {
+        spdlog::warn("pool {}: control socket: {}", m_name, asio_error(assigned, "accept").to_string());
+        return;
+    }
+    (void)accepted->release(); // the exchange's socket owns it now
+    exchange->read(REQUEST_TIMEOUT, [this, exchange](ErrorOr<std::string> const& request) {
+        auto reply = std::make_shared<std::string>(answer(request) + "\n");
+        asio::async_write(exchange->socket(), asio::buffer(*reply), [this, exchange, reply](error_code const& written, size_t) {
+            if (written)
+                spdlog::warn("pool {}: control socket: {}", m_name, asio_error(written, "answer").to_string());
+        });
+    });
+}
+
+std::string PoolControlServer::answer(ErrorOr<std::string> const& request)
+{
     try {
-        reply = request ? handle(*request) : error_answer(request.error().to_string());
+        return request ? handle(*request) : error_answer(request.error().to_string());
     } catch (std::exception const& exception) {
         // nlohmann::json throws on what a request may hold; the holder must not die of it.
-        reply = error_answer(fmt::format("malformed request: {}", exception.what()));
+        return error_answer(fmt::format("malformed request: {}", exception.what()));
     }
-    if (auto written = write_message(connection.get(), reply + "\n"); !written)
-        spdlog::warn("pool {}: control socket: {}", m_name, written.error().to_string());
 }
 
 std::string PoolControlServer::handle(std::string const& text)
@@ -158,11 +235,31 @@ std::optional<ErrorOr<void>> ask_holder_to_add(std::string const& state_dir, std
     if (!connection)
         return std::nullopt; // no socket, or its process is gone: nobody to ask
     auto exchange = [&]() -> ErrorOr<void> {
-        nlohmann::json request { { "op", "add" }, { "disks", disks }, { "force", force } };
-        TRY(write_message(connection->get(), request.dump() + "\n"));
-        TRY(sys::shutdown(connection->get(), SHUT_WR));
-        auto text = TRY(read_message(connection->get(), ANSWER_TIMEOUT_MS));
-        auto answer = nlohmann::json::parse(text, nullptr, false);
+        std::optional<asio::io_context> io;
+        try {
+            io.emplace(1);
+        } catch (boost::system::system_error const& error) {
+            return tl::unexpected(asio_error(error.code(), "event loop"));
+        }
+        auto peer = std::make_shared<Exchange>(*io);
+        error_code code;
+        peer->socket().assign(Protocol(), connection->get(), code);
+        if (code)
+            return tl::unexpected(asio_error(code, "pool control socket"));
+        (void)connection->release(); // the socket owns it now
+        auto request = nlohmann::json { { "op", "add" }, { "disks", disks }, { "force", force } }.dump() + "\n";
+        asio::write(peer->socket(), asio::buffer(request), code);
+        if (!code)
+            peer->socket().shutdown(Protocol::socket::shutdown_send, code);
+        if (code)
+            return tl::unexpected(asio_error(code, "pool control socket"));
+        std::optional<ErrorOr<std::string>> text;
+        peer->read(ANSWER_TIMEOUT, [&text](ErrorOr<std::string> const& read) { text = read; });
+        peer.reset();
+        io->run();
+        if (!text)
+            return make_error("pool control socket: no answer read");
+        auto answer = nlohmann::json::parse(TRY(std::move(*text)), nullptr, false);
         if (answer.is_object() && answer.contains("ok") && answer["ok"].is_boolean() && answer["ok"].get<bool>())
             return {};
         if (answer.is_object() && answer.contains("error") && answer["error"].is_string())

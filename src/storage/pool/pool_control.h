@@ -1,14 +1,12 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/error.h"
-#include "base/event_fd.h"
 #include "base/fd.h"
 
 namespace kasou::storage {
@@ -21,6 +19,10 @@ class ThinPool;
 // answer. It offers `add` (grow the pool by disks while its volumes are in use, so writes that
 // met ENOSPC can go on). The socket is the holder's alone (mode 0600); a connection that sends
 // nothing within a few seconds, or more than 64 KiB, is dropped.
+//
+// One thread runs a Boost.Asio event loop (Loop, private to the .cpp) that accepts connections and
+// reads their requests concurrently, each under its own deadline, so a silent client holds up no
+// other; requests are carried out one at a time on that thread, so two never act on the pool at once.
 class PoolControlServer {
 public:
     // Listens for the pool held through `pool`, which must outlive the server.
@@ -33,10 +35,14 @@ public:
     PoolControlServer& operator=(PoolControlServer const&) = delete;
 
 private:
-    PoolControlServer(std::string state_dir, std::string name, std::shared_ptr<ThinPool> pool, std::string path, Fd listener, EventFd stop);
-    void serve();
-    // Reads one request from an accepted connection and answers it.
-    void answer(Fd connection);
+    struct Loop;
+
+    PoolControlServer(std::string state_dir, std::string name, std::shared_ptr<ThinPool> pool, std::string path, std::unique_ptr<Loop> loop);
+    void accept_next();
+    // Accepts a connection that is waiting and starts reading its request.
+    void answer_next();
+    // The answer's JSON text for a request read in full (or the error that ended reading it).
+    std::string answer(ErrorOr<std::string> const& request);
     // Carries out a parsed request; its answer's JSON text.
     std::string handle(std::string const& request);
     static std::string error_answer(std::string const& why);
@@ -45,8 +51,7 @@ private:
     std::string m_name;
     std::shared_ptr<ThinPool> m_pool;
     std::string m_path;
-    Fd m_listener;
-    EventFd m_stop;
+    std::unique_ptr<Loop> m_loop;
     std::thread m_thread;
 };
 

@@ -2,6 +2,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <chrono>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -333,6 +335,34 @@ TEST_F(PoolRegistryTest, AHeldPoolGrowsThroughItsControlSocket)
     ASSERT_OK(back->read(0, seen));
     EXPECT_TRUE(seen == data);
     EXPECT_TRUE(reopened.pool().check().empty());
+}
+
+// Proves that the control socket serves connections side by side: one that stays silent (it would
+// be dropped only after a few seconds) does not hold up another, whose request is answered at once;
+// a request of 64 KiB without its end gets an error answer naming the problem.
+TEST_F(PoolRegistryTest, ASilentControlConnectionHoldsUpNoOther)
+{
+    auto a = make_disk("a.img", 8 * MiB);
+    ASSERT_OK(create_pool(state, { "busy", SegmentKind::Linear, 64 * KiB, { a }, false }));
+    auto handle = MUST(PoolHandle::open(state, "busy", PoolHandle::Control::Answer));
+    auto const path = pool_control_path(state, "busy");
+    Fd silent = MUST(connect_unix(path));
+
+    auto ask = [&](std::string const& request) {
+        Fd connection = MUST(connect_unix(path));
+        EXPECT_TRUE(sys::send_all(connection.get(), std::array { iovec { const_cast<char*>(request.data()), request.size() } }.data(), 1));
+        EXPECT_TRUE(sys::shutdown(connection.get(), SHUT_WR));
+        std::string answer;
+        char buffer[4096];
+        while (auto n = MUST(sys::read(connection.get(), buffer, sizeof(buffer))))
+            answer.append(buffer, n);
+        return answer;
+    };
+    auto started = std::chrono::steady_clock::now();
+    EXPECT_NE(ask("{\"op\":\"remove\"}\n").find("unknown request"), std::string::npos);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2)) << "answered while the silent connection waits";
+    EXPECT_NE(ask(std::string(64 * 1024, ' ')).find("pool control message too long"), std::string::npos);
+    ASSERT_OK(handle.close());
 }
 
 // Proves that an add the member or segment tables cannot take fails before any disk is labelled:
