@@ -18,6 +18,8 @@
 
 namespace kasou::storage {
 
+// One segment of the pool's logical space: its layout, size and members
+// [first_member, first_member + width).
 struct SegmentStatus {
     SegmentKind kind { SegmentKind::Linear };
     u64 size { 0 };
@@ -26,6 +28,7 @@ struct SegmentStatus {
     u64 stripe_size { 0 }; // striped segments only
 };
 
+// One member disk as the pool's member table has it.
 struct MemberStatus {
     u32 index { 0 };
     std::optional<std::string> disk; // nullopt: the member's disk is missing
@@ -56,6 +59,7 @@ enum class VolumeKind { Volume, Snapshot, Clone };
 VolumeKind volume_kind(VolumeInfo const& volume);
 char const* volume_kind_name(VolumeKind kind);
 
+// One volume or snapshot as `vol ls` lists it.
 struct VolumeStatus {
     std::string pool;
     std::string name;
@@ -74,6 +78,7 @@ nlohmann::json to_json(VolumeStatus const& status);
 
 // `vol snapshot SOURCE TARGET` and `vol clone SOURCE TARGET` name two volumes of one pool: returns
 // {pool, source volume, target volume}, or an error naming both paths when the pools differ.
+// The pool and the two volume names of a snapshot or clone request.
 struct SnapshotPaths {
     std::string pool;
     std::string source;
