@@ -148,7 +148,7 @@ ErrorOr<void> pread_exact(int fd, void* buffer, size_t size, u64 offset)
     while (size > 0) {
         size_t n = TRY(pread(fd, bytes, size, offset));
         if (n == 0)
-            return make_error(fmt::format("unexpected end of file at offset {} ({} more bytes expected)", offset, size));
+            return make_error(ErrorKind::Io, fmt::format("unexpected end of file at offset {} ({} more bytes expected)", offset, size));
         bytes += n;
         size -= n;
         offset += n;

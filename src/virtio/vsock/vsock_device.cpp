@@ -57,7 +57,7 @@ ErrorOr<std::shared_ptr<VsockDevice>> VsockDevice::create(VsockOptions options)
     auto address = TRY(unix_address(options.uds_path));
     struct stat existing;
     if (sys::lstat(options.uds_path, existing))
-        return make_error(fmt::format("vsock socket path {} exists already; remove it first", options.uds_path));
+        return make_error(ErrorKind::AlreadyExists, fmt::format("vsock socket path {} exists already; remove it first", options.uds_path));
     auto listener = TRY(sys::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
     TRY(sys::bind(listener.get(), reinterpret_cast<sockaddr const*>(&address), sizeof(address)).map_error([&](Error const& e) {
         return e.with_prefix(fmt::format("vsock socket {}", options.uds_path));
