@@ -6,7 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_path.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 
 namespace kasou {

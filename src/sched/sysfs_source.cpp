@@ -6,7 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_path.h"
+#include "base/sys_process.h"
 #include "base/try.h"
 #include "sched/sysfs_reader.h"
 

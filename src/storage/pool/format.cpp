@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/checked.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/utf8.h"
 #include "base/try.h"
 #include "storage/pool/crc32c.h"

@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
 #include "base/utf8.h"
 #include "base/try.h"
 #include "storage/pool/disk_set.h"

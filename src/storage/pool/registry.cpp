@@ -10,7 +10,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
 #include "base/try.h"
 
 namespace kasou::storage {

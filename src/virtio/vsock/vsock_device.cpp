@@ -12,7 +12,9 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 #include "base/unix_socket.h"
 #include "virtio/io_vectors.h"

@@ -6,7 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
 #include "base/try.h"
 
 using namespace kasou;

@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "pool_test_support.h"
 #include "storage/io/raw_file_device.h"

@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 #include "pool_test_support.h"
 #include "base/unix_socket.h"
