@@ -9,5 +9,6 @@
 #include "base/sys_memory.h"
 #include "base/sys_path.h"
 #include "base/sys_process.h"
+#include "base/sys_random.h"
 #include "base/sys_signal.h"
 #include "base/sys_socket.h"
