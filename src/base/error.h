@@ -1,7 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <tl/expected.hpp>
@@ -69,7 +71,69 @@ private:
 };
 
 template<class T>
-using ErrorOr = tl::expected<T, Error>;
+class ErrorOr;
+
+namespace detail {
+
+// Calls f with the value of result (moved from an rvalue result), or with nothing for ErrorOr<void>.
+template<class Result, class F>
+decltype(auto) invoke_with_value(Result&& result, F&& f)
+{
+    if constexpr (std::is_void_v<typename std::remove_cvref_t<Result>::value_type>)
+        return std::invoke(std::forward<F>(f));
+    else
+        return std::invoke(std::forward<F>(f), *std::forward<Result>(result));
+}
+
+} // namespace detail
+
+// The value of an operation that can fail: a T, or the Error saying why there is none. A
+// tl::expected that cannot be dropped unnoticed ([[nodiscard]]): a caller propagates it (TRY),
+// asserts it (MUST), handles it, or discards it with a cast to void and a comment saying why.
+// and_then / or_else / map_error keep results ErrorOr, so a chain cannot be dropped either.
+template<class T>
+class [[nodiscard]] ErrorOr : public tl::expected<T, Error> {
+    using Base = tl::expected<T, Error>;
+
+public:
+    using Base::Base;
+    ErrorOr() = default;
+    ErrorOr(Base const& base)
+        : Base(base)
+    {
+    }
+    ErrorOr(Base&& base)
+        : Base(std::move(base))
+    {
+    }
+
+    // f(value) -> ErrorOr<U> (f() for ErrorOr<void>), called only when there is a value.
+    template<class F>
+    auto and_then(F&& f) const& { return and_then_impl(*this, std::forward<F>(f)); }
+    template<class F>
+    auto and_then(F&& f) && { return and_then_impl(std::move(*this), std::forward<F>(f)); }
+    // f(error) -> ErrorOr<T>, called only when there is an error: a recovery.
+    template<class F>
+    ErrorOr or_else(F&& f) const& { return *this ? *this : ErrorOr(std::invoke(std::forward<F>(f), this->error())); }
+    template<class F>
+    ErrorOr or_else(F&& f) && { return *this ? std::move(*this) : ErrorOr(std::invoke(std::forward<F>(f), std::move(this->error()))); }
+    // f(error) -> Error: rewrites an error (with_prefix, say) and passes a value through.
+    template<class F>
+    ErrorOr map_error(F&& f) const& { return Base::map_error(std::forward<F>(f)); }
+    template<class F>
+    ErrorOr map_error(F&& f) && { return static_cast<Base&&>(*this).map_error(std::forward<F>(f)); }
+
+private:
+    template<class Self, class F>
+    static auto and_then_impl(Self&& self, F&& f)
+    {
+        using Result = std::remove_cvref_t<decltype(detail::invoke_with_value(std::forward<Self>(self), std::forward<F>(f)))>;
+        using Next = ErrorOr<typename Result::value_type>;
+        if (!self)
+            return Next(tl::unexpect, std::forward<Self>(self).error());
+        return Next(detail::invoke_with_value(std::forward<Self>(self), std::forward<F>(f)));
+    }
+};
 
 // Makes an ErrorOr<...> hold an error; shorter than tl::unexpected(Error::from_string(...)). Without
 // a kind the error is InvalidInput, the common case of a message naming what is wrong with an input.

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <set>
 #include <string_view>
+#include <type_traits>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -61,20 +62,17 @@ TEST(Error, ErrnoErrorsTakeTheKindOfTheirErrno)
     EXPECT_EQ(is_directory.error().kind(), ErrorKind::InvalidInput);
     EXPECT_EQ(::rmdir(directory->c_str()), 0);
 
-    EXPECT_EQ(Error::from_errno(EBUSY, "flock").kind(), ErrorKind::Busy);
-    EXPECT_EQ(Error::from_errno(EAGAIN, "recv").kind(), ErrorKind::Busy);
-    EXPECT_EQ(Error::from_errno(ENOSYS, "mbind").kind(), ErrorKind::Unsupported);
-    EXPECT_EQ(Error::from_errno(EOPNOTSUPP, "fallocate").kind(), ErrorKind::Unsupported);
-    EXPECT_EQ(Error::from_errno(EACCES, "open").kind(), ErrorKind::PermissionDenied);
-    EXPECT_EQ(Error::from_errno(EROFS, "write").kind(), ErrorKind::PermissionDenied);
-    EXPECT_EQ(Error::from_errno(ENOSPC, "write").kind(), ErrorKind::NoSpace);
-    EXPECT_EQ(Error::from_errno(ENOMEM, "mmap").kind(), ErrorKind::ResourceExhausted);
-    EXPECT_EQ(Error::from_errno(EPIPE, "send").kind(), ErrorKind::Disconnected);
-    EXPECT_EQ(Error::from_errno(ETIMEDOUT, "connect").kind(), ErrorKind::TimedOut);
-    EXPECT_EQ(Error::from_errno(ECANCELED, "wait").kind(), ErrorKind::Interrupted);
-    EXPECT_EQ(Error::from_errno(EBADF, "read").kind(), ErrorKind::Internal);
-    EXPECT_EQ(Error::from_errno(EIO, "read").kind(), ErrorKind::Io);
-    EXPECT_EQ(Error::from_errno(EXFULL, "read").kind(), ErrorKind::Io) << "an errno value no kind lists is an I/O failure";
+    struct Case {
+        int code;
+        ErrorKind kind;
+    };
+    for (auto [code, kind] : { Case { EBUSY, ErrorKind::Busy }, Case { EAGAIN, ErrorKind::Busy }, Case { ENOSYS, ErrorKind::Unsupported },
+             Case { EOPNOTSUPP, ErrorKind::Unsupported }, Case { EACCES, ErrorKind::PermissionDenied },
+             Case { EROFS, ErrorKind::PermissionDenied }, Case { ENOSPC, ErrorKind::NoSpace }, Case { ENOMEM, ErrorKind::ResourceExhausted },
+             Case { EBADMSG, ErrorKind::Corrupt }, Case { EPIPE, ErrorKind::Disconnected }, Case { ETIMEDOUT, ErrorKind::TimedOut },
+             Case { ECANCELED, ErrorKind::Interrupted }, Case { EBADF, ErrorKind::Internal }, Case { EIO, ErrorKind::Io },
+             Case { EXFULL, ErrorKind::Io } }) // an errno value no kind lists is an I/O failure
+        EXPECT_EQ(Error::from_errno(code, "call").kind(), kind) << "errno " << code;
 }
 
 TEST(Error, NamedConditionsAreInvalidInputUnlessGivenAKind)
@@ -106,4 +104,27 @@ TEST(Error, EveryKindHasItsOwnName)
     EXPECT_EQ(names.size(), 14u);
     EXPECT_EQ(kind_name(ErrorKind::InvalidInput), "invalid_input");
     EXPECT_EQ(kind_name(ErrorKind::Internal), "internal");
+}
+
+TEST(Error, ChainsStayErrorOr)
+{
+    // A chained result is an ErrorOr too, so dropping it is as loud as dropping the first.
+    auto prefixed = half(3).map_error([](Error const& error) { return error.with_prefix("half"); });
+    static_assert(std::is_same_v<decltype(prefixed), ErrorOr<int>>);
+    EXPECT_EQ(prefixed.error().to_string(), "half: odd");
+
+    auto quartered = half(8).and_then([](int value) { return half(value); });
+    static_assert(std::is_same_v<decltype(quartered), ErrorOr<int>>);
+    EXPECT_EQ(quartered.value(), 2);
+    EXPECT_EQ(half(2).and_then([](int value) { return half(value); }).error().to_string(), "odd");
+
+    ErrorOr<void> failed = make_error(ErrorKind::Busy, "held");
+    auto recovered = failed.or_else([](Error const& error) -> ErrorOr<void> {
+        if (error.kind() == ErrorKind::Busy)
+            return {};
+        return tl::unexpected(error);
+    });
+    static_assert(std::is_same_v<decltype(recovered), ErrorOr<void>>);
+    EXPECT_TRUE(recovered);
+    EXPECT_EQ(half(3).value_or(-1), -1);
 }
