@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <fcntl.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "fuzz_queue.h"
 #include "virtio/console/console_chain.h"
 #include "virtio/console/console_device.h"

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "base/sys.h"
+#include "base/sys_path.h"
 #include "fuzz_queue.h"
 #include "virtio/vsock/vsock_device.h"
 #include "virtio/vsock/vsock_packet.h"

@@ -14,7 +14,8 @@
 #include <fmt/format.h>
 
 #include "base/size.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_process.h"
 #include "base/try.h"
 #include "storage/pool/file_member_disk.h"
 #include "storage/pool/thin_pool.h"

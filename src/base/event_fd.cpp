@@ -3,7 +3,8 @@
 #include <cerrno>
 #include <sys/eventfd.h>
 
-#include "base/sys.h"
+#include "base/sys_event.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 
 namespace kasou {

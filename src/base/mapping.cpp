@@ -2,7 +2,7 @@
 
 #include <sys/mman.h>
 
-#include "base/sys.h"
+#include "base/sys_memory.h"
 #include "base/try.h"
 
 namespace kasou {

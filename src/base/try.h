@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <type_traits>
 #include <utility>
 
 #include "base/error.h"
@@ -26,11 +27,15 @@
     })
 
 namespace kasou::detail {
-template<class T>
-T take_value(ErrorOr<T>&& result) { return std::move(*result); }
-inline void take_value(ErrorOr<void>&&) { }
-template<class T>
-T take_value(ErrorOr<T>& result) { return std::move(*result); }
-inline void take_value(ErrorOr<void>&) { }
+// The value of an ErrorOr (or a tl::expected) known to hold one, moved out; nothing for void.
+template<class Result>
+decltype(auto) take_value(Result&& result)
+{
+    using Value = typename std::remove_cvref_t<Result>::value_type;
+    if constexpr (std::is_void_v<Value>)
+        return;
+    else
+        return Value(std::move(*result));
+}
 [[noreturn]] void must_failed(char const* expression, Error const& error, char const* file, int line);
 }

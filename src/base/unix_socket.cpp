@@ -6,7 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_path.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 
 namespace kasou {
@@ -36,9 +37,9 @@ ErrorOr<Fd> listen_unix(std::string const& path, int backlog)
     struct stat st { };
     if (sys::lstat(path, st)) {
         if (!S_ISSOCK(st.st_mode))
-            return make_error(fmt::format("{} exists and is not a socket", path));
+            return make_error(ErrorKind::AlreadyExists, fmt::format("{} exists and is not a socket", path));
         if (connect_unix(path))
-            return make_error(fmt::format("{} is in use by another server", path));
+            return make_error(ErrorKind::Busy, fmt::format("{} is in use by another server", path));
         TRY(sys::unlink(path));
     }
     Fd listener = TRY(sys::socket(AF_UNIX, SOCK_STREAM, 0));

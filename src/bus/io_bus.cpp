@@ -9,7 +9,7 @@ namespace kasou::bus {
 ErrorOr<void> IoBus::insert(std::shared_ptr<BusDevice> device, u64 base, u64 size, std::string label)
 {
     if (m_frozen)
-        return make_error(fmt::format("{} bus: cannot add {} after the machine has started", m_name, label));
+        return make_error(ErrorKind::Internal, fmt::format("{} bus: cannot add {} after the machine has started", m_name, label));
     if (!device)
         return make_error(fmt::format("{} bus: no device given for {}", m_name, label));
     if (size == 0)

@@ -150,7 +150,7 @@ ErrorOr<u8> PciBus::add(std::shared_ptr<PciDevice> device)
     std::unique_lock guard(m_lock);
     auto slot = std::find(m_devices.begin(), m_devices.end(), nullptr);
     if (slot == m_devices.end())
-        return make_error("PCI bus 0 is full (32 devices)");
+        return make_error(ErrorKind::ResourceExhausted, "PCI bus 0 is full (32 devices)");
     auto& config = device->config();
     for (u8 bar = 0; bar < ConfigSpace::BAR_COUNT; ++bar) {
         u64 size = config.bar_size(bar);
@@ -158,7 +158,7 @@ ErrorOr<u8> PciBus::add(std::shared_ptr<PciDevice> device)
             continue;
         u64 address = (m_next_bar_address + size - 1) & ~(size - 1);
         if (address + size > m_window_base + m_window_size)
-            return make_error(fmt::format("PCI BAR window is full: no room for a {}-byte BAR", size));
+            return make_error(ErrorKind::ResourceExhausted, fmt::format("PCI BAR window is full: no room for a {}-byte BAR", size));
         bool is_64bit = config.read(static_cast<u16>(0x10 + 4 * bar), 4) & 0x4;
         config.set_memory_bar(bar, size, address, is_64bit);
         m_next_bar_address = address + size;

@@ -353,7 +353,7 @@ ErrorOr<u32> CoreAllocator::allocate_shared(CoreGroup& group)
     });
     auto chosen = choose_in_order(group.request.vcpus, group.request.smt, order);
     if (!chosen)
-        return make_error(fmt::format("no room for a shared group of {} vCPUs", group.request.vcpus));
+        return make_error(ErrorKind::ResourceExhausted, fmt::format("no room for a shared group of {} vCPUs", group.request.vcpus));
     for (u32 core : *chosen) {
         if (m_core_owner[core] == FREE)
             claim_core(core, SHARED);
@@ -378,7 +378,7 @@ ErrorOr<u32> CoreAllocator::allocate(GroupRequest const& request)
     }
     auto cores = choose_cores(request.vcpus, request.smt, {});
     if (!cores)
-        return make_error(fmt::format("no room for {} dedicated vCPUs ({} free cores)", request.vcpus, m_free_cores));
+        return make_error(ErrorKind::ResourceExhausted, fmt::format("no room for {} dedicated vCPUs ({} free cores)", request.vcpus, m_free_cores));
     take(group, *cores);
     group.cpus = cpus_for(*cores, request);
     m_groups.emplace(group.id, std::move(group));
@@ -397,7 +397,7 @@ ErrorOr<u32> CoreAllocator::allocate_exact(CpuSet const& cpus)
             return make_error(fmt::format("CPU {} is not online on this host (online: {})", cpu, m_topology.online().to_list()));
         u32 core = m_topology.cpus()[*index].core;
         if (m_core_owner[core] != FREE && std::find(cores.begin(), cores.end(), core) == cores.end())
-            return make_error(fmt::format("CPU {} is not free (its core is {})", cpu,
+            return make_error(ErrorKind::Busy, fmt::format("CPU {} is not free (its core is {})", cpu,
                 m_core_owner[core] == HOUSEKEEPING ? "kept for the host" : "used by another group"));
         if (std::find(cores.begin(), cores.end(), core) == cores.end())
             cores.push_back(core);
@@ -462,7 +462,7 @@ ErrorOr<u32> CoreAllocator::resize(u32 id, u32 vcpus)
 {
     auto it = m_groups.find(id);
     if (it == m_groups.end())
-        return make_error(fmt::format("no core group {}", id));
+        return make_error(ErrorKind::NotFound, fmt::format("no core group {}", id));
     if (vcpus == 0)
         return make_error("a core group needs at least one vCPU");
     auto& group = it->second;
@@ -561,7 +561,7 @@ ErrorOr<u32> CoreAllocator::resize(u32 id, u32 vcpus)
         }
     }
     if (!grown)
-        return make_error(fmt::format("no room to grow group {} to {} vCPUs", id, vcpus));
+        return make_error(ErrorKind::ResourceExhausted, fmt::format("no room to grow group {} to {} vCPUs", id, vcpus));
     std::vector<u32> all = cores;
     all.insert(all.end(), grown->begin(), grown->end());
     for (u32 core : cores)

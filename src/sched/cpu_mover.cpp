@@ -5,7 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_affinity.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 
 namespace kasou::sched {
@@ -81,7 +82,7 @@ ErrorOr<void> CgroupCpusetMover::apply(GroupPlacement const& placement)
     namespace fs = std::filesystem;
     std::error_code error;
     if (!fs::is_directory(m_dir, error))
-        return make_error(fmt::format("{}: no such cgroup directory", m_dir));
+        return make_error(ErrorKind::NotFound, fmt::format("{}: no such cgroup directory", m_dir));
     bool is_v2 = fs::exists(fs::path(m_dir) / "cgroup.controllers", error);
     if (is_v2) {
         auto parent = fs::path(m_dir).parent_path();

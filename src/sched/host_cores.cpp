@@ -118,7 +118,7 @@ ErrorOr<VmPlacement> HostCores::placement(u32 id)
 {
     std::lock_guard guard(m_lock);
     if (!m_allocator.group(id))
-        return make_error(fmt::format("no core group {}", id));
+        return make_error(ErrorKind::NotFound, fmt::format("no core group {}", id));
     return placement_locked(id);
 }
 

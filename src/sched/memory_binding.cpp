@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "base/sys.h"
+#include "base/sys_memory.h"
 
 namespace kasou::sched {
 

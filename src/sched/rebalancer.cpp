@@ -22,11 +22,11 @@ ErrorOr<void> Rebalancer::add_group(u32 id, pid_t pid, std::vector<pid_t> tids, 
     if (limits.min_cpus == 0 || limits.min_cpus > limits.max_cpus)
         return make_error(fmt::format("bad limits for group {}: min {} max {}", id, limits.min_cpus, limits.max_cpus));
     if (!mover)
-        return make_error("a watched group needs a mover");
+        return make_error(ErrorKind::Internal, "a watched group needs a mover");
     {
         std::lock_guard allocator_guard(m_allocator_lock);
         if (!m_allocator.group(id))
-            return make_error(fmt::format("no core group {}", id));
+            return make_error(ErrorKind::NotFound, fmt::format("no core group {}", id));
     }
     std::lock_guard guard(m_lock);
     m_groups[id] = Watched { pid, std::move(tids), limits, std::move(mover), std::nullopt, {}, 0, 0, 0 };

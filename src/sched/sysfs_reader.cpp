@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 
 namespace kasou::sched {

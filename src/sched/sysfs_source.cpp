@@ -6,7 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_path.h"
+#include "base/sys_process.h"
 #include "base/try.h"
 #include "sched/sysfs_reader.h"
 
@@ -43,12 +44,12 @@ ErrorOr<SysfsSource> SysfsSource::open(std::string const& path)
         source.m_extracted = TRY(make_extraction_dir());
         int status = TRY(sys::spawn_and_wait({ "tar", "-xf", path, "-C", source.m_extracted }));
         if (status != 0)
-            return make_error(fmt::format("{}: tar could not unpack it (exit status {})", path, status));
+            return make_error(ErrorKind::Io, fmt::format("{}: tar could not unpack it (exit status {})", path, status));
         source.m_sys_dir = TRY(locate_sys_dir(source.m_extracted).map_error([&](Error const& e) { return e.with_prefix(path); }));
         return source;
     }
     if (!fs::exists(path, error))
-        return make_error(fmt::format("{}: no such file or directory", path));
+        return make_error(ErrorKind::NotFound, fmt::format("{}: no such file or directory", path));
     source.m_sys_dir = TRY(locate_sys_dir(path));
     return source;
 }

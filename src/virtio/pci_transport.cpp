@@ -115,7 +115,7 @@ ErrorOr<std::unique_ptr<PciTransport>> PciTransport::create(memory::GuestMemory 
 {
     u16 count = device->queue_count();
     if (count == 0 || count > 64)
-        return make_error(fmt::format("virtio device type {} asks for {} queues (1 to 64 supported)", device->device_type(), count));
+        return make_error(ErrorKind::Internal, fmt::format("virtio device type {} asks for {} queues (1 to 64 supported)", device->device_type(), count));
     std::vector<Queue> queues;
     for (u16 i = 0; i < count; ++i)
         queues.push_back(Queue { TRY(EventFd::create()), device->queue_max_size() });

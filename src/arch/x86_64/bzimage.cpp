@@ -52,15 +52,15 @@ ErrorOr<BzImageHeader> BzImageHeader::parse(std::span<u8 const> image)
     BzImageHeader header;
     header.version = read_le<u16>(image, VERSION);
     if (header.version < MIN_VERSION)
-        return make_error(fmt::format("bzImage uses boot protocol {}.{:02}; kasou needs 2.06 or later (Linux 2.6.22+)",
+        return make_error(ErrorKind::Unsupported, fmt::format("bzImage uses boot protocol {}.{:02}; kasou needs 2.06 or later (Linux 2.6.22+)",
             header.version >> 8, header.version & 0xFF));
     if (read_le<u16>(image, BOOT_FLAG) != BOOT_FLAG_VALUE)
         return make_error(fmt::format("bzImage boot_flag is {:#06x}, not 0xaa55", read_le<u16>(image, BOOT_FLAG)));
     if (header.version < XLF_VERSION || !(read_le<u16>(image, XLOADFLAGS) & XLF_KERNEL_64))
-        return make_error("bzImage has no 64-bit entry point (XLF_KERNEL_64 is not set in xloadflags, boot protocol 2.12+); "
+        return make_error(ErrorKind::Unsupported, "bzImage has no 64-bit entry point (XLF_KERNEL_64 is not set in xloadflags, boot protocol 2.12+); "
                           "kasou boots x86-64 kernels only");
     if (image[RELOCATABLE_KERNEL] == 0)
-        return make_error("bzImage is not relocatable (relocatable_kernel = 0); kasou needs a kernel built with CONFIG_RELOCATABLE");
+        return make_error(ErrorKind::Unsupported, "bzImage is not relocatable (relocatable_kernel = 0); kasou needs a kernel built with CONFIG_RELOCATABLE");
 
     u8 setup_sects = image[SETUP_SECTS];
     if (setup_sects > MAX_SETUP_SECTS)

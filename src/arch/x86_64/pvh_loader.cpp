@@ -16,7 +16,7 @@ ErrorOr<u32> pvh_entry_point(ElfImage const& elf)
 {
     auto const* note = elf.find_note("Xen", XEN_ELFNOTE_PHYS32_ENTRY);
     if (!note)
-        return make_error("ELF image has no PVH entry note (Xen note XEN_ELFNOTE_PHYS32_ENTRY); kasou boots ELF kernels through PVH");
+        return make_error(ErrorKind::Unsupported, "ELF image has no PVH entry note (Xen note XEN_ELFNOTE_PHYS32_ENTRY); kasou boots ELF kernels through PVH");
     if (note->description.size() == 4) {
         u32 entry;
         std::memcpy(&entry, note->description.data(), 4);

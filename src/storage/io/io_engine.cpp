@@ -14,9 +14,9 @@ namespace kasou::storage {
 ErrorOr<void> IoEngine::run_each(std::span<IoRequest const> batch, std::span<int> errors)
 {
     if (in_flight() != 0)
-        return make_error("I/O engine: run() needs an idle engine");
+        return make_error(ErrorKind::Internal, "I/O engine: run() needs an idle engine");
     if (errors.size() != batch.size())
-        return make_error("I/O engine: run_each() needs one error slot per request");
+        return make_error(ErrorKind::Internal, "I/O engine: run_each() needs one error slot per request");
     std::vector<IoCompletion> completions;
     size_t next = 0;
     size_t done = 0;
@@ -88,7 +88,7 @@ ErrorOr<std::unique_ptr<IoEngine>> create_io_engine(IoEngineKind kind, u32 queue
     case IoEngineKind::Uring:
         return std::unique_ptr<IoEngine>(TRY(UringEngine::create(queue_depth)));
     }
-    return make_error("unknown I/O engine kind");
+    return make_error(ErrorKind::Internal, "unknown I/O engine kind");
 }
 
 ErrorOr<IoEngineKind> parse_io_engine_kind(std::string_view text)

@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <sys/uio.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 
 namespace kasou::storage {
 

@@ -22,7 +22,7 @@ ErrorOr<void> check_distinct_disks(std::vector<std::string> const& paths, std::s
         }
         for (size_t m = 0; m < members.size(); ++m) {
             if (members[m] && members[m]->identity() == *identity)
-                return make_error(fmt::format("disk {} is already member {} of pool {} (as {}); a disk is added once", paths[i], m, pool, members[m]->name()));
+                return make_error(ErrorKind::AlreadyExists, fmt::format("disk {} is already member {} of pool {} (as {}); a disk is added once", paths[i], m, pool, members[m]->name()));
         }
     }
     return {};

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/checked.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/utf8.h"
 #include "base/try.h"
 #include "storage/pool/crc32c.h"
@@ -20,7 +20,7 @@ ErrorOr<Uuid> Uuid::random()
     Uuid uuid;
     size_t n = TRY(sys::read(fd.get(), uuid.bytes.data(), uuid.bytes.size()));
     if (n != uuid.bytes.size())
-        return make_error("short read from /dev/urandom");
+        return make_error(ErrorKind::Io, "short read from /dev/urandom");
     return uuid;
 }
 
@@ -59,11 +59,11 @@ ErrorOr<void> verify_block(Block const& block, u64 magic, std::string_view what)
 {
     auto const& header = view_as<BlockHeader>(block);
     if (header.magic != magic)
-        return make_error(fmt::format("{}: bad magic (not written by kasou, or overwritten)", what));
+        return make_error(ErrorKind::Corrupt, fmt::format("{}: bad magic (not written by kasou, or overwritten)", what));
     if (header.crc != block_crc(block))
-        return make_error(fmt::format("{}: checksum mismatch (torn or corrupted write)", what));
+        return make_error(ErrorKind::Corrupt, fmt::format("{}: checksum mismatch (torn or corrupted write)", what));
     if (header.version != FORMAT_VERSION)
-        return make_error(fmt::format("{}: format version {} is not supported (this kasou reads {})", what, header.version, FORMAT_VERSION));
+        return make_error(ErrorKind::Unsupported, fmt::format("{}: format version {} is not supported (this kasou reads {})", what, header.version, FORMAT_VERSION));
     return {};
 }
 
@@ -107,7 +107,7 @@ namespace {
 
 tl::unexpected<Error> superblock_error(std::string text)
 {
-    return make_error(fmt::format("pool superblock: {}", text));
+    return make_error(ErrorKind::Corrupt, fmt::format("pool superblock: {}", text));
 }
 
 // The members' own fields, each on its own and against the others.
@@ -225,9 +225,9 @@ ErrorOr<u64> validate_superblock(Superblock const& superblock)
 ErrorOr<void> validate_label(MemberLabel const& label, std::string_view disk_name)
 {
     if (auto name = validate_name(name_of(label.pool_name), "pool"); !name)
-        return make_error(fmt::format("label of {}: {}", disk_name, name.error().to_string()));
+        return make_error(ErrorKind::Corrupt, fmt::format("label of {}: {}", disk_name, name.error().to_string()));
     if (label.pool_uuid == Uuid {} || label.member_uuid == Uuid {})
-        return make_error(fmt::format("label of {}: the pool or member uuid is zero", disk_name));
+        return make_error(ErrorKind::Corrupt, fmt::format("label of {}: the pool or member uuid is zero", disk_name));
     return {};
 }
 

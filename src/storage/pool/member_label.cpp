@@ -61,7 +61,7 @@ ErrorOr<void> check_disk_unused(MemberDisk& disk, bool force)
         return {};
     if (!read_newest_superblock(disk, label->pool_uuid))
         return {};
-    return make_error(fmt::format("{} belongs to pool '{}' ({}); destroy that pool first, or pass --force to overwrite it",
+    return make_error(ErrorKind::Busy, fmt::format("{} belongs to pool '{}' ({}); destroy that pool first, or pass --force to overwrite it",
         disk.name(), name_of(label->pool_name), label->pool_uuid.to_string()));
 }
 

@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
 #include "base/utf8.h"
 #include "base/try.h"
 #include "storage/pool/disk_set.h"
@@ -75,14 +74,14 @@ ErrorOr<void> create_pool(std::string const& state_dir, CreatePoolOptions const&
     TRY(validate_name(options.name, "pool"));
     auto paths = TRY(absolute_paths(options.disks));
     if (Registry::find(state_dir, options.name))
-        return make_error(fmt::format("a pool named '{}' already exists in {}", options.name, state_dir));
+        return make_error(ErrorKind::AlreadyExists, fmt::format("a pool named '{}' already exists in {}", options.name, state_dir));
     Fd lock = TRY(Registry::lock_pool(state_dir, options.name));
     auto disks = TRY(open_disks(options.disks));
     auto pool = TRY(ThinPool::create(options.name, options.layout, options.stripe_size, std::move(disks), options.force));
     TRY(pool->close());
     return Registry::modify(state_dir, [&](std::vector<PoolRecord>& records) -> ErrorOr<void> {
         if (std::any_of(records.begin(), records.end(), [&](auto const& r) { return r.name == options.name; }))
-            return make_error(fmt::format("a pool named '{}' was registered meanwhile", options.name));
+            return make_error(ErrorKind::AlreadyExists, fmt::format("a pool named '{}' was registered meanwhile", options.name));
         records.push_back({ options.name, pool->uuid().to_string(), paths });
         return {};
     });
@@ -102,7 +101,7 @@ ErrorOr<void> grow_open_pool(ThinPool& pool, std::string const& state_dir, std::
         return {};
     });
     if (!recorded)
-        return make_error(fmt::format("pool {} grew onto the disks, but the registry could not record them ({}): run 'kasou pool import' "
+        return make_error(ErrorKind::Io, fmt::format("pool {} grew onto the disks, but the registry could not record them ({}): run 'kasou pool import' "
                                       "with all of the pool's disks once this process has let it go",
             name, recorded.error().to_string()));
     return {};
@@ -129,7 +128,7 @@ ErrorOr<std::string> import_pool(std::string const& state_dir, std::vector<std::
             if (record.name != name)
                 continue;
             if (record.uuid != uuid)
-                return make_error(fmt::format("another pool named '{}' ({}) is already registered; destroy or rename it first", name, record.uuid));
+                return make_error(ErrorKind::AlreadyExists, fmt::format("another pool named '{}' ({}) is already registered; destroy or rename it first", name, record.uuid));
             record.disks = paths;
             return {};
         }
@@ -144,7 +143,7 @@ ErrorOr<void> destroy_pool(std::string const& state_dir, std::string const& name
     auto handle = TRY(PoolHandle::open(state_dir, name));
     auto volumes = handle.pool().volumes();
     if (!volumes.empty() && !force)
-        return make_error(fmt::format("pool {} still has {} volume(s) ({}...); remove them or pass --force", name, volumes.size(), volumes.front().name));
+        return make_error(ErrorKind::Busy, fmt::format("pool {} still has {} volume(s) ({}...); remove them or pass --force", name, volumes.size(), volumes.front().name));
     TRY(handle.pool().close());
     Block zero {};
     for (auto const& member : handle.pool().layout().members()) {
@@ -196,7 +195,7 @@ ErrorOr<u32> repair_pool(std::string const& state_dir, std::string const& name, 
         }
     }
     if (index == members.size())
-        return make_error(fmt::format("pool {} has no member '{}' (give its index from 'kasou pool status' or its disk path)", name, replace));
+        return make_error(ErrorKind::NotFound, fmt::format("pool {} has no member '{}' (give its index from 'kasou pool status' or its disk path)", name, replace));
     std::string old_path = members[index]->disk ? members[index]->disk->name() : replace_path;
     auto disk = std::move(TRY(open_disks({ with }, &pool)).front());
     TRY(pool.replace_member(index, std::move(disk), progress));

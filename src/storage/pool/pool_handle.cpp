@@ -62,7 +62,7 @@ ErrorOr<PoolHandle> PoolHandle::open(std::string const& state_dir, std::string c
         disks.push_back(std::move(*disk));
     }
     if (disks.empty())
-        return make_error(fmt::format("none of the disks of pool {} can be opened", name));
+        return make_error(ErrorKind::Io, fmt::format("none of the disks of pool {} can be opened", name));
     auto pool = TRY(ThinPool::open(std::move(disks)).map_error([&](Error const& error) { return error.with_prefix(fmt::format("pool {}", name)); }));
     if (pool->uuid().to_string() != record.uuid)
         return make_error(fmt::format("the disks registered for pool {} now hold pool '{}' ({}), not {}", name, pool->name(), pool->uuid().to_string(), record.uuid));

@@ -114,7 +114,7 @@ ErrorOr<PoolLayout> PoolLayout::from_superblock(Superblock const& superblock, st
         if ((needs_all && healthy != entry.width) || healthy == 0) {
             for (u32 m = entry.first_member; m < entry.first_member + entry.width; ++m) {
                 if (layout.m_members[m]->state != MemberState::Healthy)
-                    return make_error(fmt::format("member {} ({}) of {} segment {} is missing or failed and has no copy: the pool cannot be opened",
+                    return make_error(ErrorKind::Io, fmt::format("member {} ({}) of {} segment {} is missing or failed and has no copy: the pool cannot be opened",
                         m, layout.m_members[m]->uuid.to_string(), layout_name(entry.kind), i));
             }
         }

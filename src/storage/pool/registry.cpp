@@ -11,7 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
 #include "base/try.h"
 
 namespace kasou::storage {
@@ -51,16 +52,16 @@ ErrorOr<std::vector<PoolRecord>> load(std::string const& state_dir)
     }
     auto json = nlohmann::json::parse(*text, nullptr, false);
     if (json.is_discarded() || !json.is_object() || !json.contains("pools") || !json["pools"].is_array())
-        return make_error(fmt::format("{} is not a kasou pool registry (expected {{\"pools\": [...]}})", path));
+        return make_error(ErrorKind::Corrupt, fmt::format("{} is not a kasou pool registry (expected {{\"pools\": [...]}})", path));
     std::vector<PoolRecord> records;
     for (auto const& entry : json["pools"]) {
         if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() || !entry.contains("uuid") || !entry["uuid"].is_string()
             || !entry.contains("disks") || !entry["disks"].is_array())
-            return make_error(fmt::format("{}: a pool entry lacks name, uuid or disks", path));
+            return make_error(ErrorKind::Corrupt, fmt::format("{}: a pool entry lacks name, uuid or disks", path));
         PoolRecord record { entry["name"], entry["uuid"], {} };
         for (auto const& disk : entry["disks"]) {
             if (!disk.is_string())
-                return make_error(fmt::format("{}: pool {} has a disk that is not a path", path, record.name));
+                return make_error(ErrorKind::Corrupt, fmt::format("{}: pool {} has a disk that is not a path", path, record.name));
             record.disks.push_back(disk);
         }
         records.push_back(std::move(record));
@@ -108,7 +109,7 @@ ErrorOr<PoolRecord> Registry::find(std::string const& state_dir, std::string con
     std::string known;
     for (auto const& record : records)
         known += (known.empty() ? "" : ", ") + record.name;
-    return make_error(fmt::format("no pool named '{}' in {} (known: {}); create it with 'kasou pool create' or bring its disks in with 'kasou pool import'",
+    return make_error(ErrorKind::NotFound, fmt::format("no pool named '{}' in {} (known: {}); create it with 'kasou pool create' or bring its disks in with 'kasou pool import'",
         name, state_dir, known.empty() ? "none" : known));
 }
 
@@ -133,7 +134,7 @@ ErrorOr<Fd> Registry::lock_pool(std::string const& state_dir, std::string const&
         auto n = sys::pread(fd.get(), buffer, sizeof(buffer) - 1, 0);
         std::string pid = n ? std::string(buffer, *n) : "";
         pid.erase(std::remove(pid.begin(), pid.end(), '\n'), pid.end());
-        return make_error(fmt::format("pool {} is in use by pid {}", name, pid.empty() ? "unknown" : pid));
+        return make_error(ErrorKind::Busy, fmt::format("pool {} is in use by pid {}", name, pid.empty() ? "unknown" : pid));
     }
     std::string pid = fmt::format("{}\n", ::getpid());
     TRY(sys::ftruncate(fd.get(), 0));

@@ -107,7 +107,7 @@ ErrorOr<std::shared_ptr<ThinPool>> ThinPool::open(std::vector<std::unique_ptr<Me
             newest = superblock;
     }
     if (!newest)
-        return make_error(fmt::format("no valid superblock on {}: the pool '{}' was never completely created, or its disks were overwritten",
+        return make_error(ErrorKind::Corrupt, fmt::format("no valid superblock on {}: the pool '{}' was never completely created, or its disks were overwritten",
             disks.front()->name(), name_of(labels.front().pool_name)));
     TRY(validate_superblock(*newest));
     std::vector<std::unique_ptr<MemberDisk>> ordered(newest->member_count);
@@ -166,15 +166,15 @@ ErrorOr<void> check_volume_size(u64 size)
 ErrorOr<void> validate_volume_record(VolumeInfo const& volume, u64 next_volume_id, u64 pool_blocks)
 {
     if (volume.id == 0 || volume.id >= next_volume_id)
-        return make_error(fmt::format("volume id {} is not from 1 to the superblock's next volume id {} - 1", volume.id, next_volume_id));
+        return make_error(ErrorKind::Corrupt, fmt::format("volume id {} is not from 1 to the superblock's next volume id {} - 1", volume.id, next_volume_id));
     TRY(validate_name(volume.name, "volume"));
     TRY(check_volume_size(volume.size).map_error([&](Error const& error) { return error.with_prefix(fmt::format("volume '{}'", volume.name)); }));
     if (volume.flags & ~static_cast<u32>(VOLUME_READ_ONLY | VOLUME_DELETING))
-        return make_error(fmt::format("volume '{}' has unknown flags {:#x}", volume.name, volume.flags));
+        return make_error(ErrorKind::Corrupt, fmt::format("volume '{}' has unknown flags {:#x}", volume.name, volume.flags));
     if (volume.origin_id >= volume.id)
-        return make_error(fmt::format("volume '{}' (id {}) names origin {}, which is not an earlier volume id", volume.name, volume.id, volume.origin_id));
+        return make_error(ErrorKind::Corrupt, fmt::format("volume '{}' (id {}) names origin {}, which is not an earlier volume id", volume.name, volume.id, volume.origin_id));
     if (volume.root != 0 && volume.root - 1 >= pool_blocks)
-        return make_error(fmt::format("volume '{}' has root node {}, outside the pool's {} blocks", volume.name, volume.root - 1, pool_blocks));
+        return make_error(ErrorKind::Corrupt, fmt::format("volume '{}' has root node {}, outside the pool's {} blocks", volume.name, volume.root - 1, pool_blocks));
     return {};
 }
 
@@ -190,15 +190,15 @@ ErrorOr<void> ThinPool::load(Superblock const& superblock)
     for (u64 ref = superblock.volume_table; ref != 0;) {
         u64 block_number = ref - 1;
         if (block_number >= blocks || !table_blocks.insert(block_number).second)
-            return make_error(fmt::format("volume table block {} is out of range or part of a loop", block_number));
+            return make_error(ErrorKind::Corrupt, fmt::format("volume table block {} is out of range or part of a loop", block_number));
         Block block {};
         TRY(m_layout.read(block_number * BLOCK_SIZE, block));
         TRY(verify_block(block, VOLUME_TABLE_MAGIC, fmt::format("volume table block {}", block_number)));
         auto const& header = view_as<VolumeTableHeader>(block);
         if (header.block != block_number)
-            return make_error(fmt::format("volume table block {} is misdirected (says block {})", block_number, header.block));
+            return make_error(ErrorKind::Corrupt, fmt::format("volume table block {} is misdirected (says block {})", block_number, header.block));
         if (header.count > VOLUMES_PER_TABLE_BLOCK)
-            return make_error(fmt::format("volume table block {} has count {}, but a block holds at most {} volumes", block_number, header.count, VOLUMES_PER_TABLE_BLOCK));
+            return make_error(ErrorKind::Corrupt, fmt::format("volume table block {} has count {}, but a block holds at most {} volumes", block_number, header.count, VOLUMES_PER_TABLE_BLOCK));
         auto const* records = reinterpret_cast<VolumeRecord const*>(block.data() + sizeof(VolumeTableHeader));
         for (u32 i = 0; i < header.count; ++i) {
             auto const& record = records[i];
@@ -207,9 +207,9 @@ ErrorOr<void> ThinPool::load(Superblock const& superblock)
                 return error.with_prefix(fmt::format("volume table block {} entry {}", block_number, i));
             }));
             if (!m_volumes.emplace(info.id, info).second)
-                return make_error(fmt::format("volume table block {} entry {}: volume id {} appears twice in the volume table", block_number, i, info.id));
+                return make_error(ErrorKind::Corrupt, fmt::format("volume table block {} entry {}: volume id {} appears twice in the volume table", block_number, i, info.id));
             if (!info.deleting() && !names.insert(info.name).second)
-                return make_error(fmt::format("volume table block {} entry {}: volume name '{}' appears twice in the volume table", block_number, i, info.name));
+                return make_error(ErrorKind::Corrupt, fmt::format("volume table block {} entry {}: volume name '{}' appears twice in the volume table", block_number, i, info.name));
         }
         m_table_blocks.push_back(block_number);
         m_chunk_flags[block_number / BLOCKS_PER_CHUNK] |= CHUNK_METADATA;
@@ -223,7 +223,7 @@ ErrorOr<void> ThinPool::load(Superblock const& superblock)
     for (u64 chunk = 0; chunk < m_chunk_refs.size(); ++chunk) {
         bool metadata = m_chunk_flags[chunk] & CHUNK_METADATA;
         if (metadata && m_chunk_refs[chunk] > 0)
-            return make_error(fmt::format("chunk {} is used both for metadata and for data", chunk));
+            return make_error(ErrorKind::Corrupt, fmt::format("chunk {} is used both for metadata and for data", chunk));
         if (metadata || m_chunk_refs[chunk] > 0)
             --m_free_chunks;
         if (!metadata)
@@ -237,7 +237,7 @@ ErrorOr<void> ThinPool::load(Superblock const& superblock)
         if (!volume.deleting() && volume.root) {
             u64 chunks = (volume.size + CHUNK_SIZE - 1) / CHUNK_SIZE;
             if (auto beyond = next_mapped(volume.root, TREE_DEPTH - 1, 0, chunks))
-                return make_error(fmt::format("volume '{}' maps chunk {} beyond its size", volume.name, *beyond));
+                return make_error(ErrorKind::Corrupt, fmt::format("volume '{}' maps chunk {} beyond its size", volume.name, *beyond));
         }
     }
     return {};
@@ -247,10 +247,10 @@ ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
 {
     u64 block_number = ref - 1;
     if (block_number >= m_layout.size() / BLOCK_SIZE)
-        return make_error(fmt::format("node pointer {} is outside the pool", block_number));
+        return make_error(ErrorKind::Corrupt, fmt::format("node pointer {} is outside the pool", block_number));
     if (auto it = m_nodes.find(block_number); it != m_nodes.end()) {
         if (it->second.level != level)
-            return make_error(fmt::format("node {} is reached at levels {} and {}", block_number, it->second.level, level));
+            return make_error(ErrorKind::Corrupt, fmt::format("node {} is reached at levels {} and {}", block_number, it->second.level, level));
         ++it->second.refs;
         return {};
     }
@@ -259,9 +259,9 @@ ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
     TRY(verify_block(block, NODE_MAGIC, fmt::format("node {}", block_number)));
     auto const& header = view_as<NodeHeader>(block);
     if (header.block != block_number || header.level != level)
-        return make_error(fmt::format("node {} is misdirected (says block {} level {}, expected level {})", block_number, header.block, header.level, level));
+        return make_error(ErrorKind::Corrupt, fmt::format("node {} is misdirected (says block {} level {}, expected level {})", block_number, header.block, header.level, level));
     if (m_chunk_flags[block_number / BLOCKS_PER_CHUNK] & CHUNK_METADATA && std::find(m_table_blocks.begin(), m_table_blocks.end(), block_number) != m_table_blocks.end())
-        return make_error(fmt::format("block {} is both a node and a volume table block", block_number));
+        return make_error(ErrorKind::Corrupt, fmt::format("block {} is both a node and a volume table block", block_number));
     Node node;
     node.entries = std::make_unique<Entries>();
     std::memcpy(node.entries->data(), block.data() + sizeof(NodeHeader), sizeof(Entries));
@@ -277,7 +277,7 @@ ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
             continue;
         }
         if (entry - 1 >= m_chunk_refs.size())
-            return make_error(fmt::format("node {} maps data chunk {} outside the pool", block_number, entry - 1));
+            return make_error(ErrorKind::Corrupt, fmt::format("node {} maps data chunk {} outside the pool", block_number, entry - 1));
         ++m_chunk_refs[entry - 1];
     }
     return {};
@@ -329,7 +329,7 @@ ErrorOr<VolumeInfo> ThinPool::volume_info(std::string const& name) const
     std::shared_lock lock(m_lock);
     if (auto const* volume = find_volume(name))
         return *volume;
-    return make_error(fmt::format("pool {} has no volume '{}'", m_name, name));
+    return make_error(ErrorKind::NotFound, fmt::format("pool {} has no volume '{}'", m_name, name));
 }
 
 PoolUsage ThinPool::usage() const
@@ -356,7 +356,7 @@ ErrorOr<void> ThinPool::create_volume(std::string const& name, u64 size)
     std::unique_lock lock(m_lock);
     TRY(check_usable());
     if (find_volume(name))
-        return make_error(fmt::format("pool {} already has a volume '{}'", m_name, name));
+        return make_error(ErrorKind::AlreadyExists, fmt::format("pool {} already has a volume '{}'", m_name, name));
     TRY(check_room_for_volume());
     VolumeInfo info;
     info.id = m_next_volume_id++;
@@ -375,9 +375,9 @@ ErrorOr<void> ThinPool::snapshot(std::string const& origin, std::string const& n
     TRY(check_usable());
     auto const* source = find_volume(origin);
     if (!source)
-        return make_error(fmt::format("pool {} has no volume '{}'", m_name, origin));
+        return make_error(ErrorKind::NotFound, fmt::format("pool {} has no volume '{}'", m_name, origin));
     if (find_volume(name))
-        return make_error(fmt::format("pool {} already has a volume '{}'", m_name, name));
+        return make_error(ErrorKind::AlreadyExists, fmt::format("pool {} already has a volume '{}'", m_name, name));
     TRY(check_room_for_volume());
     VolumeInfo info = *source;
     info.id = m_next_volume_id++;
@@ -411,7 +411,7 @@ ErrorOr<void> ThinPool::resize(std::string const& name, u64 size)
         std::shared_lock lock(m_lock);
         auto const* volume = find_volume(name);
         if (!volume)
-            return make_error(fmt::format("pool {} has no volume '{}'", m_name, name));
+            return make_error(ErrorKind::NotFound, fmt::format("pool {} has no volume '{}'", m_name, name));
         id = volume->id;
         if (size < volume->size && size % CHUNK_SIZE != 0) {
             u64 tail_end = std::min(volume->size, (size / CHUNK_SIZE + 1) * CHUNK_SIZE);
@@ -437,9 +437,9 @@ ErrorOr<void> ThinPool::remove(std::string const& name)
         TRY(check_usable());
         auto* volume = find_volume(name);
         if (!volume)
-            return make_error(fmt::format("pool {} has no volume '{}'", m_name, name));
+            return make_error(ErrorKind::NotFound, fmt::format("pool {} has no volume '{}'", m_name, name));
         if (auto it = m_open_volumes.find(volume->id); it != m_open_volumes.end() && !it->second.expired())
-            return make_error(fmt::format("volume '{}' is in use", name));
+            return make_error(ErrorKind::Busy, fmt::format("volume '{}' is in use", name));
         volume->flags |= VOLUME_DELETING;
         m_dirty = true;
         TRY(commit_locked(lock));
@@ -455,7 +455,7 @@ ErrorOr<std::shared_ptr<BlockDevice>> ThinPool::open_volume(std::string const& n
         return make_errno_error(ESHUTDOWN, fmt::format("pool {} is closed", m_name));
     auto const* volume = find_volume(name);
     if (!volume)
-        return make_error(fmt::format("pool {} has no volume '{}'", m_name, name));
+        return make_error(ErrorKind::NotFound, fmt::format("pool {} has no volume '{}'", m_name, name));
     auto& cached = m_open_volumes[volume->id];
     if (auto existing = cached.lock())
         return std::shared_ptr<BlockDevice>(existing);
@@ -606,7 +606,7 @@ ErrorOr<void> ThinPool::add_members_locked(std::unique_lock<std::shared_mutex>& 
     // it (the pool could no longer be opened) and lay the new segment over its data.
     for (auto const& disk : disks) {
         if (auto index = member_index_locked(*disk))
-            return make_error(fmt::format("{} is already member {} of pool {}; a disk is added once", disk->name(), *index, m_name));
+            return make_error(ErrorKind::AlreadyExists, fmt::format("{} is already member {} of pool {}; a disk is added once", disk->name(), *index, m_name));
     }
     // Checked before any disk is labelled, so a refused add leaves the disks as they were.
     TRY(m_layout.check_room_for(kind, disks.size()));
@@ -625,7 +625,7 @@ ErrorOr<void> ThinPool::replace_member(u32 index, std::unique_ptr<MemberDisk> di
     TRY(check_usable());
     auto const& members = m_layout.members();
     if (index >= members.size())
-        return make_error(fmt::format("pool {} has no member {}", m_name, index));
+        return make_error(ErrorKind::NotFound, fmt::format("pool {} has no member {}", m_name, index));
     if (members[index]->state == MemberState::Healthy)
         return make_error(fmt::format("member {} of pool {} is healthy; only a failed member can be replaced", index, m_name));
     if (disk->size() < MEMBER_HEADER_SIZE + members[index]->usable_size)

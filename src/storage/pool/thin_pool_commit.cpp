@@ -49,7 +49,7 @@ ErrorOr<void> ThinPool::commit_locked(std::unique_lock<std::shared_mutex>& lock,
         written = write_commit(*batch);
     } catch (std::exception const& exception) {
         // Never leave a commit in flight for good: every later one would wait for it.
-        written = make_error(fmt::format("commit of pool {}: {}", m_name, exception.what()));
+        written = make_error(ErrorKind::Internal, fmt::format("commit of pool {}: {}", m_name, exception.what()));
     }
     lock.lock();
     m_commit_in_flight = false;

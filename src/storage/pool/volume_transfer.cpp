@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "storage/io/raw_file_device.h"
 #include "storage/pool/thin_pool.h"
@@ -35,10 +35,10 @@ ErrorOr<void> import_image(PoolHandle& pool, std::string const& volume, std::str
     if (!existing)
         TRY(pool.pool().create_volume(volume, (size + 511) / 512 * 512));
     else if (existing->size < size)
-        return make_error(fmt::format("volume {} has {} bytes, smaller than {} ({} bytes); resize it first", volume, existing->size, path, size));
+        return make_error(ErrorKind::NoSpace, fmt::format("volume {} has {} bytes, smaller than {} ({} bytes); resize it first", volume, existing->size, path, size));
     auto device = TRY(pool.volume(volume));
     if (device->read_only())
-        return make_error(fmt::format("{} is a read-only snapshot; import into a volume or a clone", volume));
+        return make_error(ErrorKind::PermissionDenied, fmt::format("{} is a read-only snapshot; import into a volume or a clone", volume));
     std::vector<u8> buffer(TRANSFER_SIZE);
     for (u64 done = 0; done < size;) {
         u64 length = std::min(TRANSFER_SIZE, size - done);

@@ -6,7 +6,8 @@
 #include <poll.h>
 
 #include "base/log.h"
-#include "base/sys.h"
+#include "base/sys_event.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "virtio/console/console_chain.h"
 

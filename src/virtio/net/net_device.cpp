@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "virtio/io_vectors.h"
 #include "virtio/net/net_header.h"

@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "virtio/net/net_header.h"
 

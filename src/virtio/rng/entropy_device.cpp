@@ -1,9 +1,8 @@
 #include "virtio/rng/entropy_device.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <sys/random.h>
 
+#include "base/sys_random.h"
 #include "base/try.h"
 
 namespace kasou::virtio {
@@ -19,14 +18,9 @@ ErrorOr<void> EntropyDevice::process(u16, SplitQueue& queue)
         u64 written = 0;
         for (auto buffer : chain->writable) {
             while (!buffer.empty()) {
-                ssize_t n = ::getrandom(buffer.data(), buffer.size(), 0);
-                if (n < 0) {
-                    if (errno == EINTR)
-                        continue;
-                    return make_errno_error(errno, "getrandom");
-                }
-                buffer = buffer.subspan(static_cast<size_t>(n));
-                written += static_cast<u64>(n);
+                size_t n = TRY(sys::getrandom(buffer.data(), buffer.size()));
+                buffer = buffer.subspan(n);
+                written += n;
             }
         }
         TRY(queue.push(chain->head, static_cast<u32>(std::min<u64>(written, 0xFFFF'FFFF))));

@@ -12,7 +12,9 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 #include "base/unix_socket.h"
 #include "virtio/io_vectors.h"
@@ -57,7 +59,7 @@ ErrorOr<std::shared_ptr<VsockDevice>> VsockDevice::create(VsockOptions options)
     auto address = TRY(unix_address(options.uds_path));
     struct stat existing;
     if (sys::lstat(options.uds_path, existing))
-        return make_error(fmt::format("vsock socket path {} exists already; remove it first", options.uds_path));
+        return make_error(ErrorKind::AlreadyExists, fmt::format("vsock socket path {} exists already; remove it first", options.uds_path));
     auto listener = TRY(sys::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
     TRY(sys::bind(listener.get(), reinterpret_cast<sockaddr const*>(&address), sizeof(address)).map_error([&](Error const& e) {
         return e.with_prefix(fmt::format("vsock socket {}", options.uds_path));

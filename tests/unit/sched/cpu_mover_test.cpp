@@ -5,7 +5,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "base/sys.h"
+#include "base/sys_path.h"
 #include "base/try.h"
 #include "sched/cpu_mover.h"
 

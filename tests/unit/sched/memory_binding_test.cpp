@@ -2,7 +2,7 @@
 
 #include <sys/mman.h>
 
-#include "base/sys.h"
+#include "base/sys_memory.h"
 #include "base/try.h"
 #include "sched/memory_binding.h"
 #include "sched/sysfs_source.h"

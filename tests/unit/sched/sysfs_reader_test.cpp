@@ -3,7 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "base/sys.h"
+#include "base/sys_path.h"
+#include "base/sys_process.h"
 #include "base/try.h"
 #include "sched/sysfs_reader.h"
 #include "sched/sysfs_source.h"

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "io_test_support.h"
 #include "storage/io/io_engine.h"
 #include "storage/io/io_engine_pool.h"

@@ -315,6 +315,7 @@ TEST_P(RawFileDeviceTest, AWriterClaimsTheDiskByEveryName)
                 auto second = RawFileDevice::open(name, { .read_only = read_only, .direct = false, .engine = GetParam() });
                 ASSERT_FALSE(second) << name << (read_only ? " opened for reading" : " opened for writing") << " while a writer holds it";
                 EXPECT_EQ(second.error().code(), EBUSY);
+                EXPECT_EQ(second.error().kind(), ErrorKind::Busy);
                 EXPECT_NE(second.error().to_string().find(name + " is in use"), std::string::npos) << second.error().to_string();
             }
         }

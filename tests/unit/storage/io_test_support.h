@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "base/fd.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 
 namespace kasou::storage::testing {

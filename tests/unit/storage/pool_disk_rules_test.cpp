@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "pool_test_support.h"
 #include "storage/io/raw_file_device.h"
@@ -186,6 +186,9 @@ TEST_F(PoolDiskRulesTest, NamesBeyondAsciiAreKeptAndControlsRefused)
     ASSERT_OK(handle.pool().create_volume("ボリューム", 1 * MiB));
     EXPECT_EQ(handle.volume_names(), (std::vector<std::string> { "ボリューム" }));
     expect_error(handle.pool().create_volume("ボリューム", 1 * MiB), "pool tänk already has a volume 'ボリューム'");
+    EXPECT_EQ(handle.pool().create_volume("ボリューム", 1 * MiB).error().kind(), ErrorKind::AlreadyExists);
+    EXPECT_EQ(handle.pool().remove("none").error().kind(), ErrorKind::NotFound);
+    EXPECT_EQ(handle.pool().volume_info("none").error().kind(), ErrorKind::NotFound);
 
     // The registry is JSON: a disk path that is not UTF-8 is refused before the disk is written.
     auto bytes = make_disk("bad\xff.img", 8 * MiB);

@@ -22,7 +22,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
 #include "base/try.h"
 #include "pool_test_support.h"
 #include "pool_workload.h"

@@ -9,7 +9,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 #include "pool_test_support.h"
 #include "base/unix_socket.h"
@@ -108,6 +110,7 @@ TEST_F(PoolRegistryTest, SecondOpenerIsToldWhoHoldsThePool)
     auto second = Registry::lock_pool(state, "tank");
     ASSERT_FALSE(second);
     EXPECT_EQ(second.error().to_string(), fmt::format("pool tank is in use by pid {}", ::getpid()));
+    EXPECT_EQ(second.error().kind(), ErrorKind::Busy);
     held.reset();
     EXPECT_TRUE(Registry::lock_pool(state, "tank"));
 }
@@ -124,6 +127,7 @@ TEST_F(PoolRegistryTest, RecordsRoundTripAndUnknownNamesAreExplained)
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().to_string().find("no pool named 'pond'"), std::string::npos);
     EXPECT_NE(missing.error().to_string().find("known: tank"), std::string::npos);
+    EXPECT_EQ(missing.error().kind(), ErrorKind::NotFound);
 }
 
 TEST_F(PoolRegistryTest, CorruptRegistryIsReportedNotOverwritten)
@@ -134,6 +138,7 @@ TEST_F(PoolRegistryTest, CorruptRegistryIsReportedNotOverwritten)
     auto result = Registry::list(state);
     ASSERT_FALSE(result);
     EXPECT_NE(result.error().to_string().find("is not a kasou pool registry"), std::string::npos);
+    EXPECT_EQ(result.error().kind(), ErrorKind::Corrupt);
     EXPECT_FALSE(Registry::modify(state, [](auto&) -> ErrorOr<void> { return {}; }));
     EXPECT_EQ(MUST(sys::read_file(state + "/pools.json")), "{oops");
 }

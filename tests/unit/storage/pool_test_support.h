@@ -14,7 +14,8 @@
 
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
 #include "base/try.h"
 #include "pool_workload.h"
 #include "storage/pool/fault_member_disk.h"

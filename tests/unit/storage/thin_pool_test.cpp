@@ -133,6 +133,7 @@ TEST_F(ThinPoolTest, SnapshotKeepsItsContentWhileTheOriginChanges)
     auto denied = snapshot->write(0, after, false);
     ASSERT_FALSE(denied);
     EXPECT_EQ(denied.error().code(), EROFS);
+    EXPECT_EQ(denied.error().kind(), ErrorKind::PermissionDenied);
     expect_clean();
 }
 
@@ -285,6 +286,7 @@ TEST_F(ThinPoolTest, FullPoolFailsWithEnospcAndGrowsByAddingADisk)
     }
     ASSERT_FALSE(result) << "32 MiB of disks cannot hold 64 MiB";
     EXPECT_EQ(result.error().code(), ENOSPC);
+    EXPECT_EQ(result.error().kind(), ErrorKind::NoSpace);
     ASSERT_OK(volume->flush());
     expect_clean();
     // Everything acknowledged is still there.

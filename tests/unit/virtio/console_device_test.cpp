@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "test_driver.h"
 #include "virtio/console/console_chain.h"

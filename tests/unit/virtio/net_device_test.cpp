@@ -14,7 +14,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_process.h"
+#include "base/sys_socket.h"
 #include "test_driver.h"
 #include "virtio/net/net_device.h"
 #include "virtio/net/net_header.h"

@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 
 #include "test_driver.h"

@@ -9,7 +9,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_path.h"
+#include "base/sys_socket.h"
 #include "test_driver.h"
 #include "virtio/vsock/vsock_device.h"
 

@@ -1,0 +1,46 @@
+#include "base/sys_event.h"
+
+#include <cerrno>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include "base/sys_retry.h"
+
+namespace kasou::sys {
+
+ErrorOr<Fd> eventfd(unsigned initial, int flags)
+{
+    int fd = ::eventfd(initial, flags);
+    if (fd < 0)
+        return make_errno_error(errno, "eventfd");
+    return Fd(fd);
+}
+
+ErrorOr<Fd> epoll_create()
+{
+    int fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0)
+        return make_errno_error(errno, "epoll_create1");
+    return Fd(fd);
+}
+
+ErrorOr<void> epoll_ctl(int epoll_fd, int op, int fd, u32 events, u64 data)
+{
+    epoll_event event {};
+    event.events = events;
+    event.data.u64 = data;
+    if (::epoll_ctl(epoll_fd, op, fd, &event) < 0)
+        return make_errno_error(errno, "epoll_ctl");
+    return {};
+}
+
+ErrorOr<int> poll(struct pollfd* fds, size_t count, int timeout_ms)
+{
+    int n = detail::retry_on_eintr([&] { return ::poll(fds, count, timeout_ms); });
+    if (n < 0)
+        return make_errno_error(errno, "poll");
+    return n;
+}
+
+} // namespace kasou::sys

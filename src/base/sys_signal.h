@@ -1,0 +1,17 @@
+#pragma once
+
+// System call wrappers: signals delivered as descriptors.
+// Each returns ErrorOr and names the call in its error, so errno is read only in the sys_* files
+// of src/base; EINTR is retried where the call is restartable.
+
+#include <signal.h>
+
+#include "base/error.h"
+#include "base/fd.h"
+
+namespace kasou::sys {
+
+// A signalfd for the signals in mask (which the caller has blocked).
+ErrorOr<Fd> signalfd(sigset_t const& mask);
+
+} // namespace kasou::sys
