@@ -1,13 +1,14 @@
 // `kasou run`: boot a guest on KVM.
 
-#include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cstring>
-#include <poll.h>
+#include <functional>
 #include <pthread.h>
 #include <sys/signalfd.h>
-#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read.hpp>
 
 #include <fmt/format.h>
 
@@ -15,15 +16,20 @@
 #include "base/log.h"
 #include "base/fd.h"
 #include "base/size.h"
+#include "base/sys_signal.h"
 #include "base/try.h"
 #include "cmd/commands.h"
 #include "storage/io/raw_file_device.h"
 #include "virtio/adaptive_poll.h"
+#include "vmm/console_input.h"
 #include "vmm/machine.h"
 
 namespace kasou::cmd {
 
 namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
 
 struct RunOptions {
     std::string kernel;
@@ -96,44 +102,62 @@ private:
     sigset_t m_previous;
 };
 
-// Runs a built machine to its end: SIGINT and SIGTERM stop it, standard input (or what --serial
-// reads from) goes to its serial console until it ends.
+// A descriptor the loop waits on but does not own: released, not closed, when the wait ends.
+class BorrowedDescriptor {
+public:
+    BorrowedDescriptor(asio::io_context& io, int fd)
+        : m_descriptor(io, fd)
+    {
+    }
+    ~BorrowedDescriptor() { m_descriptor.release(); }
+    BorrowedDescriptor(BorrowedDescriptor const&) = delete;
+    BorrowedDescriptor& operator=(BorrowedDescriptor const&) = delete;
+
+    asio::posix::stream_descriptor& get() { return m_descriptor; }
+
+private:
+    asio::posix::stream_descriptor m_descriptor;
+};
+
+// Runs a built machine to its end on one Boost.Asio loop: the machine's stop event ends the loop,
+// SIGINT and SIGTERM (taken from a signalfd, since every thread blocks them) stop the machine, and
+// standard input (or what --serial reads from) goes to its serial console until it ends.
 vmm::StopReason run_to_end(vmm::Machine& machine)
 {
-    sigset_t stop_signals = StopSignalsBlocked::signals();
-    Fd signals(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    auto signals = sys::signalfd(StopSignalsBlocked::signals());
+    if (!signals) {
+        machine.request_stop(vmm::StopReason::make(vmm::StopKind::VcpuFailure, signals.error().with_prefix("control loop").to_string()));
+        return machine.wait();
+    }
     if (auto started = machine.start(); !started)
         machine.request_stop(vmm::StopReason::make(vmm::StopKind::VcpuFailure, started.error().to_string()));
-    int input_fd = machine.console_input_fd();
-    for (;;) {
-        pollfd fds[3] = {
-            { machine.stop_fd(), POLLIN, 0 },
-            { signals.get(), POLLIN, 0 },
-            { input_fd, POLLIN, 0 },
-        };
-        int ready = ::poll(fds, input_fd >= 0 ? 3 : 2, -1);
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
-            machine.request_stop(vmm::StopReason::make(vmm::StopKind::VcpuFailure, fmt::format("control loop: poll failed: {}", std::strerror(errno))));
-            break;
-        }
-        if (fds[0].revents & POLLIN)
-            break;
-        if (fds[1].revents & POLLIN) {
-            signalfd_siginfo info {};
-            if (::read(signals.get(), &info, sizeof(info)) == sizeof(info))
-                machine.request_stop(vmm::StopReason::make(vmm::StopKind::Signal, fmt::format("stopped by {}", info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM")));
-        }
-        if (input_fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-            u8 buffer[256];
-            ssize_t n = ::read(input_fd, buffer, sizeof(buffer));
-            if (n > 0)
-                machine.console_input(std::span(buffer, static_cast<size_t>(n)));
-            else if (n == 0 || (errno != EINTR && errno != EAGAIN))
-                input_fd = -1; // end of input: the guest keeps running without it
-        }
+
+    asio::io_context io;
+    BorrowedDescriptor stop(io, machine.stop_fd());
+    stop.get().async_wait(asio::posix::stream_descriptor::wait_read, [&](error_code const&) { io.stop(); });
+
+    BorrowedDescriptor signal_reader(io, signals->get());
+    signalfd_siginfo info {};
+    std::function<void()> read_signal = [&] {
+        asio::async_read(signal_reader.get(), asio::buffer(&info, sizeof(info)), [&](error_code const& code, size_t) {
+            if (code)
+                return;
+            machine.request_stop(vmm::StopReason::make(vmm::StopKind::Signal, fmt::format("stopped by {}", info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM")));
+            read_signal();
+        });
+    };
+    read_signal();
+
+    std::unique_ptr<vmm::ConsoleInput> input;
+    if (int input_fd = machine.console_input_fd(); input_fd >= 0) {
+        auto started = vmm::ConsoleInput::start(io, input_fd, [&](std::span<u8 const> bytes) { machine.console_input(bytes); });
+        if (started)
+            input = std::move(*started);
+        else
+            spdlog::warn("console input: {}; the guest runs without it", started.error().to_string());
     }
+    io.run();
+    input.reset(); // on this thread, with the loop no longer running, as ConsoleInput asks
     return machine.wait();
 }
 
