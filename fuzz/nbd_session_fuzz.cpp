@@ -8,7 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "storage/io/raw_file_device.h"
 #include "storage/nbd/connection.h"

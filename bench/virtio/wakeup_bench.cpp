@@ -23,7 +23,7 @@
 #include <fmt/format.h>
 
 #include "base/event_fd.h"
-#include "base/sys.h"
+#include "base/sys_event.h"
 #include "base/try.h"
 
 using namespace kasou;

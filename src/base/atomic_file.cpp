@@ -4,7 +4,8 @@
 
 #include <filesystem>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
 #include "base/try.h"
 
 namespace kasou {

@@ -35,6 +35,14 @@ ErrorOr<void> epoll_ctl(int epoll_fd, int op, int fd, u32 events, u64 data)
     return {};
 }
 
+ErrorOr<u32> epoll_wait(int epoll_fd, std::span<struct epoll_event> events, int timeout_ms)
+{
+    int ready = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
+    if (ready < 0)
+        return errno == EINTR ? 0u : ErrorOr<u32>(make_errno_error(errno, "epoll_wait"));
+    return static_cast<u32>(ready);
+}
+
 ErrorOr<int> poll(struct pollfd* fds, size_t count, int timeout_ms)
 {
     int n = detail::retry_on_eintr([&] { return ::poll(fds, count, timeout_ms); });

@@ -33,6 +33,14 @@ ErrorOr<int> ioctl(int fd, unsigned long request, char const* name)
     return rc;
 }
 
+ErrorOr<int> ioctl_interruptible(int fd, unsigned long request, char const* name)
+{
+    int rc = ::ioctl(fd, request, 0);
+    if (rc < 0)
+        return make_errno_error(errno, name);
+    return rc;
+}
+
 ErrorOr<int> ioctl(int fd, unsigned long request, unsigned long argument, char const* name)
 {
     int rc = detail::retry_on_eintr([&] { return ::ioctl(fd, request, argument); });

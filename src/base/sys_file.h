@@ -21,6 +21,9 @@ ErrorOr<Fd> open(std::string const& path, int flags, mode_t mode = 0);
 ErrorOr<int> ioctl(int fd, unsigned long request, char const* name);
 ErrorOr<int> ioctl(int fd, unsigned long request, unsigned long argument, char const* name);
 ErrorOr<int> ioctl(int fd, unsigned long request, void const* argument, char const* name);
+// One ioctl without an argument that a signal may interrupt: EINTR comes back as an error instead
+// of being retried (KVM_RUN, whose interruption is how a vCPU is stopped).
+ErrorOr<int> ioctl_interruptible(int fd, unsigned long request, char const* name);
 ErrorOr<size_t> read(int fd, void* buffer, size_t size);
 ErrorOr<size_t> write(int fd, void const* buffer, size_t size);
 // Writes all of buffer, looping over short writes.

@@ -1,15 +1,8 @@
 #include "engine/vcpu_exit.h"
 
+#include "base/overloaded.h"
+
 namespace kasou::engine {
-
-namespace {
-
-template<class... Handlers>
-struct Overloaded : Handlers... {
-    using Handlers::operator()...;
-};
-
-} // namespace
 
 std::string_view exit_name(VcpuExit const& exit)
 {

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "kvm/variable_size_abi.h"
 #include "kvm/vm.h"

@@ -20,7 +20,7 @@
 #include <fmt/format.h>
 
 #include "base/error.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/types.h"
 
 namespace kasou::kvm::abi {

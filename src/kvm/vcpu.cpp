@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "kvm/variable_size_abi.h"
 
@@ -40,15 +40,15 @@ ErrorOr<Vcpu> Vcpu::create(Fd fd, u32 index, u64 mmap_size)
 
 ErrorOr<bool> Vcpu::run()
 {
-    // Not through sys::ioctl: EINTR here is the stop signal, not something to retry. EAGAIN comes
-    // from the first KVM_RUN of an application processor on some hosts; the caller runs again.
-    int rc = ::ioctl(m_fd.get(), KVM_RUN, 0);
-    if (rc < 0) {
-        if (errno == EINTR || errno == EAGAIN) {
+    // EINTR here is the stop signal, not something to retry. EAGAIN comes from the first KVM_RUN of
+    // an application processor on some hosts; the caller runs again.
+    auto ran = sys::ioctl_interruptible(m_fd.get(), KVM_RUN, "KVM_RUN");
+    if (!ran) {
+        if (ran.error().code() == EINTR || ran.error().code() == EAGAIN) {
             std::atomic_ref<u8>(run_state()->immediate_exit).store(0, std::memory_order_relaxed);
             return false;
         }
-        return make_errno_error(errno, "KVM_RUN");
+        return tl::unexpected(ran.error());
     }
     return true;
 }

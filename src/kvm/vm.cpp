@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "kvm/variable_size_abi.h"
 #include "kvm/vcpu.h"

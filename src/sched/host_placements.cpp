@@ -13,7 +13,8 @@
 
 #include "base/atomic_file.h"
 #include "base/log.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
 #include "base/try.h"
 
 namespace kasou::sched {

@@ -1,8 +1,7 @@
 #include "virtio/host_events.h"
 
-#include <cerrno>
 
-#include "base/sys.h"
+#include "base/sys_event.h"
 #include "base/try.h"
 
 namespace kasou::virtio {
@@ -31,14 +30,8 @@ void HostEvents::remove(int source)
 ErrorOr<std::vector<epoll_event>> HostEvents::take()
 {
     std::vector<epoll_event> events(32);
-    int ready = ::epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), 0);
-    if (ready < 0) {
-        if (errno == EINTR)
-            ready = 0;
-        else
-            return make_errno_error(errno, "epoll_wait");
-    }
-    events.resize(static_cast<size_t>(ready));
+    u32 ready = TRY(sys::epoll_wait(m_epoll.get(), events, 0));
+    events.resize(ready);
     return events;
 }
 

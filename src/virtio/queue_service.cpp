@@ -4,7 +4,8 @@
 
 #include <sys/epoll.h>
 
-#include "base/sys.h"
+#include "base/sys_event.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 
 namespace kasou::virtio {
@@ -110,7 +111,7 @@ ErrorOr<void> QueueService::run()
     auto events_checked = std::chrono::steady_clock::now();
     for (;;) {
         auto waiting_since = std::chrono::steady_clock::now();
-        int ready = 0;
+        u32 ready = 0;
         bool new_buffers = false;
         if (m_poll.window().count() > 0) {
             auto deadline = waiting_since + m_poll.window();
@@ -118,7 +119,7 @@ ErrorOr<void> QueueService::run()
                 __builtin_ia32_pause();
                 if (spins % SPINS_PER_EPOLL_CHECK != 0)
                     continue;
-                ready = ::epoll_wait(epoll.get(), events, MAX_EVENTS, 0);
+                ready = TRY(sys::epoll_wait(epoll.get(), events, 0));
                 events_checked = std::chrono::steady_clock::now();
                 if (ready != 0 || events_checked >= deadline)
                     break;
@@ -129,22 +130,17 @@ ErrorOr<void> QueueService::run()
                 served.queue.queue.request_notification();
             new_buffers = any_new_buffers();
             if (!new_buffers) {
-                ready = ::epoll_wait(epoll.get(), events, MAX_EVENTS, -1);
+                ready = TRY(sys::epoll_wait(epoll.get(), events, -1));
                 events_checked = std::chrono::steady_clock::now();
             }
         }
         auto now = std::chrono::steady_clock::now();
         m_poll.record(now - waiting_since);
         if (ready == 0 && now - events_checked >= EVENTS_CHECK_INTERVAL) {
-            ready = ::epoll_wait(epoll.get(), events, MAX_EVENTS, 0);
+            ready = TRY(sys::epoll_wait(epoll.get(), events, 0));
             events_checked = now;
         }
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
-            return make_errno_error(errno, "epoll_wait");
-        }
-        for (int i = 0; i < ready; ++i) {
+        for (u32 i = 0; i < ready; ++i) {
             if (events[i].data.u64 == STOP)
                 return {};
             if (events[i].data.u64 == PAUSE) {

@@ -1,6 +1,5 @@
 #include "vmm/console.h"
 
-#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -9,7 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 
 namespace kasou::vmm {
@@ -45,9 +45,9 @@ ErrorOr<Console> Console::open(SerialSpec const& spec)
             return make_error(fmt::format("--serial unix:{}: the path is too long for a Unix socket", spec.path));
         std::memcpy(address.sun_path, spec.path.c_str(), spec.path.size() + 1);
         console.m_owned = TRY(sys::socket(AF_UNIX, SOCK_STREAM, 0));
-        if (::connect(console.m_owned.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0)
-            return make_error(fmt::format("--serial unix:{}: cannot connect: {} (is something listening there?)", spec.path,
-                std::strerror(errno)));
+        if (auto connected = sys::connect(console.m_owned.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)); !connected)
+            return tl::unexpected(connected.error().with_prefix(
+                fmt::format("--serial unix:{}: cannot connect (is something listening there?)", spec.path)));
         console.m_output_fd = console.m_owned.get();
         console.m_input_fd = console.m_owned.get();
         return console;

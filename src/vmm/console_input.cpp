@@ -7,7 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "base/asio_error.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
 
 namespace kasou::vmm {
 

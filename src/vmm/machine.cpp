@@ -16,7 +16,7 @@
 #include "arch/x86_64/xsave_components.h"
 #include "base/log.h"
 #include "base/size.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "bus/offset_window.h"
 #include "devices/acpi_power.h"

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/overloaded.h"
 #include "vmm/machine.h"
 #include "vmm/vcpu_diagnostics.h"
 
@@ -23,11 +24,6 @@ StopReason vcpu_failure(engine::Vcpu const& vcpu, memory::GuestMemory const& mem
     return StopReason::make(StopKind::VcpuFailure,
         fmt::format("vCPU {}: {}; {}", vcpu.index(), what, describe_vcpu_position(vcpu, memory)));
 }
-
-template<class... Handlers>
-struct Overloaded : Handlers... {
-    using Handlers::operator()...;
-};
 
 } // namespace
 

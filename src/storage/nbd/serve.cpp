@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "base/sys.h"
+#include "base/sys_signal.h"
 #include "base/try.h"
 #include "storage/pool/pool_handle.h"
 

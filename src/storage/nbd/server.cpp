@@ -20,7 +20,8 @@
 #include <spdlog/spdlog.h>
 
 #include "base/asio_error.h"
-#include "base/sys.h"
+#include "base/sys_path.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 #include "base/unix_socket.h"
 #include "storage/nbd/connection.h"

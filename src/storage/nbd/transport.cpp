@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "base/sys.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 
 namespace kasou::storage::nbd {

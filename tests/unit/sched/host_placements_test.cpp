@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "base/sys.h"
+#include "base/sys_path.h"
 #include "base/try.h"
 #include "sched/host_cores.h"
 #include "sched/host_placements.h"

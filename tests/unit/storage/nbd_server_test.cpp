@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_event.h"
+#include "base/sys_file.h"
+#include "base/sys_path.h"
+#include "base/sys_socket.h"
 #include "io_test_support.h"
 #include "storage/io/raw_file_device.h"
 #include "storage/nbd/protocol.h"

@@ -10,7 +10,8 @@
 
 #include <gtest/gtest.h>
 
-#include "base/sys.h"
+#include "base/sys_file.h"
+#include "base/sys_socket.h"
 #include "base/try.h"
 #include "storage/nbd/connection.h"
 #include "storage/nbd/protocol.h"

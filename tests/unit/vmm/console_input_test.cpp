@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "base/fd.h"
-#include "base/sys.h"
+#include "base/sys_file.h"
 #include "base/try.h"
 #include "vmm/console_input.h"
 
