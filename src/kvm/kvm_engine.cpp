@@ -33,7 +33,7 @@ ErrorOr<std::unique_ptr<KvmEngine>> KvmEngine::open(char const* path)
     for (auto [capability, name] : { std::pair { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" }, { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
              { KVM_CAP_PIT2, "KVM_CAP_PIT2" }, { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" } }) {
         if (!system.check_extension(capability))
-            return make_error(fmt::format("this host's KVM lacks {}, which kasou needs", name));
+            return make_error(ErrorKind::Unsupported, fmt::format("this host's KVM lacks {}, which kasou needs", name));
     }
     KvmEngineVcpu::install_kick_handler();
     return std::unique_ptr<KvmEngine>(new KvmEngine(std::move(system)));
@@ -62,7 +62,7 @@ ErrorOr<std::unique_ptr<engine::Vm>> KvmEngine::create_vm(engine::VmOptions cons
         break;
     case engine::InterruptControllers::Split:
         if (!supports(engine::Capability::SplitIrqchip))
-            return make_error("this host's KVM lacks KVM_CAP_SPLIT_IRQCHIP, which a split irqchip needs");
+            return make_error(ErrorKind::Unsupported, "this host's KVM lacks KVM_CAP_SPLIT_IRQCHIP, which a split irqchip needs");
         TRY(vm.enable_split_irqchip(IOAPIC_PINS));
         break;
     }

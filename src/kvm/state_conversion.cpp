@@ -274,7 +274,7 @@ ErrorOr<MpState> to_neutral(kvm_mp_state const& state)
     case KVM_MP_STATE_INIT_RECEIVED: return MpState::InitReceived;
     case KVM_MP_STATE_HALTED: return MpState::Halted;
     case KVM_MP_STATE_SIPI_RECEIVED: return MpState::SipiReceived;
-    default: return make_error(fmt::format("vCPU in KVM multiprocessing state {}, which kasou does not model", state.mp_state));
+    default: return make_error(ErrorKind::Unsupported, fmt::format("vCPU in KVM multiprocessing state {}, which kasou does not model", state.mp_state));
     }
 }
 

@@ -38,15 +38,15 @@ ErrorOr<System> System::open(char const* path)
     if (!fd) {
         int code = fd.error().code();
         if (code == ENOENT)
-            return make_error(fmt::format("{} does not exist: this host offers no KVM (load kvm_intel or kvm_amd, or enable virtualization in the firmware)", path));
+            return make_error(ErrorKind::Unsupported, fmt::format("{} does not exist: this host offers no KVM (load kvm_intel or kvm_amd, or enable virtualization in the firmware)", path));
         if (code == EACCES || code == EPERM)
-            return make_error(fmt::format("no permission to open {}: run as root or join the kvm group", path));
+            return make_error(ErrorKind::PermissionDenied, fmt::format("no permission to open {}: run as root or join the kvm group", path));
         return tl::unexpected(fd.error());
     }
     System system(std::move(*fd));
     int version = TRY(sys::ioctl(system.fd(), KVM_GET_API_VERSION, "KVM_GET_API_VERSION"));
     if (version != KVM_API_VERSION_EXPECTED)
-        return make_error(fmt::format("{} speaks KVM API version {}, kasou needs {}", path, version, KVM_API_VERSION_EXPECTED));
+        return make_error(ErrorKind::Unsupported, fmt::format("{} speaks KVM API version {}, kasou needs {}", path, version, KVM_API_VERSION_EXPECTED));
     int mmap_size = TRY(sys::ioctl(system.fd(), KVM_GET_VCPU_MMAP_SIZE, "KVM_GET_VCPU_MMAP_SIZE"));
     system.m_vcpu_mmap_size = static_cast<u64>(mmap_size);
     system.m_supported_cpuid = TRY(abi::read_cpuid(system.fd(), abi::GET_SUPPORTED_CPUID, "KVM_GET_SUPPORTED_CPUID"));

@@ -133,7 +133,7 @@ ErrorOr<u64> Vcpu::translate(u64 linear) const
     translation.linear_address = linear;
     TRY(sys::ioctl(m_fd.get(), KVM_TRANSLATE, &translation, "KVM_TRANSLATE"));
     if (!translation.valid)
-        return make_error(fmt::format("linear address {:#x} is not mapped", linear));
+        return make_error(ErrorKind::NotFound, fmt::format("linear address {:#x} is not mapped", linear));
     return translation.physical_address;
 }
 

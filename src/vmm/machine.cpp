@@ -306,7 +306,7 @@ void Machine::kick_until(Predicate done)
 ErrorOr<void> Machine::start()
 {
     if (!m_threads.empty() || m_stopping.load())
-        return make_error("the machine was already started");
+        return make_error(ErrorKind::Busy, "the machine was already started");
     m_running_vcpus = static_cast<u32>(m_vcpus.size());
     for (u32 index = 0; index < m_vcpus.size(); ++index)
         m_threads.emplace_back([this, index] { vcpu_thread(index); });
@@ -346,9 +346,9 @@ ErrorOr<void> Machine::pause()
     {
         std::lock_guard lock(m_state_lock);
         if (m_stopping.load())
-            return make_error("the machine is stopping or has stopped, so it cannot be paused");
+            return make_error(ErrorKind::Busy, "the machine is stopping or has stopped, so it cannot be paused");
         if (m_threads.empty())
-            return make_error("the machine is not running, so it cannot be paused");
+            return make_error(ErrorKind::Busy, "the machine is not running, so it cannot be paused");
         if (m_paused)
             return {};
         m_pause_requested.store(true);
@@ -360,7 +360,7 @@ ErrorOr<void> Machine::pause()
             m_pause_requested.store(false);
         }
         m_state_changed.notify_all();
-        return make_error("the machine stopped while it was being paused");
+        return make_error(ErrorKind::Busy, "the machine stopped while it was being paused");
     }
     // No vCPU runs now, so no driver can start or reset a device meanwhile.
     m_pci->pause();
@@ -374,7 +374,7 @@ ErrorOr<void> Machine::resume()
     {
         std::lock_guard lock(m_state_lock);
         if (!m_paused)
-            return make_error("the machine is not paused, so it cannot be resumed");
+            return make_error(ErrorKind::Busy, "the machine is not paused, so it cannot be resumed");
     }
     m_pci->resume();
     {
@@ -391,7 +391,7 @@ ErrorOr<std::vector<arch::x86_64::VcpuState>> Machine::vcpu_states()
     {
         std::lock_guard lock(m_state_lock);
         if (!m_paused)
-            return make_error("vCPU state is read only while the machine is paused");
+            return make_error(ErrorKind::Busy, "vCPU state is read only while the machine is paused");
     }
     std::vector<arch::x86_64::VcpuState> states;
     for (auto& vcpu : m_vcpus)
@@ -404,7 +404,7 @@ ErrorOr<void> Machine::set_vcpu_states(std::vector<arch::x86_64::VcpuState> cons
     {
         std::lock_guard lock(m_state_lock);
         if (!m_paused)
-            return make_error("vCPU state is written only while the machine is paused");
+            return make_error(ErrorKind::Busy, "vCPU state is written only while the machine is paused");
     }
     if (states.size() != m_vcpus.size())
         return make_error(fmt::format("{} vCPU states given for {} vCPUs", states.size(), m_vcpus.size()));

@@ -98,7 +98,7 @@ ErrorOr<std::optional<Session>> Negotiator::run()
             return make_error(fmt::format("option {} carries {} bytes, more than the {}-byte limit", option, length, MAX_OPTION_PAYLOAD));
         payload.resize(length);
         if (length > 0 && !TRY(m_reader.read_exact(payload)))
-            return make_error("the client closed the connection in the middle of an option");
+            return make_error(ErrorKind::Disconnected, "the client closed the connection in the middle of an option");
 
         switch (option) {
         case NBD_OPT_EXPORT_NAME:

@@ -196,7 +196,7 @@ auto Transmission::receive(AlignedBuffer& kept) -> ErrorOr<std::optional<Job>>
     if (check.payload_length > 0) {
         auto data = TRY(request_buffer(job.large, kept, check.payload_length));
         if (!TRY(m_reader.read_exact(data)))
-            return make_error("the client closed the connection in the middle of a write payload");
+            return make_error(ErrorKind::Disconnected, "the client closed the connection in the middle of a write payload");
     }
     return std::optional<Job> { std::move(job) };
 }

@@ -78,7 +78,7 @@ ErrorOr<bool> BufferedReader::read_exact(std::span<u8> out)
         if (n == 0) {
             if (filled == 0)
                 return false;
-            return make_error("the client closed the connection in the middle of a message");
+            return make_error(ErrorKind::Disconnected, "the client closed the connection in the middle of a message");
         }
     }
     return true;
@@ -90,7 +90,7 @@ ErrorOr<void> BufferedReader::skip(u64 length)
     while (length > 0) {
         size_t n = std::min<u64>(length, sizeof(scratch));
         if (!TRY(read_exact({ scratch, n })))
-            return make_error("the client closed the connection in the middle of a message");
+            return make_error(ErrorKind::Disconnected, "the client closed the connection in the middle of a message");
         length -= n;
     }
     return {};

@@ -196,10 +196,12 @@ TEST_F(MachinePause, PauseAndResumeRefuseTheWrongStateAndAStopEndsAPausedMachine
     auto machine = MUST(vmm::Machine::create(m_config));
     auto early = machine->pause();
     ASSERT_FALSE(early);
+    EXPECT_EQ(early.error().kind(), ErrorKind::Busy); // a request in the wrong state, not bad input
     EXPECT_NE(early.error().to_string().find("not running"), std::string::npos) << early.error().to_string();
     MUST(machine->start());
     auto not_paused = machine->resume();
     ASSERT_FALSE(not_paused);
+    EXPECT_EQ(not_paused.error().kind(), ErrorKind::Busy); // a request in the wrong state, not bad input
     EXPECT_NE(not_paused.error().to_string().find("not paused"), std::string::npos) << not_paused.error().to_string();
     ASSERT_TRUE(eventually([&] { return console().find("soak: cpu 1 tick 0\n") != std::string::npos; })) << console();
     MUST(machine->pause());
@@ -210,6 +212,7 @@ TEST_F(MachinePause, PauseAndResumeRefuseTheWrongStateAndAStopEndsAPausedMachine
     EXPECT_EQ(reason.message, "stopped while paused");
     auto stopping = machine->pause();
     ASSERT_FALSE(stopping);
+    EXPECT_EQ(stopping.error().kind(), ErrorKind::Busy); // a request in the wrong state, not bad input
     EXPECT_NE(stopping.error().to_string().find("stopped"), std::string::npos) << stopping.error().to_string();
     // Destroying the machine now also ends the parked virtio I/O thread.
 }
