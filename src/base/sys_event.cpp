@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 
 #include "base/sys_retry.h"
 
@@ -32,6 +33,26 @@ ErrorOr<void> epoll_ctl(int epoll_fd, int op, int fd, u32 events, u64 data)
     event.data.u64 = data;
     if (::epoll_ctl(epoll_fd, op, fd, &event) < 0)
         return make_errno_error(errno, "epoll_ctl");
+    return {};
+}
+
+ErrorOr<Fd> timerfd_create()
+{
+    int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (fd < 0)
+        return make_errno_error(errno, "timerfd_create");
+    return Fd(fd);
+}
+
+ErrorOr<void> timerfd_set_deadline(int timer_fd, std::optional<u64> deadline_ns)
+{
+    itimerspec spec {};
+    if (deadline_ns) {
+        spec.it_value.tv_sec = static_cast<time_t>(*deadline_ns / 1'000'000'000);
+        spec.it_value.tv_nsec = static_cast<long>(*deadline_ns % 1'000'000'000);
+    }
+    if (::timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &spec, nullptr) < 0)
+        return make_errno_error(errno, "timerfd_settime");
     return {};
 }
 

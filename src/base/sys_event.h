@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <span>
 
 // System call wrappers: readiness and wake-ups (eventfd, epoll, poll).
@@ -24,6 +25,10 @@ ErrorOr<void> epoll_ctl(int epoll_fd, int op, int fd, u32 events, u64 data);
 // epoll_wait into events; returns how many are ready. A signal that interrupts the wait is not an
 // error: it returns 0, so the caller looks at its own state and waits again.
 ErrorOr<u32> epoll_wait(int epoll_fd, std::span<struct epoll_event> events, int timeout_ms);
+// A CLOCK_MONOTONIC timerfd (close-on-exec, non-blocking).
+ErrorOr<Fd> timerfd_create();
+// Arms the timerfd to expire once at the absolute CLOCK_MONOTONIC time deadline_ns, or disarms it.
+ErrorOr<void> timerfd_set_deadline(int timer_fd, std::optional<u64> deadline_ns);
 // poll; returns the number of ready descriptors (0 on timeout).
 ErrorOr<int> poll(struct pollfd* fds, size_t count, int timeout_ms);
 
