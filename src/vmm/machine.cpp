@@ -186,10 +186,14 @@ ErrorOr<void> Machine::add_devices()
                                      std::chrono::duration<double, std::milli>(elapsed).count());
                              }),
         devices::BootTimer::PORT, 1, "boot timer"));
-    auto i8042 = std::make_shared<devices::I8042>(
-        [this] { request_stop(StopReason::make(StopKind::Reboot, "guest reset the machine through the i8042 controller")); });
+    m_i8042 = std::make_shared<devices::I8042>(
+        [this] { request_stop(StopReason::make(StopKind::Reboot, "guest reset the machine through the i8042 controller")); },
+        [this] {
+            set_isa_irq(devices::I8042::KEYBOARD_IRQ, true);
+            set_isa_irq(devices::I8042::KEYBOARD_IRQ, false);
+        });
     for (u64 offset : { devices::I8042::DATA_OFFSET, devices::I8042::COMMAND_OFFSET })
-        TRY(m_pio_bus.insert(std::make_shared<bus::OffsetWindow>(i8042, offset), devices::I8042::PORT + offset, 1, "i8042"));
+        TRY(m_pio_bus.insert(std::make_shared<bus::OffsetWindow>(m_i8042, offset), devices::I8042::PORT + offset, 1, "i8042"));
     TRY(m_pio_bus.insert(std::make_shared<devices::AcpiPowerControl>(
                              [this] { request_stop(StopReason::make(StopKind::PoweredOff, "guest powered off (ACPI S5)")); },
                              [this] { request_stop(StopReason::make(StopKind::Reboot, "guest reset the machine through the ACPI reset register")); }),
@@ -243,6 +247,8 @@ ErrorOr<void> Machine::place_vcpus()
 ErrorOr<void> Machine::create_vcpus()
 {
     auto topology = GuestTopology::single_package(m_config.cpus);
+    if (m_config.smt && m_config.cpus % 2 == 0)
+        topology = GuestTopology { 2, m_config.cpus / 2, 1 };
     if (m_placement && m_placement->guest.vcpu_count() == m_config.cpus)
         topology = m_placement->guest;
     for (u32 index = 0; index < m_config.cpus; ++index) {
@@ -411,6 +417,16 @@ ErrorOr<void> Machine::set_vcpu_states(std::vector<arch::x86_64::VcpuState> cons
     for (size_t i = 0; i < states.size(); ++i)
         TRY(m_vcpus[i]->set_state(states[i]).map_error([&](Error const& error) { return error.with_prefix(fmt::format("vCPU {}", i)); }));
     return {};
+}
+
+ErrorOr<void> Machine::send_ctrl_alt_del()
+{
+    {
+        std::lock_guard lock(m_state_lock);
+        if (m_threads.empty() || m_stopping.load())
+            return make_error(ErrorKind::Busy, "the machine is not running");
+    }
+    return m_i8042->send_ctrl_alt_del();
 }
 
 int Machine::console_input_fd() const

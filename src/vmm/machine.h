@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/event_fd.h"
 #include "bus/io_bus.h"
+#include "devices/i8042.h"
 #include "devices/serial_16550.h"
 #include "engine/engine.h"
 #include "engine/vcpu.h"
@@ -65,6 +66,9 @@ public:
     ErrorOr<std::vector<arch::x86_64::VcpuState>> vcpu_states();
     ErrorOr<void> set_vcpu_states(std::vector<arch::x86_64::VcpuState> const& states);
 
+    // Presses Ctrl+Alt+Del on the i8042's keyboard (a Linux guest reboots); only while started.
+    ErrorOr<void> send_ctrl_alt_del();
+
     // Where keystrokes for the guest's UART come from (-1: none, or the virtio console takes
     // them), and the call that hands them to it.
     int console_input_fd() const;
@@ -102,6 +106,7 @@ private:
     bus::IoBus m_pio_bus { "port I/O" };
     bus::IoBus m_mmio_bus { "MMIO" };
     std::shared_ptr<devices::Serial16550> m_serial;
+    std::shared_ptr<devices::I8042> m_i8042;
     engine::InterruptControllers m_interrupt_controllers { engine::InterruptControllers::InKernel };
     std::unique_ptr<GsiRouting> m_routing;
     std::unique_ptr<PciDevices> m_pci;

@@ -37,6 +37,8 @@ ErrorOr<void> MachineConfig::validate(u64 host_memory, int max_vcpus) const
         return make_error("--cpus must be at least 1");
     if (cpus > static_cast<u32>(max_vcpus))
         return make_error(fmt::format("--cpus {} is more than KVM allows on this host ({})", cpus, max_vcpus));
+    if (smt && cpus > 1 && cpus % 2 != 0)
+        return make_error(fmt::format("{} vCPUs cannot be paired as two threads per core (smt): give an even count", cpus));
     if (kernel_path.empty())
         return make_error("no kernel given (--kernel PATH)");
     return {};

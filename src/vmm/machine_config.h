@@ -35,6 +35,8 @@ struct MachineConfig {
     std::optional<std::string> initrd_path;
     bool flat { false };
     u32 cpus { 1 };
+    // The guest sees two threads per core (Firecracker's "smt"); cpus must then be 1 or even.
+    bool smt { false };
     u64 memory { DEFAULT_MEMORY };
     std::optional<std::string> command_line; // unset: DEFAULT_COMMAND_LINE
     SerialSpec serial;
@@ -61,7 +63,8 @@ struct MachineConfig {
     }
 
     // Refuses zero or absurd sizes and counts: memory must be a multiple of 4 KiB, at least
-    // MIN_MEMORY and at most host_memory; cpus from 1 to max_vcpus.
+    // MIN_MEMORY and at most host_memory; cpus from 1 to max_vcpus,
+    // and even (or 1) with smt.
     ErrorOr<void> validate(u64 host_memory, int max_vcpus) const;
 };
 

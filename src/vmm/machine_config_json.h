@@ -4,7 +4,7 @@
 //
 //   {
 //     "kernel": "/boot/vmlinuz", "initrd": "/boot/initrd.img", "flat": false,
-//     "cpus": 2, "memory": 268435456, "command_line": "console=ttyS0",
+//     "cpus": 2, "smt": false, "memory": 268435456, "command_line": "console=ttyS0",
 //     "serial": { "kind": "file", "path": "/tmp/console" },
 //     "hidden_features": [ "xsave" ],
 //     "disks": [ { "path": "root.img", "read_only": false, "serial": "", "queues": 1 },

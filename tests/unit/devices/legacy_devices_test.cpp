@@ -51,7 +51,7 @@ TEST(BootTimer, ReportsMarkerAndElapsedTime)
 TEST(I8042, ResetCommandPullsTheResetLine)
 {
     int resets = 0;
-    I8042 controller([&] { ++resets; });
+    I8042 controller([&] { ++resets; }, [] {});
     out(controller, 4, 0xAA);
     EXPECT_EQ(in(controller, 4) & 1, 1) << "output buffer full";
     EXPECT_EQ(in(controller, 0), 0x55) << "self test passed";
@@ -66,6 +66,36 @@ TEST(I8042, ResetCommandPullsTheResetLine)
     out(controller, 4, 0xD1);
     out(controller, 0, 0x00);
     EXPECT_EQ(resets, 2) << "output port bit 0 cleared";
+}
+
+TEST(I8042, KeyboardAcknowledgesCommandsAndSendsCtrlAltDel)
+{
+    int interrupts = 0;
+    I8042 controller([] {}, [&] { ++interrupts; });
+    out(controller, 0, 0xF2); // a command to the keyboard (identify)
+    EXPECT_EQ(interrupts, 1);
+    EXPECT_EQ(in(controller, 0), 0xFA) << "acknowledged";
+    EXPECT_EQ(in(controller, 4) & 1, 0);
+
+    ASSERT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_EQ(interrupts, 2);
+    std::vector<u8> bytes;
+    while (in(controller, 4) & 1)
+        bytes.push_back(in(controller, 0));
+    EXPECT_EQ(bytes, (std::vector<u8> { 0x14, 0x11, 0xE0, 0x71 })) << "Ctrl, Alt, Del in scan code set 2";
+    EXPECT_EQ(interrupts, 5) << "one more interrupt for each byte left after a read";
+
+    // The guest turns the keyboard interrupt off: the keys wait without interrupting it.
+    out(controller, 4, 0x60);
+    out(controller, 0, 0x44);
+    ASSERT_TRUE(controller.send_ctrl_alt_del());
+    EXPECT_EQ(interrupts, 5);
+    // A guest that never reads fills the buffer; a sequence that does not fit whole is refused.
+    for (int i = 0; i < 3; ++i)
+        ASSERT_TRUE(controller.send_ctrl_alt_del());
+    auto refused = controller.send_ctrl_alt_del();
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().to_string().find("buffer is full"), std::string::npos);
 }
 
 TEST(CmosRtc, ReportsTimeInBcdAndMemorySizes)
