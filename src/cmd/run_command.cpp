@@ -11,6 +11,7 @@
 #include <boost/asio/read.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "arch/x86_64/cpu_features.h"
 #include "base/log.h"
@@ -21,6 +22,8 @@
 #include "cmd/commands.h"
 #include "storage/io/raw_file_device.h"
 #include "virtio/adaptive_poll.h"
+#include "vmm/api/api_controller.h"
+#include "vmm/api/api_server.h"
 #include "vmm/console_input.h"
 #include "vmm/machine.h"
 
@@ -49,7 +52,13 @@ struct RunOptions {
     std::string console { "serial" };
     std::string irqchip; // empty: split where the host offers it
     u32 io_poll_us { static_cast<u32>(virtio::AdaptivePoll::DEFAULT_MAXIMUM.count()) };
+    std::optional<std::string> api_socket;
+    std::string id { "anonymous-instance" };
+    std::vector<std::string> machine_options_given; // those the API sets instead, when --kernel is absent
 };
+
+// The options that describe the machine itself; with --api-sock and no --kernel the API sets these.
+constexpr char const* MACHINE_OPTIONS[] = { "--initrd", "--flat", "--cpus", "--memory", "--cmdline", "--disk", "--no-rng", "--net", "--vsock" };
 
 constexpr char const* RUN_FOOTER = R"(Examples:
   kasou run --kernel guest.elf                      boot a PVH ELF image, console on this terminal
@@ -59,6 +68,7 @@ constexpr char const* RUN_FOOTER = R"(Examples:
   kasou run --kernel bzImage --initrd rootfs.cpio.gz --on-reboot=restart
   kasou run --kernel guest.elf --serial file:/tmp/console.log --cpu-features -xsave,-cx16
   kasou run --kernel vmlinux --disk root.img --disk vol:tank/data,ro --cpus 4 --cores auto
+  kasou run --api-sock /tmp/kasou.sock              wait for a Firecracker-style client to configure and start the guest
 
 Exit status: how the guest ended.
   0  the guest powered off                  4  the guest asked for a reboot (--on-reboot=exit)
@@ -119,64 +129,154 @@ private:
     asio::posix::stream_descriptor m_descriptor;
 };
 
-// Runs a built machine to its end on one Boost.Asio loop: the machine's stop event ends the loop,
-// SIGINT and SIGTERM (taken from a signalfd, since every thread blocks them) stop the machine, and
-// standard input (or what --serial reads from) goes to its serial console until it ends.
-vmm::StopReason run_to_end(vmm::Machine& machine)
-{
-    auto signals = sys::signalfd(StopSignalsBlocked::signals());
-    if (!signals) {
-        machine.request_stop(vmm::StopReason::make(vmm::StopKind::VcpuFailure, signals.error().with_prefix("control loop").to_string()));
-        return machine.wait();
+// The Boost.Asio loop of one `kasou run`: SIGINT and SIGTERM (taken from a signalfd, since every
+// thread blocks them) stop the machine, the machine's stop event ends it (or, for a reboot under
+// --on-reboot=restart, builds the next machine from the same configuration), standard input (or
+// what --serial reads from) goes to the machine's serial console, and the per-VM API, when asked
+// for, is served on the same loop. The machine may come later than the loop: with --api-sock and
+// no --kernel it is launched by the API's InstanceStart. Everything runs on the calling thread.
+class ControlLoop {
+public:
+    ControlLoop(asio::io_context& io, Fd signals, RebootPolicy policy)
+        : m_io(io)
+        , m_signals(std::move(signals))
+        , m_signal_reader(io, m_signals.get())
+        , m_policy(policy)
+    {
+        read_signal();
     }
-    if (auto started = machine.start(); !started)
-        machine.request_stop(vmm::StopReason::make(vmm::StopKind::VcpuFailure, started.error().to_string()));
 
-    asio::io_context io;
-    BorrowedDescriptor stop(io, machine.stop_fd());
-    stop.get().async_wait(asio::posix::stream_descriptor::wait_read, [&](error_code const&) { io.stop(); });
+    ~ControlLoop()
+    {
+        m_input.reset(); // before the machine whose console it reads
+        m_stop.reset();
+    }
 
-    BorrowedDescriptor signal_reader(io, signals->get());
-    signalfd_siginfo info {};
-    std::function<void()> read_signal = [&] {
-        asio::async_read(signal_reader.get(), asio::buffer(&info, sizeof(info)), [&](error_code const& code, size_t) {
+    void set_controller(vmm::api::ApiController* controller) { m_controller = controller; }
+
+    // Builds and starts a machine and watches it; nothing of it runs when this fails.
+    ErrorOr<vmm::Machine*> launch(vmm::MachineConfig const& config)
+    {
+        auto machine = TRY(vmm::Machine::create(config));
+        TRY(machine->start());
+        m_config = config;
+        m_machine = std::move(machine);
+        watch();
+        if (m_controller)
+            m_controller->attach(*m_machine);
+        return m_machine.get();
+    }
+
+    // Runs until the machine ends (or, while none was started, a signal comes); returns why, or
+    // the error that kept a restarted machine from being built.
+    ErrorOr<vmm::StopReason> run()
+    {
+        m_io.run();
+        m_input.reset(); // on this thread, with the loop no longer running, as ConsoleInput asks
+        return std::move(m_outcome);
+    }
+
+private:
+    void read_signal()
+    {
+        asio::async_read(m_signal_reader.get(), asio::buffer(&m_info, sizeof(m_info)), [this](error_code const& code, size_t) {
             if (code)
                 return;
-            machine.request_stop(vmm::StopReason::make(vmm::StopKind::Signal, fmt::format("stopped by {}", info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM")));
+            auto reason = vmm::StopReason::make(vmm::StopKind::Signal, fmt::format("stopped by {}", m_info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"));
+            if (m_machine) {
+                m_machine->request_stop(std::move(reason));
+            } else {
+                m_outcome = std::move(reason);
+                m_io.stop();
+            }
             read_signal();
         });
-    };
-    read_signal();
-
-    std::unique_ptr<vmm::ConsoleInput> input;
-    if (int input_fd = machine.console_input_fd(); input_fd >= 0) {
-        auto started = vmm::ConsoleInput::start(io, input_fd, [&](std::span<u8 const> bytes) { machine.console_input(bytes); });
-        if (started)
-            input = std::move(*started);
-        else
-            spdlog::warn("console input: {}; the guest runs without it", started.error().to_string());
     }
-    io.run();
-    input.reset(); // on this thread, with the loop no longer running, as ConsoleInput asks
-    return machine.wait();
-}
+
+    void watch()
+    {
+        m_stop = std::make_unique<BorrowedDescriptor>(m_io, m_machine->stop_fd());
+        m_stop->get().async_wait(asio::posix::stream_descriptor::wait_read, [this](error_code const& code) {
+            if (!code)
+                ended();
+        });
+        if (int input_fd = m_machine->console_input_fd(); input_fd >= 0) {
+            auto started = vmm::ConsoleInput::start(m_io, input_fd, [this](std::span<u8 const> bytes) { m_machine->console_input(bytes); });
+            if (started)
+                m_input = std::move(*started);
+            else
+                spdlog::warn("console input: {}; the guest runs without it", started.error().to_string());
+        }
+    }
+
+    void ended()
+    {
+        m_input.reset();
+        if (m_controller)
+            m_controller->detach();
+        auto reason = m_machine->wait();
+        m_stop.reset(); // released before the machine closes the descriptor it borrows
+        m_machine.reset();
+        if (reason.kind == vmm::StopKind::Reboot && m_policy == RebootPolicy::Restart) {
+            spdlog::info("{}; restarting the guest (--on-reboot=restart)", reason.message);
+            if (auto restarted = launch(*m_config); restarted)
+                return;
+            else
+                m_outcome = tl::unexpected(restarted.error());
+        } else {
+            m_outcome = std::move(reason);
+        }
+        m_io.stop();
+    }
+
+    asio::io_context& m_io;
+    Fd m_signals;
+    BorrowedDescriptor m_signal_reader;
+    signalfd_siginfo m_info {};
+    RebootPolicy m_policy;
+    vmm::api::ApiController* m_controller { nullptr };
+    std::optional<vmm::MachineConfig> m_config;
+    std::unique_ptr<vmm::Machine> m_machine;
+    std::unique_ptr<BorrowedDescriptor> m_stop;
+    std::unique_ptr<vmm::ConsoleInput> m_input;
+    ErrorOr<vmm::StopReason> m_outcome { tl::unexpected(make_error(ErrorKind::Internal, "the control loop ended without a machine stop")) };
+};
+
+// What --api-sock asks for: the socket, the instance id GET / reports, and whether the command
+// line describes the machine (--kernel) or the API will.
+struct ApiOptions {
+    std::string socket;
+    std::string id;
+    bool configured_by_api { false };
+};
 
 // Builds and runs machines from `config` until one ends other than by a reboot that `policy` turns
 // into a restart. SIGINT and SIGTERM stay blocked for the whole time, so one that arrives while a
-// machine is being built (the first or a restarted one) is taken by that machine's loop and ends it
-// with the Signal status instead of killing kasou half-way. Returns the last stop, or the error
-// that kept a machine from being built (nothing of that machine ran).
-ErrorOr<vmm::StopReason> run_machines(vmm::MachineConfig const& config, RebootPolicy policy)
+// machine is being built (the first or a restarted one) is taken by the loop and ends it with the
+// Signal status instead of killing kasou half-way. With `api`, the per-VM API is served on the same
+// loop, and the first machine may be started by it. Returns the last stop, or the error that kept
+// a machine from being built (nothing of that machine ran).
+ErrorOr<vmm::StopReason> run_machines(vmm::MachineConfig const& config, RebootPolicy policy, std::optional<ApiOptions> const& api)
 {
     StopSignalsBlocked blocked;
     ::signal(SIGPIPE, SIG_IGN); // a console or socket peer that goes away is an error, not death
-    for (;;) {
-        auto machine = TRY(vmm::Machine::create(config));
-        auto reason = run_to_end(*machine);
-        if (reason.kind != vmm::StopKind::Reboot || policy != RebootPolicy::Restart)
-            return reason;
-        spdlog::info("{}; restarting the guest (--on-reboot=restart)", reason.message);
+    asio::io_context io;
+    ControlLoop loop(io, TRY(sys::signalfd(StopSignalsBlocked::signals()).map_error([](Error const& e) { return e.with_prefix("control loop"); })),
+        policy);
+    std::unique_ptr<vmm::api::ApiController> controller;
+    std::unique_ptr<vmm::api::ApiServer> server;
+    if (api) {
+        auto resources = api->configured_by_api ? vmm::api::VmResources::for_api(config) : vmm::api::VmResources::of(config);
+        controller = std::make_unique<vmm::api::ApiController>(api->id, std::move(resources),
+            [&loop](vmm::MachineConfig const& started) { return loop.launch(started); });
+        loop.set_controller(controller.get());
+        server = TRY(vmm::api::ApiServer::start(io, api->socket, *controller));
     }
+    if (!api || !api->configured_by_api)
+        TRY(loop.launch(config));
+    auto outcome = loop.run();
+    server.reset(); // the socket file goes; nothing answers for a machine that has ended
+    return outcome;
 }
 
 int report_stop(vmm::StopReason const& reason)
@@ -245,8 +345,16 @@ int run_machine(RunOptions const& options, GlobalOptions const& global, std::chr
         config.irqchip = options.irqchip == "split" ? engine::InterruptControllers::Split : engine::InterruptControllers::InKernel;
     config.io_poll = std::chrono::microseconds { options.io_poll_us };
 
+    std::optional<ApiOptions> api;
+    if (options.api_socket)
+        api = ApiOptions { *options.api_socket, options.id, options.kernel.empty() };
+    if (options.kernel.empty() && !api)
+        return fail(Error::from_string("--kernel is required (or --api-sock PATH, to configure the machine through the API)"));
+    if (api && api->configured_by_api && !options.machine_options_given.empty())
+        return fail(Error::from_string(fmt::format("{} describe the machine, which the API configures when --kernel is absent (PUT /boot-source, "
+                                           "/machine-config, /drives, ...)", fmt::join(options.machine_options_given, ", "))));
     auto policy = options.on_reboot == "restart" ? RebootPolicy::Restart : RebootPolicy::Exit;
-    auto reason = run_machines(config, policy);
+    auto reason = run_machines(config, policy, api);
     if (!reason)
         return fail(reason.error());
     return report_stop(*reason);
@@ -261,8 +369,8 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
     auto* run = app.add_subcommand("run", "Boot a guest kernel in a KVM virtual machine");
     run->footer(RUN_FOOTER);
     run->add_option("--kernel", options->kernel,
-           "Kernel image: a Linux bzImage (vmlinuz), an ELF with a PVH entry note (vmlinux, PVH test guests), or a raw real-mode binary with --flat")
-        ->required();
+        "Kernel image: a Linux bzImage (vmlinuz), an ELF with a PVH entry note (vmlinux, PVH test guests), or a raw real-mode binary with "
+        "--flat. Required unless --api-sock is given, in which case the API configures the machine");
     run->add_option("--initrd", options->initrd,
         "Initial RAM disk for a Linux bzImage or PVH kernel, placed as high as it fits below 4 GiB");
     run->add_option("--on-reboot", options->on_reboot,
@@ -304,7 +412,16 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
            "run on no more CPUs than --cpus. 0: never poll")
         ->check(CLI::Range(0, 1000))
         ->capture_default_str();
-    run->callback([&action, options, &global, start] {
+    run->add_option("--api-sock", options->api_socket,
+        "Serve the per-VM API (Firecracker-compatible HTTP, docs/api.md) on this Unix socket, created with mode 0600. Without "
+        "--kernel, kasou waits for the machine to be configured and started through it; with --kernel, the API controls the "
+        "machine the command line started");
+    run->add_option("--id", options->id, "The instance id the API reports (GET /)")->capture_default_str();
+    run->callback([&action, options, &global, start, run] {
+        for (auto const* name : MACHINE_OPTIONS) {
+            if (run->count(name) > 0)
+                options->machine_options_given.push_back(name);
+        }
         action = [options, &global, start] { return run_machine(*options, global, start); };
     });
 }

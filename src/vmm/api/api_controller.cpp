@@ -47,9 +47,15 @@ bool valid_id(std::string_view id)
 
 ErrorOr<Json> parse_body(std::string const& body)
 {
-    auto json = Json::parse(body, nullptr, false);
-    if (json.is_discarded())
-        return make_error(body.empty() ? "the request needs a JSON body" : "the body is not valid JSON");
+    if (body.empty())
+        return make_error("the request needs a JSON body");
+    Json json;
+    try {
+        json = Json::parse(body);
+    } catch (Json::exception const& error) {
+        // nlohmann's message names the byte where the text stopped being JSON.
+        return make_error(fmt::format("the body is not valid JSON: {}", error.what()));
+    }
     if (!json.is_object())
         return make_error(fmt::format("the body must be a JSON object, not {}", json.type_name()));
     return json;

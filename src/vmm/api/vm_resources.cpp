@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/try.h"
+#include "storage/io/raw_file_device.h"
 #include "virtio/vsock/vsock_device.h"
 #include "vmm/json_object_reader.h"
 #include "vmm/machine_config_json.h"
@@ -173,6 +174,10 @@ ErrorOr<void> VmResources::put_drive(std::string const& id, Json const& body)
     if (path) {
         drive.disk.kind = DiskSpec::Kind::RawFile;
         drive.disk.path = *path;
+        // Refused now, as Firecracker does, rather than at InstanceStart.
+        TRY(storage::RawFileDevice::open(*path, { .read_only = drive.disk.read_only }).map_error([&](Error const& error) {
+            return error.with_prefix(fmt::format("path_on_host {}", *path));
+        }));
     } else {
         auto slash = volume->find('/');
         if (slash == std::string::npos || slash == 0 || slash + 1 == volume->size())
