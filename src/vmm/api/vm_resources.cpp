@@ -8,6 +8,7 @@
 
 #include "base/try.h"
 #include "storage/io/raw_file_device.h"
+#include "virtio/net/mac_address.h"
 #include "virtio/vsock/vsock_device.h"
 #include "vmm/json_object_reader.h"
 #include "vmm/machine_config_json.h"
@@ -213,11 +214,8 @@ ErrorOr<void> VmResources::put_network_interface(std::string const& id, Json con
     TRY(reader.finish());
     if (interface.net.tap.empty())
         return make_error("host_dev_name: the name of a tap device is required");
-    // The same checks as --net, through its own parser.
-    auto checked = TRY(NetSpec::parse(interface.net.mac.empty() ? fmt::format("tap={}", interface.net.tap) : fmt::format("tap={},mac={}", interface.net.tap, interface.net.mac)));
-    if (checked.tap != interface.net.tap)
-        return make_error(fmt::format("host_dev_name: \"{}\" is not a usable tap device name", interface.net.tap));
-    interface.net = checked;
+    if (!interface.net.mac.empty())
+        TRY(virtio::net::parse_mac(interface.net.mac).map_error([](Error const& error) { return error.with_prefix("guest_mac"); }));
     auto existing = std::find_if(m_interfaces.begin(), m_interfaces.end(), [&](Interface const& i) { return i.id == id; });
     if (existing != m_interfaces.end())
         *existing = std::move(interface);
