@@ -6,6 +6,9 @@
 #
 #   kvm_host.sh PROGRAM KASOU GUEST_DIR [PROGRAM ARGUMENTS...]
 #
+# PROGRAM may also be a POSIX sh script (the nested host's shell is busybox's); the programs it
+# calls besides kasou are named in KASOU_KVM_HOST_TOOLS.
+#
 # In the nested host the program, kasou and every test guest under GUEST_DIR sit at the same
 # absolute paths as here, so the paths compiled into the program stay right; the tun module is
 # loaded for tap devices. The exit status is the program's, or nested_host.sh's 90-92 when the
@@ -30,6 +33,15 @@ for guest in "$guests"/*.elf "$guests"/*.bin; do
     [ -f "$guest" ] && files+=(--add "$guest=$guest")
 done
 
+# Programs from this host the test calls (KASOU_KVM_HOST_TOOLS="curl ..."), with their libraries,
+# at the same paths inside.
+tool_path=""
+for tool in ${KASOU_KVM_HOST_TOOLS:-}; do
+    path=$(command -v "$tool") || { echo "kvm_host: the test needs $tool, which is not installed" >&2; exit 2; }
+    files+=(--binary "$path=$path")
+    tool_path="$tool_path:$(dirname "$path")"
+done
+
 # The tests run in GoogleTest shards, one nested host each, with one CPU: with two, the emulated
 # host hung now and then while starting a VM (once in about seven launches of a tiny guest, the
 # whole host stuck, whatever ran inside); with one it has not. Should a host still stop making
@@ -41,6 +53,7 @@ for ((index = 0; index < shards; index++)); do
     {
         echo 'cd /tmp'
         echo 'export KASOU_NESTED_TEST_HOST=1'
+        [ -z "$tool_path" ] || printf 'export PATH="$PATH%s"\n' "$tool_path"
         echo "export GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$index"
         [ -z "${KASOU_TEST_IRQCHIP:-}" ] || printf 'export KASOU_TEST_IRQCHIP=%q\n' "$KASOU_TEST_IRQCHIP"
         printf '%q ' "$program" "$@"
