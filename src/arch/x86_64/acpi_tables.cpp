@@ -51,8 +51,11 @@ constexpr u8 MADT_LOCAL_X2APIC = 9;
 constexpr u32 MADT_ENABLED = 1u << 0;
 constexpr u32 IO_APIC_ADDRESS = 0xFEC0'0000;
 
-// COM1 and the CMOS RTC as every PC has them.
+// COM1, the CMOS RTC and the i8042 keyboard controller as every PC has them.
 constexpr u16 COM1_PORT = 0x3F8;
+constexpr u16 I8042_DATA_PORT = 0x60;
+constexpr u16 I8042_COMMAND_PORT = 0x64;
+constexpr u8 KEYBOARD_IRQ = 1;
 constexpr u8 COM1_IRQ = 4;
 constexpr u16 RTC_PORT = 0x70;
 constexpr u8 RTC_IRQ = 8;
@@ -139,7 +142,14 @@ std::vector<u8> dsdt_body(AcpiConfig const& config)
     // Described so a hardware-reduced OS, which sets up no legacy ISA interrupts, finds the RTC's IRQ.
     auto rtc = device("RTC",
         { name("_HID", eisa_id("PNP0B00")), name("_CRS", resource_template({ io_port(RTC_PORT, RTC_PORT, 1, 2), irq_no_flags(RTC_IRQ) })) });
-    std::vector<aml::Bytes> devices { com1, rtc };
+    // The i8042's keyboard, as Firecracker describes it: without it a Linux guest on hardware-reduced
+    // ACPI does not probe the controller, and Ctrl+Alt+Del sent through it goes unheard.
+    auto keyboard = device("PS2K",
+        { name("_HID", eisa_id("PNP0303")),
+            name("_CRS",
+                resource_template({ io_port(I8042_DATA_PORT, I8042_DATA_PORT, 1, 1), io_port(I8042_COMMAND_PORT, I8042_COMMAND_PORT, 1, 1),
+                    irq_no_flags(KEYBOARD_IRQ) })) });
+    std::vector<aml::Bytes> devices { com1, rtc, keyboard };
     if (config.pci) {
         u32 window_end = config.pci->window_base + (config.pci->window_size - 1);
         devices.push_back(device("PCI0",

@@ -164,7 +164,7 @@ TEST(AcpiTables, MadtHasOneX2ApicPerCpuAndTheIoApic)
     }
 }
 
-TEST(AcpiTables, DsdtHoldsCom1RtcAndS5)
+TEST(AcpiTables, DsdtHoldsCom1RtcKeyboardAndS5)
 {
     auto layout = build_acpi_tables(BASE, config_for(1));
     auto dsdt = table_bytes(layout, layout.dsdt);
@@ -177,6 +177,9 @@ TEST(AcpiTables, DsdtHoldsCom1RtcAndS5)
     EXPECT_NE(body.find(std::string("RTC_\x08_HID\x0C\x41\xD0\x0B\x00", 14)), std::string::npos) << "Device (RTC) with EISAID(\"PNP0B00\")";
     EXPECT_NE(body.find(std::string("\x47\x01\x70\x00\x70\x00\x01\x02\x22\x00\x01", 11)), std::string::npos)
         << "IO (Decode16, 0x70, 0x70, 1, 2), IRQNoFlags () {8}";
+    EXPECT_NE(body.find(std::string("PS2K\x08_HID\x0C\x41\xD0\x03\x03", 14)), std::string::npos) << "Device (PS2K) with EISAID(\"PNP0303\")";
+    EXPECT_NE(body.find(std::string("\x47\x01\x60\x00\x60\x00\x01\x01\x47\x01\x64\x00\x64\x00\x01\x01\x22\x02\x00", 19)), std::string::npos)
+        << "IO (Decode16, 0x60, 0x60, 1, 1), IO (Decode16, 0x64, 0x64, 1, 1), IRQNoFlags () {1}";
     EXPECT_NE(body.find(std::string("_S5_\x12\x08\x04\x0A\x05\x0A\x05\x00\x00", 13)), std::string::npos) << "Name (_S5, Package (4) {5, 5, 0, 0})";
 }
 
