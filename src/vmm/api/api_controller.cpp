@@ -4,6 +4,7 @@
 #include <fcntl.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -78,6 +79,20 @@ ErrorOr<void> only_fields(Json const& json, std::initializer_list<std::string_vi
             return make_error(fmt::format("{}: unknown field", key));
     }
     return {};
+}
+
+// The one field the body of PUT /actions or PATCH /vm carries: a string among `allowed`.
+ErrorOr<std::string> single_choice(std::string const& body, char const* key, std::initializer_list<std::string_view> allowed)
+{
+    auto json = TRY(parse_body(body));
+    TRY(only_fields(json, { key }));
+    auto it = json.find(key);
+    if (it == json.end() || !it->is_string())
+        return make_error(fmt::format("{}: required, one of {}", key, fmt::join(allowed, ", ")));
+    auto value = it->get<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
+        return make_error(fmt::format("{}: \"{}\" is not one of {}", key, value, fmt::join(allowed, ", ")));
+    return value;
 }
 
 ErrorOr<spdlog::level::level_enum> log_level(std::string const& name)
@@ -226,14 +241,9 @@ http::Response ApiController::pre_boot(std::string const& what, std::function<Er
 
 http::Response ApiController::action(std::string const& body)
 {
-    auto json = parse_body(body);
-    if (!json)
-        return fault(BAD_REQUEST, json.error().to_string());
-    auto type = required_string(*json, "action_type", "InstanceStart, SendCtrlAltDel, FlushMetrics");
+    auto type = single_choice(body, "action_type", { "InstanceStart", "SendCtrlAltDel", "FlushMetrics" });
     if (!type)
         return fault(BAD_REQUEST, type.error().to_string());
-    if (auto fields = only_fields(*json, { "action_type" }); !fields)
-        return fault(BAD_REQUEST, fields.error().to_string());
     if (*type == "InstanceStart") {
         if (m_started)
             return fault(BAD_REQUEST, "InstanceStart: the machine is already started");
@@ -254,28 +264,19 @@ http::Response ApiController::action(std::string const& body)
         ++m_counters.ctrl_alt_del;
         return no_content();
     }
-    if (*type == "FlushMetrics") {
-        if (!m_metrics_file.valid())
-            return fault(BAD_REQUEST, "FlushMetrics: no metrics file; PUT /metrics first");
-        if (auto flushed = flush_metrics(); !flushed)
-            return fault(BAD_REQUEST, fmt::format("FlushMetrics: {}", flushed.error().to_string()));
-        return no_content();
-    }
-    return fault(BAD_REQUEST, fmt::format("action_type: \"{}\" is not one of InstanceStart, SendCtrlAltDel, FlushMetrics", *type));
+    // FlushMetrics
+    if (!m_metrics_file.valid())
+        return fault(BAD_REQUEST, "FlushMetrics: no metrics file; PUT /metrics first");
+    if (auto flushed = flush_metrics(); !flushed)
+        return fault(BAD_REQUEST, fmt::format("FlushMetrics: {}", flushed.error().to_string()));
+    return no_content();
 }
 
 http::Response ApiController::set_vm_state(std::string const& body)
 {
-    auto json = parse_body(body);
-    if (!json)
-        return fault(BAD_REQUEST, json.error().to_string());
-    auto state = required_string(*json, "state", "Paused, Resumed");
+    auto state = single_choice(body, "state", { "Paused", "Resumed" });
     if (!state)
         return fault(BAD_REQUEST, state.error().to_string());
-    if (auto fields = only_fields(*json, { "state" }); !fields)
-        return fault(BAD_REQUEST, fields.error().to_string());
-    if (*state != "Paused" && *state != "Resumed")
-        return fault(BAD_REQUEST, fmt::format("state: \"{}\" is not one of Paused, Resumed", *state));
     if (!m_machine)
         return fault(BAD_REQUEST, fmt::format("{}: the machine is not running", *state));
     if (*state == "Paused") {
