@@ -18,6 +18,7 @@ MachineConfig full_config()
     config.initrd_path = "/boot/initrd.img";
     config.flat = true;
     config.cpus = 3;
+    config.smt = true;
     config.memory = 512 * MiB;
     config.command_line = "console=hvc0 quiet";
     config.serial = MUST(SerialSpec::parse("unix:/tmp/console.sock"));
@@ -54,6 +55,7 @@ TEST(MachineConfigJson, EveryFieldSurvivesARoundTrip)
     EXPECT_EQ(back.initrd_path, "/boot/initrd.img");
     EXPECT_TRUE(back.flat);
     EXPECT_EQ(back.cpus, 3u);
+    EXPECT_TRUE(back.smt);
     EXPECT_EQ(back.memory, 512 * MiB);
     EXPECT_EQ(back.command_line, "console=hvc0 quiet");
     EXPECT_EQ(back.serial.kind, SerialSpec::Kind::Unix);

@@ -47,6 +47,19 @@ TEST(MachineConfig, RefusesAbsurdValues)
     EXPECT_NE(validation_error(config).find("no kernel"), std::string::npos);
 }
 
+TEST(MachineConfig, SmtNeedsAnEvenVcpuCount)
+{
+    MachineConfig config;
+    config.kernel_path = "guest.elf";
+    config.smt = true;
+    config.cpus = 3;
+    EXPECT_NE(validation_error(config).find("3 vCPUs cannot be paired"), std::string::npos);
+    for (u32 cpus : { 1u, 2u, 4u }) {
+        config.cpus = cpus;
+        EXPECT_TRUE(config.validate(8 * GiB, 4)) << cpus;
+    }
+}
+
 TEST(SerialSpec, ParsesEachKind)
 {
     EXPECT_EQ(SerialSpec::parse("stdio").value().kind, SerialSpec::Kind::Stdio);
