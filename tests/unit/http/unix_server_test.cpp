@@ -1,6 +1,7 @@
 // http::UnixServer on a real Unix socket, driven by a raw client: keep-alive, the limits, the
 // timeouts, the connection limit, and the socket file's life.
 
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <sys/socket.h>
@@ -86,10 +87,13 @@ protected:
     }
 
     // True when the server closed the connection (recv sees the end within the timeout).
+    // A server that closes while bytes it did not read are still queued resets the connection
+    // (ECONNRESET) instead of ending it; both mean it closed.
     static bool closed_by_server(Fd const& fd)
     {
         char byte;
-        return ::recv(fd.get(), &byte, 1, 0) == 0;
+        auto received = ::recv(fd.get(), &byte, 1, 0);
+        return received == 0 || (received < 0 && errno == ECONNRESET);
     }
 
     boost::asio::io_context m_io;
