@@ -364,6 +364,8 @@ ErrorOr<void> Machine::pause()
     }
     // No vCPU runs now, so no driver can start or reset a device meanwhile.
     m_pci->pause();
+    if (m_split_irqchip)
+        m_split_irqchip->pause();
     std::lock_guard lock(m_state_lock);
     m_paused = true;
     return {};
@@ -376,6 +378,8 @@ ErrorOr<void> Machine::resume()
         if (!m_paused)
             return make_error(ErrorKind::Busy, "the machine is not paused, so it cannot be resumed");
     }
+    if (m_split_irqchip)
+        m_split_irqchip->resume();
     m_pci->resume();
     {
         std::lock_guard lock(m_state_lock);
