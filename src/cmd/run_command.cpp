@@ -49,6 +49,10 @@ struct RunOptions {
     std::string console { "serial" };
     std::string irqchip; // empty: split where the host offers it
     u32 io_poll_us { static_cast<u32>(virtio::AdaptivePoll::DEFAULT_MAXIMUM.count()) };
+    std::optional<std::string> restore;     // --restore DIR: resume a snapshot instead of booting
+    std::optional<std::string> snapshot_to; // --snapshot-to DIR: SIGUSR1 / SIGUSR2 write a snapshot there
+    bool cpus_given { false };
+    bool memory_given { false };
 };
 
 constexpr char const* RUN_FOOTER = R"(Examples:
@@ -59,6 +63,8 @@ constexpr char const* RUN_FOOTER = R"(Examples:
   kasou run --kernel bzImage --initrd rootfs.cpio.gz --on-reboot=restart
   kasou run --kernel guest.elf --serial file:/tmp/console.log --cpu-features -xsave,-cx16
   kasou run --kernel vmlinux --disk root.img --disk vol:tank/data,ro --cpus 4 --cores auto
+  kasou run --kernel guest.elf --no-rng --snapshot-to /tmp/snap     SIGUSR2 saves the guest and stops
+  kasou run --restore /tmp/snap                     resume the guest where the snapshot left it
 
 Exit status: how the guest ended.
   0  the guest powered off                  4  the guest asked for a reboot (--on-reboot=exit)
@@ -80,21 +86,26 @@ enum class RebootPolicy {
 // restoring the previous mask: they are taken from a signalfd instead.
 class StopSignalsBlocked {
 public:
-    StopSignalsBlocked()
+    explicit StopSignalsBlocked(bool snapshots)
     {
-        sigset_t stop_signals = signals();
+        sigset_t stop_signals = signals(snapshots);
         ::pthread_sigmask(SIG_BLOCK, &stop_signals, &m_previous);
     }
     ~StopSignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &m_previous, nullptr); }
     StopSignalsBlocked(StopSignalsBlocked const&) = delete;
     StopSignalsBlocked& operator=(StopSignalsBlocked const&) = delete;
 
-    static sigset_t signals()
+    // With `snapshots`, SIGUSR1 and SIGUSR2 as well (--snapshot-to).
+    static sigset_t signals(bool snapshots)
     {
         sigset_t stop_signals;
         sigemptyset(&stop_signals);
         sigaddset(&stop_signals, SIGINT);
         sigaddset(&stop_signals, SIGTERM);
+        if (snapshots) {
+            sigaddset(&stop_signals, SIGUSR1);
+            sigaddset(&stop_signals, SIGUSR2);
+        }
         return stop_signals;
     }
 
@@ -119,12 +130,33 @@ private:
     asio::posix::stream_descriptor m_descriptor;
 };
 
-// Runs a built machine to its end on one Boost.Asio loop: the machine's stop event ends the loop,
-// SIGINT and SIGTERM (taken from a signalfd, since every thread blocks them) stop the machine, and
-// standard input (or what --serial reads from) goes to its serial console until it ends.
-vmm::StopReason run_to_end(vmm::Machine& machine)
+// --snapshot-to: pauses the machine, writes the snapshot, and resumes it (SIGUSR1) or stops it
+// (SIGUSR2, exit status 8). A snapshot that fails is reported and the machine runs on.
+void snapshot_on_signal(vmm::Machine& machine, std::string const& directory, bool then_stop)
 {
-    auto signals = sys::signalfd(StopSignalsBlocked::signals());
+    auto saved = [&]() -> ErrorOr<void> {
+        TRY(machine.pause());
+        auto written = machine.save_snapshot(directory);
+        if (written && then_stop) {
+            machine.request_stop(vmm::StopReason::make(vmm::StopKind::Signal, fmt::format("stopped by SIGUSR2 after a snapshot to {}", directory)));
+            return {};
+        }
+        TRY(machine.resume());
+        return written;
+    }();
+    if (saved)
+        spdlog::info("snapshot written to {}", directory);
+    else
+        spdlog::error("snapshot to {}: {}", directory, saved.error().to_string());
+}
+
+// Runs a built machine to its end on one Boost.Asio loop: the machine's stop event ends the loop,
+// SIGINT and SIGTERM (taken from a signalfd, since every thread blocks them) stop the machine,
+// SIGUSR1 and SIGUSR2 write a snapshot to `snapshot_to` when set, and standard input (or what
+// --serial reads from) goes to its serial console until it ends.
+vmm::StopReason run_to_end(vmm::Machine& machine, std::optional<std::string> const& snapshot_to)
+{
+    auto signals = sys::signalfd(StopSignalsBlocked::signals(snapshot_to.has_value()));
     if (!signals) {
         machine.request_stop(vmm::StopReason::make(vmm::StopKind::VcpuFailure, signals.error().with_prefix("control loop").to_string()));
         return machine.wait();
@@ -142,6 +174,10 @@ vmm::StopReason run_to_end(vmm::Machine& machine)
         asio::async_read(signal_reader.get(), asio::buffer(&info, sizeof(info)), [&](error_code const& code, size_t) {
             if (code)
                 return;
+            if (snapshot_to && (info.ssi_signo == SIGUSR1 || info.ssi_signo == SIGUSR2)) {
+                snapshot_on_signal(machine, *snapshot_to, info.ssi_signo == SIGUSR2);
+                return read_signal();
+            }
             machine.request_stop(vmm::StopReason::make(vmm::StopKind::Signal, fmt::format("stopped by {}", info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM")));
             read_signal();
         });
@@ -166,13 +202,15 @@ vmm::StopReason run_to_end(vmm::Machine& machine)
 // machine is being built (the first or a restarted one) is taken by that machine's loop and ends it
 // with the Signal status instead of killing kasou half-way. Returns the last stop, or the error
 // that kept a machine from being built (nothing of that machine ran).
-ErrorOr<vmm::StopReason> run_machines(vmm::MachineConfig const& config, RebootPolicy policy)
+// With `restore`, the first machine is the snapshot in that directory rather than a fresh boot.
+ErrorOr<vmm::StopReason> run_machines(vmm::MachineConfig const& config, RebootPolicy policy, std::optional<std::string> const& restore,
+    vmm::Machine::RestoreOptions const& restore_options, std::optional<std::string> const& snapshot_to)
 {
-    StopSignalsBlocked blocked;
+    StopSignalsBlocked blocked(snapshot_to.has_value());
     ::signal(SIGPIPE, SIG_IGN); // a console or socket peer that goes away is an error, not death
-    for (;;) {
-        auto machine = TRY(vmm::Machine::create(config));
-        auto reason = run_to_end(*machine);
+    for (bool first = true;; first = false) {
+        auto machine = first && restore ? TRY(vmm::Machine::restore(*restore, restore_options)) : TRY(vmm::Machine::create(config));
+        auto reason = run_to_end(*machine, snapshot_to);
         if (reason.kind != vmm::StopKind::Reboot || policy != RebootPolicy::Restart)
             return reason;
         spdlog::info("{}; restarting the guest (--on-reboot=restart)", reason.message);
@@ -246,7 +284,16 @@ int run_machine(RunOptions const& options, GlobalOptions const& global, std::chr
     config.io_poll = std::chrono::microseconds { options.io_poll_us };
 
     auto policy = options.on_reboot == "restart" ? RebootPolicy::Restart : RebootPolicy::Exit;
-    auto reason = run_machines(config, policy);
+    if (!options.restore && options.kernel.empty())
+        return fail(Error::from_string("--kernel is required (or --restore DIR)"));
+    if (options.restore && policy == RebootPolicy::Restart)
+        return fail(Error::from_string("--on-reboot=restart cannot be used with --restore: a restored guest has no kernel to boot again"));
+    vmm::Machine::RestoreOptions restore_options { config.serial, config.state_dir, {}, {}, config.irqchip, config.start_time };
+    if (options.cpus_given)
+        restore_options.cpus = config.cpus;
+    if (options.memory_given)
+        restore_options.memory = config.memory;
+    auto reason = run_machines(config, policy, options.restore, restore_options, options.snapshot_to);
     if (!reason)
         return fail(reason.error());
     return report_stop(*reason);
@@ -261,8 +308,7 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
     auto* run = app.add_subcommand("run", "Boot a guest kernel in a KVM virtual machine");
     run->footer(RUN_FOOTER);
     run->add_option("--kernel", options->kernel,
-           "Kernel image: a Linux bzImage (vmlinuz), an ELF with a PVH entry note (vmlinux, PVH test guests), or a raw real-mode binary with --flat")
-        ->required();
+           "Kernel image: a Linux bzImage (vmlinuz), an ELF with a PVH entry note (vmlinux, PVH test guests), or a raw real-mode binary with --flat");
     run->add_option("--initrd", options->initrd,
         "Initial RAM disk for a Linux bzImage or PVH kernel, placed as high as it fits below 4 GiB");
     run->add_option("--on-reboot", options->on_reboot,
@@ -304,7 +350,18 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
            "run on no more CPUs than --cpus. 0: never poll")
         ->check(CLI::Range(0, 1000))
         ->capture_default_str();
-    run->callback([&action, options, &global, start] {
+    auto* restore = run->add_option("--restore", options->restore,
+        "Resume the guest saved in this snapshot directory instead of booting one; the machine is the snapshot's (--cpus, "
+        "--memory and --irqchip, if given, must match it)");
+    for (char const* machine_option : { "--kernel", "--initrd", "--flat", "--cmdline", "--cpu-features", "--disk", "--no-rng", "--cores", "--net",
+             "--vsock", "--console", "--io-poll-us" })
+        restore->excludes(machine_option);
+    run->add_option("--snapshot-to", options->snapshot_to,
+        "On SIGUSR1, pause the guest, write a snapshot into this directory (replacing an older one there) and resume; on SIGUSR2, "
+        "the same, then stop (exit status 8)");
+    run->callback([&action, options, &global, start, run] {
+        options->cpus_given = run->count("--cpus") > 0;
+        options->memory_given = run->count("--memory") > 0;
         action = [options, &global, start] { return run_machine(*options, global, start); };
     });
 }

@@ -106,4 +106,20 @@ void I8042::data_write(u8 value)
     // Bytes meant for a keyboard are dropped: there is none.
 }
 
+I8042::State I8042::state()
+{
+    std::lock_guard guard(m_lock);
+    return State { m_command_byte, m_output_port, m_pending_command, m_output, m_output_full };
+}
+
+void I8042::set_state(State const& state)
+{
+    std::lock_guard guard(m_lock);
+    m_command_byte = state.command_byte;
+    m_output_port = state.output_port;
+    m_pending_command = state.pending_command;
+    m_output = state.output;
+    m_output_full = state.output_full;
+}
+
 } // namespace kasou::devices

@@ -19,6 +19,16 @@ public:
     static constexpr u64 DATA_OFFSET = 0;
     static constexpr u64 COMMAND_OFFSET = 4;
 
+    // The controller's registers, for snapshots.
+    struct State {
+        u8 command_byte { 0x45 };
+        u8 output_port { 0x01 };
+        u8 pending_command { 0 };
+        u8 output { 0 };
+        bool output_full { false };
+        bool operator==(State const&) const = default;
+    };
+
     explicit I8042(std::function<void()> on_reset)
         : m_on_reset(std::move(on_reset))
     {
@@ -26,6 +36,9 @@ public:
 
     void read(u64 offset, std::span<u8> data) override;
     void write(u64 offset, std::span<u8 const> data) override;
+
+    State state();
+    void set_state(State const& state);
 
 private:
     void command(u8 value);
