@@ -4,11 +4,13 @@
  * checks its sum. Progress lines ("cpu C round R") every 100 rounds; at the end the BSP waits for
  * the AP and prints "snapshot_counter: N rounds on 2 cpus, memory intact". A snapshot taken and
  * restored at any point must go unnoticed. Exits 0, 1 when memory lost a write, 2 when the AP did
- * not come up, 3 for bad start info, 4 for a malformed rounds=. */
+ * not come up (or there is no x2APIC to start it with), 3 for bad start info, 4 for a malformed rounds=. */
+#include "apic.h"
 #include "arch.h"
 #include "console.h"
 #include "exit.h"
 #include "guest.h"
+#include "idt.h"
 #include "layout.h"
 #include "smp.h"
 #include "start_info.h"
@@ -64,6 +66,10 @@ void guest_main(struct hvm_start_info const *start_info)
     if (!boot_info_read(start_info, &boot))
         guest_fail(EXIT_BAD_START_INFO, "start info magic 0x%x version %u", boot.magic, boot.version);
     rounds = cmdline_number(boot.cmdline, "rounds", 3000, 1, 1000000000, EXIT_BAD_OPTION);
+    idt_init();
+    if (!x2apic_supported())
+        guest_fail(EXIT_NO_AP, "cpuid offers no x2apic");
+    x2apic_enable();
     smp_set_ap_work(ap_work);
     if (smp_start_aps(1, 5 * TSC_CYCLES_ONE_SECOND) != 1)
         guest_fail(EXIT_NO_AP, "the second cpu did not come up");
