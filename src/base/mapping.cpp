@@ -19,6 +19,12 @@ ErrorOr<Mapping> Mapping::of_fd(int fd, u64 size, int prot, u64 offset)
     return Mapping(static_cast<u8*>(data), size);
 }
 
+ErrorOr<Mapping> Mapping::copy_on_write(int fd, u64 size, u64 offset)
+{
+    void* data = TRY(sys::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, static_cast<off_t>(offset)));
+    return Mapping(static_cast<u8*>(data), size);
+}
+
 Mapping::~Mapping()
 {
     if (m_data)

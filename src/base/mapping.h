@@ -15,6 +15,9 @@ public:
     static ErrorOr<Mapping> anonymous(u64 size);
     // A shared mapping of fd from offset; prot is PROT_READ and/or PROT_WRITE.
     static ErrorOr<Mapping> of_fd(int fd, u64 size, int prot, u64 offset = 0);
+    // A private, writable, copy-on-write mapping of fd from offset: pages are read from the file
+    // when first touched, and writes never reach it.
+    static ErrorOr<Mapping> copy_on_write(int fd, u64 size, u64 offset);
 
     Mapping() = default;
     ~Mapping();

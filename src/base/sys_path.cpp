@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,13 @@ ErrorOr<void> rename(std::string const& from, std::string const& to)
 {
     if (::rename(from.c_str(), to.c_str()) < 0)
         return make_errno_error(errno, fmt::format("rename {} to {}", from, to));
+    return {};
+}
+
+ErrorOr<void> rename_exchange(std::string const& a, std::string const& b)
+{
+    if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) < 0)
+        return make_errno_error(errno, fmt::format("exchange {} and {}", a, b));
     return {};
 }
 

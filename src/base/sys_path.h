@@ -20,6 +20,8 @@ ErrorOr<void> stat(std::string const& path, struct stat& out);
 // Creates a fresh directory from a mkdtemp template ("/tmp/kasou-XXXXXX") and returns its path.
 ErrorOr<std::string> make_temp_dir(std::string template_path);
 ErrorOr<void> rename(std::string const& from, std::string const& to);
+// Swaps two existing paths atomically (renameat2 RENAME_EXCHANGE).
+ErrorOr<void> rename_exchange(std::string const& a, std::string const& b);
 // Creates the directory and its missing parents; an existing directory is fine.
 ErrorOr<void> mkdir_all(std::string const& path, mode_t mode);
 

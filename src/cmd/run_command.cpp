@@ -55,6 +55,10 @@ struct RunOptions {
     std::optional<std::string> api_socket;
     std::string id { "anonymous-instance" };
     std::vector<std::string> machine_options_given; // those the API sets instead, when --kernel is absent
+    std::optional<std::string> restore;     // --restore DIR: resume a snapshot instead of booting
+    std::optional<std::string> snapshot_to; // --snapshot-to DIR: SIGUSR1 / SIGUSR2 write a snapshot there
+    bool cpus_given { false };
+    bool memory_given { false };
 };
 
 // The options that describe the machine itself; with --api-sock and no --kernel the API sets these.
@@ -69,6 +73,8 @@ constexpr char const* RUN_FOOTER = R"(Examples:
   kasou run --kernel guest.elf --serial file:/tmp/console.log --cpu-features -xsave,-cx16
   kasou run --kernel vmlinux --disk root.img --disk vol:tank/data,ro --cpus 4 --cores auto
   kasou run --api-sock /tmp/kasou.sock              wait for a Firecracker-style client to configure and start the guest
+  kasou run --kernel guest.elf --no-rng --snapshot-to /tmp/snap     SIGUSR2 saves the guest and stops
+  kasou run --restore /tmp/snap                     resume the guest where the snapshot left it
 
 Exit status: how the guest ended.
   0  the guest powered off                  4  the guest asked for a reboot (--on-reboot=exit)
@@ -90,21 +96,26 @@ enum class RebootPolicy {
 // restoring the previous mask: they are taken from a signalfd instead.
 class StopSignalsBlocked {
 public:
-    StopSignalsBlocked()
+    explicit StopSignalsBlocked(bool snapshots)
     {
-        sigset_t stop_signals = signals();
+        sigset_t stop_signals = signals(snapshots);
         ::pthread_sigmask(SIG_BLOCK, &stop_signals, &m_previous);
     }
     ~StopSignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &m_previous, nullptr); }
     StopSignalsBlocked(StopSignalsBlocked const&) = delete;
     StopSignalsBlocked& operator=(StopSignalsBlocked const&) = delete;
 
-    static sigset_t signals()
+    // With `snapshots`, SIGUSR1 and SIGUSR2 as well (--snapshot-to).
+    static sigset_t signals(bool snapshots)
     {
         sigset_t stop_signals;
         sigemptyset(&stop_signals);
         sigaddset(&stop_signals, SIGINT);
         sigaddset(&stop_signals, SIGTERM);
+        if (snapshots) {
+            sigaddset(&stop_signals, SIGUSR1);
+            sigaddset(&stop_signals, SIGUSR2);
+        }
         return stop_signals;
     }
 
@@ -129,19 +140,41 @@ private:
     asio::posix::stream_descriptor m_descriptor;
 };
 
+// --snapshot-to: pauses the machine, writes the snapshot, and resumes it (SIGUSR1) or stops it
+// (SIGUSR2, exit status 8). A snapshot that fails is reported and the machine runs on.
+void snapshot_on_signal(vmm::Machine& machine, std::string const& directory, bool then_stop)
+{
+    auto saved = [&]() -> ErrorOr<void> {
+        TRY(machine.pause());
+        auto written = machine.save_snapshot(directory);
+        if (written && then_stop) {
+            machine.request_stop(vmm::StopReason::make(vmm::StopKind::Signal, fmt::format("stopped by SIGUSR2 after a snapshot to {}", directory)));
+            return {};
+        }
+        TRY(machine.resume());
+        return written;
+    }();
+    if (saved)
+        spdlog::info("snapshot written to {}", directory);
+    else
+        spdlog::error("snapshot to {}: {}", directory, saved.error().to_string());
+}
+
 // The Boost.Asio loop of one `kasou run`: SIGINT and SIGTERM (taken from a signalfd, since every
 // thread blocks them) stop the machine, the machine's stop event ends it (or, for a reboot under
 // --on-reboot=restart, builds the next machine from the same configuration), standard input (or
 // what --serial reads from) goes to the machine's serial console, and the per-VM API, when asked
-// for, is served on the same loop. The machine may come later than the loop: with --api-sock and
-// no --kernel it is launched by the API's InstanceStart. Everything runs on the calling thread.
+// for, is served on the same loop; with --snapshot-to, SIGUSR1 and SIGUSR2 write a snapshot there. The
+// machine may come later than the loop: with --api-sock and no --kernel it is launched by the API's
+// InstanceStart. Everything runs on the calling thread.
 class ControlLoop {
 public:
-    ControlLoop(asio::io_context& io, Fd signals, RebootPolicy policy)
+    ControlLoop(asio::io_context& io, Fd signals, RebootPolicy policy, std::optional<std::string> snapshot_to)
         : m_io(io)
         , m_signals(std::move(signals))
         , m_signal_reader(io, m_signals.get())
         , m_policy(policy)
+        , m_snapshot_to(std::move(snapshot_to))
     {
         read_signal();
     }
@@ -155,9 +188,12 @@ public:
     void set_controller(vmm::api::ApiController* controller) { m_controller = controller; }
 
     // Builds and starts a machine and watches it; nothing of it runs when this fails.
-    ErrorOr<vmm::Machine*> launch(vmm::MachineConfig const& config)
+    ErrorOr<vmm::Machine*> launch(vmm::MachineConfig const& config) { return adopt(TRY(vmm::Machine::create(config)), config); }
+
+    // Starts a built machine (a fresh one, or one restored from a snapshot) and watches it;
+    // `config` is what a restart (--on-reboot=restart) builds again.
+    ErrorOr<vmm::Machine*> adopt(std::unique_ptr<vmm::Machine> machine, vmm::MachineConfig const& config)
     {
-        auto machine = TRY(vmm::Machine::create(config));
         TRY(machine->start());
         m_config = config;
         m_machine = std::move(machine);
@@ -182,6 +218,11 @@ private:
         asio::async_read(m_signal_reader.get(), asio::buffer(&m_info, sizeof(m_info)), [this](error_code const& code, size_t) {
             if (code)
                 return;
+            if (m_snapshot_to && (m_info.ssi_signo == SIGUSR1 || m_info.ssi_signo == SIGUSR2)) {
+                if (m_machine)
+                    snapshot_on_signal(*m_machine, *m_snapshot_to, m_info.ssi_signo == SIGUSR2);
+                return read_signal();
+            }
             auto reason = vmm::StopReason::make(vmm::StopKind::Signal, fmt::format("stopped by {}", m_info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"));
             if (m_machine) {
                 m_machine->request_stop(std::move(reason));
@@ -234,12 +275,21 @@ private:
     BorrowedDescriptor m_signal_reader;
     signalfd_siginfo m_info {};
     RebootPolicy m_policy;
+    std::optional<std::string> m_snapshot_to;
     vmm::api::ApiController* m_controller { nullptr };
     std::optional<vmm::MachineConfig> m_config;
     std::unique_ptr<vmm::Machine> m_machine;
     std::unique_ptr<BorrowedDescriptor> m_stop;
     std::unique_ptr<vmm::ConsoleInput> m_input;
     ErrorOr<vmm::StopReason> m_outcome { tl::unexpected(make_error(ErrorKind::Internal, "the control loop ended without a machine stop")) };
+};
+
+// What --restore and --snapshot-to ask for: the snapshot the first machine resumes from (instead of
+// booting), and where SIGUSR1 and SIGUSR2 write snapshots.
+struct SnapshotOptions {
+    std::optional<std::string> restore;
+    vmm::Machine::RestoreOptions restore_options;
+    std::optional<std::string> snapshot_to;
 };
 
 // What --api-sock asks for: the socket, the instance id GET / reports, and whether the command
@@ -255,14 +305,15 @@ struct ApiOptions {
 // machine is being built (the first or a restarted one) is taken by the loop and ends it with the
 // Signal status instead of killing kasou half-way. With `api`, the per-VM API is served on the same
 // loop, and the first machine may be started by it. Returns the last stop, or the error that kept
-// a machine from being built (nothing of that machine ran).
-ErrorOr<vmm::StopReason> run_machines(vmm::MachineConfig const& config, RebootPolicy policy, std::optional<ApiOptions> const& api)
+// a machine from being built (nothing of that machine ran). With `snapshots.restore`, the first machine
+// is the snapshot in that directory rather than a fresh boot.
+ErrorOr<vmm::StopReason> run_machines(vmm::MachineConfig const& config, RebootPolicy policy, std::optional<ApiOptions> const& api, SnapshotOptions const& snapshots)
 {
-    StopSignalsBlocked blocked;
+    StopSignalsBlocked blocked(snapshots.snapshot_to.has_value());
     ::signal(SIGPIPE, SIG_IGN); // a console or socket peer that goes away is an error, not death
     asio::io_context io;
-    ControlLoop loop(io, TRY(sys::signalfd(StopSignalsBlocked::signals()).map_error([](Error const& e) { return e.with_prefix("control loop"); })),
-        policy);
+    ControlLoop loop(io, TRY(sys::signalfd(StopSignalsBlocked::signals(snapshots.snapshot_to.has_value())).map_error([](Error const& e) { return e.with_prefix("control loop"); })),
+        policy, snapshots.snapshot_to);
     std::unique_ptr<vmm::api::ApiController> controller;
     std::unique_ptr<vmm::api::ApiServer> server;
     if (api) {
@@ -272,7 +323,9 @@ ErrorOr<vmm::StopReason> run_machines(vmm::MachineConfig const& config, RebootPo
         loop.set_controller(controller.get());
         server = TRY(vmm::api::ApiServer::start(io, api->socket, *controller));
     }
-    if (!api || !api->configured_by_api)
+    if (snapshots.restore)
+        TRY(loop.adopt(TRY(vmm::Machine::restore(*snapshots.restore, snapshots.restore_options)), config));
+    else if (!api || !api->configured_by_api)
         TRY(loop.launch(config));
     auto outcome = loop.run();
     server.reset(); // the socket file goes; nothing answers for a machine that has ended
@@ -347,14 +400,30 @@ int run_machine(RunOptions const& options, GlobalOptions const& global, std::chr
 
     std::optional<ApiOptions> api;
     if (options.api_socket)
-        api = ApiOptions { *options.api_socket, options.id, options.kernel.empty() };
-    if (options.kernel.empty() && !api)
-        return fail(Error::from_string("--kernel is required (or --api-sock PATH, to configure the machine through the API)"));
+        api = ApiOptions { *options.api_socket, options.id, options.kernel.empty() && !options.restore };
+    if (options.kernel.empty() && !api && !options.restore)
+        return fail(Error::from_string("--kernel is required (or --restore DIR, or --api-sock PATH to configure the machine through the API)"));
     if (api && api->configured_by_api && !options.machine_options_given.empty())
         return fail(Error::from_string(fmt::format("{} describe the machine, which the API configures when --kernel is absent (PUT /boot-source, "
                                            "/machine-config, /drives, ...)", fmt::join(options.machine_options_given, ", "))));
     auto policy = options.on_reboot == "restart" ? RebootPolicy::Restart : RebootPolicy::Exit;
-    auto reason = run_machines(config, policy, api);
+    if (options.restore && policy == RebootPolicy::Restart)
+        return fail(Error::from_string("--on-reboot=restart cannot be used with --restore: a restored guest has no kernel to boot again"));
+    SnapshotOptions snapshots;
+    snapshots.restore = options.restore;
+    snapshots.snapshot_to = options.snapshot_to;
+    if (options.restore) {
+        auto& restoring = snapshots.restore_options;
+        restoring.serial = config.serial;
+        restoring.state_dir = config.state_dir;
+        restoring.irqchip = config.irqchip;
+        restoring.start_time = config.start_time;
+        if (options.cpus_given)
+            restoring.cpus = config.cpus;
+        if (options.memory_given)
+            restoring.memory = config.memory;
+    }
+    auto reason = run_machines(config, policy, api, snapshots);
     if (!reason)
         return fail(reason.error());
     return report_stop(*reason);
@@ -370,7 +439,7 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
     run->footer(RUN_FOOTER);
     run->add_option("--kernel", options->kernel,
         "Kernel image: a Linux bzImage (vmlinuz), an ELF with a PVH entry note (vmlinux, PVH test guests), or a raw real-mode binary with "
-        "--flat. Required unless --api-sock is given, in which case the API configures the machine");
+        "--flat. Required unless --restore or --api-sock is given (then the API configures the machine)");
     run->add_option("--initrd", options->initrd,
         "Initial RAM disk for a Linux bzImage or PVH kernel, placed as high as it fits below 4 GiB");
     run->add_option("--on-reboot", options->on_reboot,
@@ -417,7 +486,18 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
         "--kernel, kasou waits for the machine to be configured and started through it; with --kernel, the API controls the "
         "machine the command line started");
     run->add_option("--id", options->id, "The instance id the API reports (GET /)")->capture_default_str();
+    auto* restore = run->add_option("--restore", options->restore,
+        "Resume the guest saved in this snapshot directory instead of booting one; the machine is the snapshot's (--cpus, "
+        "--memory and --irqchip, if given, must match it)");
+    for (char const* machine_option : { "--kernel", "--initrd", "--flat", "--cmdline", "--cpu-features", "--disk", "--no-rng", "--cores", "--net",
+             "--vsock", "--console", "--io-poll-us" })
+        restore->excludes(machine_option);
+    run->add_option("--snapshot-to", options->snapshot_to,
+        "On SIGUSR1, pause the guest, write a snapshot into this directory (replacing an older one there) and resume; on SIGUSR2, "
+        "the same, then stop (exit status 8)");
     run->callback([&action, options, &global, start, run] {
+        options->cpus_given = run->count("--cpus") > 0;
+        options->memory_given = run->count("--memory") > 0;
         for (auto const* name : MACHINE_OPTIONS) {
             if (run->count(name) > 0)
                 options->machine_options_given.push_back(name);

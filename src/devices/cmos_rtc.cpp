@@ -107,4 +107,17 @@ u8 CmosRtc::read_data()
     }
 }
 
+CmosRtc::State CmosRtc::state()
+{
+    std::lock_guard guard(m_lock);
+    return State { m_index, m_bytes };
+}
+
+void CmosRtc::set_state(State const& state)
+{
+    std::lock_guard guard(m_lock);
+    m_index = state.index;
+    m_bytes = state.bytes;
+}
+
 } // namespace kasou::devices

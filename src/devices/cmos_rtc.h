@@ -21,7 +21,18 @@ public:
     using NowFunction = std::function<std::time_t()>;
 
     // low_memory_end: end of RAM below 4 GiB; high_memory_size: bytes of RAM from 4 GiB.
+    // The index register and the 128 bytes of CMOS, for snapshots (the time registers are read
+    // from the host clock, so a restored guest sees the time of day go on).
+    struct State {
+        u8 index { 0 };
+        std::array<u8, 128> bytes {};
+        bool operator==(State const&) const = default;
+    };
+
     CmosRtc(u64 low_memory_end, u64 high_memory_size, NowFunction now);
+
+    State state();
+    void set_state(State const& state);
 
     void read(u64 offset, std::span<u8> data) override;
     void write(u64 offset, std::span<u8 const> data) override;

@@ -153,4 +153,19 @@ void I8042::data_write(u8 value)
         m_output_port = value;
 }
 
+I8042::State I8042::state()
+{
+    std::lock_guard guard(m_lock);
+    return State { m_command_byte, m_output_port, m_pending_command, std::vector<u8>(m_output.begin(), m_output.end()) };
+}
+
+void I8042::set_state(State const& state)
+{
+    std::lock_guard guard(m_lock);
+    m_command_byte = state.command_byte;
+    m_output_port = state.output_port;
+    m_pending_command = state.pending_command;
+    m_output.assign(state.output.begin(), state.output.begin() + std::min(state.output.size(), BUFFER_SIZE));
+}
+
 } // namespace kasou::devices

@@ -3,6 +3,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <vector>
 
 #include "base/error.h"
 #include "base/types.h"
@@ -28,6 +29,15 @@ public:
     static constexpr u32 KEYBOARD_IRQ = 1;
     static constexpr size_t BUFFER_SIZE = 16;
 
+    // The controller's registers and the bytes waiting to be read, for snapshots.
+    struct State {
+        u8 command_byte { 0x45 };
+        u8 output_port { 0x01 };
+        u8 pending_command { 0 };
+        std::vector<u8> output; // at most BUFFER_SIZE bytes, oldest first
+        bool operator==(State const&) const = default;
+    };
+
     I8042(std::function<void()> on_reset, std::function<void()> on_keyboard_irq)
         : m_on_reset(std::move(on_reset))
         , m_on_keyboard_irq(std::move(on_keyboard_irq))
@@ -40,6 +50,10 @@ public:
 
     void read(u64 offset, std::span<u8> data) override;
     void write(u64 offset, std::span<u8 const> data) override;
+
+    State state();
+    // Keeps at most BUFFER_SIZE bytes of state.output (the newest are dropped past it).
+    void set_state(State const& state);
 
 private:
     void command(u8 value);

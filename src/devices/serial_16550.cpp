@@ -1,5 +1,7 @@
 #include "devices/serial_16550.h"
 
+#include <fmt/format.h>
+
 namespace kasou::devices {
 
 namespace {
@@ -171,6 +173,31 @@ void Serial16550::update_irq()
         return;
     m_irq_level = level;
     m_set_irq(level);
+}
+
+Serial16550::State Serial16550::state()
+{
+    std::lock_guard guard(m_lock);
+    return State { m_interrupt_enable, m_line_control, m_modem_control, m_scratch, m_divisor_low, m_divisor_high, m_fifo_enabled,
+        m_transmitter_empty_pending, std::vector<u8>(m_input.begin(), m_input.end()) };
+}
+
+ErrorOr<void> Serial16550::set_state(State const& state)
+{
+    if (state.input.size() > INPUT_LIMIT)
+        return make_error(ErrorKind::InvalidInput, fmt::format("UART: {} pending input bytes (at most {})", state.input.size(), INPUT_LIMIT));
+    std::lock_guard guard(m_lock);
+    m_interrupt_enable = state.interrupt_enable;
+    m_line_control = state.line_control;
+    m_modem_control = state.modem_control;
+    m_scratch = state.scratch;
+    m_divisor_low = state.divisor_low;
+    m_divisor_high = state.divisor_high;
+    m_fifo_enabled = state.fifo_enabled;
+    m_transmitter_empty_pending = state.transmitter_empty_pending;
+    m_input.assign(state.input.begin(), state.input.end());
+    update_irq();
+    return {};
 }
 
 } // namespace kasou::devices

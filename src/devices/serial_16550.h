@@ -4,7 +4,9 @@
 #include <functional>
 #include <mutex>
 #include <span>
+#include <vector>
 
+#include "base/error.h"
 #include "base/types.h"
 #include "bus/bus_device.h"
 
@@ -26,7 +28,25 @@ public:
     static constexpr u64 PORT_COUNT = 8;
     static constexpr size_t INPUT_LIMIT = 4096;
 
+    // The registers and the received bytes the guest has not read yet, for snapshots.
+    struct State {
+        u8 interrupt_enable { 0 };
+        u8 line_control { 0x03 };
+        u8 modem_control { 0x08 };
+        u8 scratch { 0 };
+        u8 divisor_low { 0x0c };
+        u8 divisor_high { 0 };
+        bool fifo_enabled { false };
+        bool transmitter_empty_pending { false };
+        std::vector<u8> input; // at most INPUT_LIMIT bytes
+        bool operator==(State const&) const = default;
+    };
+
     Serial16550(OutputFunction output, IrqFunction set_irq);
+
+    State state();
+    // Refuses more than INPUT_LIMIT pending bytes; drives the IRQ line to what the state implies.
+    ErrorOr<void> set_state(State const& state);
 
     void read(u64 offset, std::span<u8> data) override;
     void write(u64 offset, std::span<u8 const> data) override;

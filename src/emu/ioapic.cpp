@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace kasou::emu {
 
 namespace {
@@ -184,6 +186,33 @@ void Ioapic::eoi_locked(u8 vector)
         entry &= ~REMOTE_IRR;
         service(pin);
     }
+}
+
+Ioapic::State Ioapic::state()
+{
+    std::lock_guard guard(m_lock);
+    return State { m_select, m_id, m_table, m_lines };
+}
+
+ErrorOr<void> Ioapic::set_state(State const& state)
+{
+    if (state.id > 0x0f)
+        return make_error(ErrorKind::InvalidInput, fmt::format("IOAPIC: ID {} (at most 15)", state.id));
+    if (state.lines >> PIN_COUNT)
+        return make_error(ErrorKind::InvalidInput, fmt::format("IOAPIC: input levels {:#x} name pins beyond {}", state.lines, PIN_COUNT - 1));
+    for (u32 pin = 0; pin < PIN_COUNT; ++pin) {
+        u64 entry = state.table[pin];
+        if ((entry & ~(WRITABLE | READ_ONLY)) || ((entry & REMOTE_IRR) && !(entry & LEVEL_TRIGGERED)))
+            return make_error(ErrorKind::InvalidInput, fmt::format("IOAPIC: redirection entry {} ({:#x}) has bits no guest can set", pin, entry));
+    }
+    std::lock_guard guard(m_lock);
+    m_select = state.select;
+    m_id = state.id;
+    m_table = state.table;
+    m_lines = state.lines;
+    for (u32 pin = 0; pin < PIN_COUNT; ++pin)
+        m_route(pin, route_locked(pin));
+    return {};
 }
 
 } // namespace kasou::emu

@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 
+#include "base/error.h"
 #include "base/types.h"
 #include "bus/bus_device.h"
 
@@ -45,7 +46,23 @@ public:
     static constexpr u32 PIN_COUNT = 24;
     static constexpr u8 VERSION = 0x20;
 
+    // Everything the IOAPIC holds, for snapshots: the register select, the ID, the redirection
+    // table (remote IRR included) and the level of every input pin.
+    struct State {
+        u8 select { 0 };
+        u8 id { 0 };
+        std::array<u64, PIN_COUNT> table {};
+        u32 lines { 0 };
+        bool operator==(State const&) const = default;
+    };
+
     Ioapic(DeliverFunction deliver, RouteFunction route);
+
+    State state();
+    // Refuses bits no guest write can set (checked first: nothing changes on an error); then
+    // reports every pin's translation through `route`. Nothing is delivered: an interrupt in flight
+    // at the snapshot is in remote IRR and in the local APIC state.
+    ErrorOr<void> set_state(State const& state);
 
     void read(u64 offset, std::span<u8> data) override;
     void write(u64 offset, std::span<u8 const> data) override;

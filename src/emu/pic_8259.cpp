@@ -1,5 +1,7 @@
 #include "emu/pic_8259.h"
 
+#include <fmt/format.h>
+
 namespace kasou::emu {
 
 namespace {
@@ -183,6 +185,42 @@ void Pic8259::acknowledge(u8 irq)
     // A level-triggered request stays in IRR while its input is high.
     if (!(level_mask() & mask))
         m_irr &= ~mask;
+}
+
+Pic8259::State Pic8259::state() const
+{
+    return State { m_elcr, m_lines, m_irr, m_isr, m_imr, m_lowest_priority, m_vector_base, m_init_step, m_expect_icw4, m_single,
+        m_level_triggered_all, m_auto_eoi, m_rotate_on_auto_eoi, m_special_fully_nested, m_special_mask, m_poll, m_read_isr };
+}
+
+ErrorOr<void> Pic8259::set_state(State const& state, char const* what)
+{
+    if (state.init_step > 3)
+        return make_error(ErrorKind::InvalidInput, fmt::format("{}: initialization step {} (at most 3)", what, state.init_step));
+    if (state.lowest_priority > 7)
+        return make_error(ErrorKind::InvalidInput, fmt::format("{}: lowest-priority input {} (at most 7)", what, state.lowest_priority));
+    if (state.elcr & ~m_elcr_mask)
+        return make_error(ErrorKind::InvalidInput, fmt::format("{}: ELCR {:#04x} sets edge-only inputs", what, state.elcr));
+    if (state.vector_base & 7)
+        return make_error(ErrorKind::InvalidInput, fmt::format("{}: vector base {:#04x} is not a multiple of 8", what, state.vector_base));
+    m_elcr = state.elcr;
+    m_lines = state.lines;
+    m_irr = state.irr;
+    m_isr = state.isr;
+    m_imr = state.imr;
+    m_lowest_priority = state.lowest_priority;
+    m_vector_base = state.vector_base;
+    m_init_step = state.init_step;
+    m_expect_icw4 = state.expect_icw4;
+    m_single = state.single;
+    m_level_triggered_all = state.level_triggered_all;
+    m_auto_eoi = state.auto_eoi;
+    m_rotate_on_auto_eoi = state.rotate_on_auto_eoi;
+    m_special_fully_nested = state.special_fully_nested;
+    m_special_mask = state.special_mask;
+    m_poll = state.poll;
+    m_read_isr = state.read_isr;
+    return {};
 }
 
 } // namespace kasou::emu

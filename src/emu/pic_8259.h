@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "base/error.h"
 #include "base/types.h"
 
 namespace kasou::emu {
@@ -14,6 +15,28 @@ namespace kasou::emu {
 // Invariants: every register is 8 bits wide, so any value the guest writes is a valid state.
 class Pic8259 {
 public:
+    // Everything the chip holds, for snapshots: its registers and where it is in the ICW sequence.
+    struct State {
+        u8 elcr { 0 };
+        u8 lines { 0 };
+        u8 irr { 0 };
+        u8 isr { 0 };
+        u8 imr { 0 };
+        u8 lowest_priority { 7 };
+        u8 vector_base { 0 };
+        u8 init_step { 0 };
+        bool expect_icw4 { false };
+        bool single { false };
+        bool level_triggered_all { false };
+        bool auto_eoi { false };
+        bool rotate_on_auto_eoi { false };
+        bool special_fully_nested { false };
+        bool special_mask { false };
+        bool poll { false };
+        bool read_isr { false };
+        bool operator==(State const&) const = default;
+    };
+
     // elcr_mask: the inputs whose trigger mode software may change through the ELCR (on a PC, IRQ
     // 0-2, 8 and 13 are edge triggered only). A master's input 2 carries the slave.
     Pic8259(u8 elcr_mask, bool master)
@@ -41,6 +64,11 @@ public:
     u8 irr() const { return m_irr; }
     u8 isr() const { return m_isr; }
     u8 imr() const { return m_imr; }
+
+    State state() const;
+    // Refuses a state no sequence of writes could reach (an ICW step or priority out of range, an
+    // ELCR bit this chip cannot have); `what` names the chip in the error.
+    ErrorOr<void> set_state(State const& state, char const* what);
 
 private:
     void initialize(u8 icw1);

@@ -1,5 +1,7 @@
 #include "emu/pic_pair.h"
 
+#include "base/try.h"
+
 namespace kasou::emu {
 
 namespace {
@@ -101,6 +103,25 @@ void PicPair::write_port(u16 port, u8 value)
         return;
     }
     update_locked();
+}
+
+PicPair::State PicPair::state()
+{
+    std::lock_guard guard(m_lock);
+    return State { m_master.state(), m_slave.state() };
+}
+
+ErrorOr<void> PicPair::set_state(State const& state)
+{
+    std::lock_guard guard(m_lock);
+    Pic8259 master = m_master;
+    Pic8259 slave = m_slave;
+    TRY(master.set_state(state.master, "PIC master"));
+    TRY(slave.set_state(state.slave, "PIC slave"));
+    m_master = master;
+    m_slave = slave;
+    update_locked();
+    return {};
 }
 
 } // namespace kasou::emu

@@ -27,7 +27,18 @@ public:
     static constexpr u32 IRQ_COUNT = 16;
     static constexpr u8 CASCADE_IRQ = 2;
 
+    struct State {
+        Pic8259::State master;
+        Pic8259::State slave;
+        bool operator==(State const&) const = default;
+    };
+
     explicit PicPair(IntrFunction intr);
+
+    State state();
+    // Replaces both chips' state (checked first: nothing changes on an error), then drives `intr`
+    // with the output the restored chips give.
+    ErrorOr<void> set_state(State const& state);
 
     // Lines >= IRQ_COUNT are ignored.
     void set_irq(u32 irq, bool level);

@@ -1,5 +1,7 @@
 #include "emu/pit_8254.h"
 
+#include "base/try.h"
+
 namespace kasou::emu {
 
 namespace {
@@ -41,7 +43,7 @@ u8 Pit8254::read_port(u16 port)
 {
     std::lock_guard guard(m_lock);
     u64 now_ns = m_now();
-    u64 now = ticks_at(now_ns);
+    u64 now = now_locked();
     if (port == SYSTEM_CONTROL_PORT) {
         auto& channel2 = m_channels[2];
         return static_cast<u8>((channel2.gate() ? PORT_B_GATE2 : 0) | (m_speaker_enable ? PORT_B_SPEAKER : 0)
@@ -55,7 +57,7 @@ u8 Pit8254::read_port(u16 port)
 void Pit8254::write_port(u16 port, u8 value)
 {
     std::lock_guard guard(m_lock);
-    u64 now = ticks_at(m_now());
+    u64 now = now_locked();
     if (port == SYSTEM_CONTROL_PORT) {
         m_channels[2].set_gate(value & PORT_B_GATE2, now);
         m_speaker_enable = value & PORT_B_SPEAKER;
@@ -90,10 +92,12 @@ void Pit8254::write_port(u16 port, u8 value)
     }
 }
 
+u64 Pit8254::now_locked() const { return m_paused_at ? *m_paused_at : ticks_at(m_now()) - m_offset; }
+
 void Pit8254::reprogrammed_locked(u64 now_ticks)
 {
     m_last_update = now_ticks;
-    m_reprogram(next_deadline_locked(now_ticks));
+    report_deadline_locked();
 }
 
 std::optional<u64> Pit8254::next_deadline_locked(u64 after_ticks) const
@@ -101,13 +105,15 @@ std::optional<u64> Pit8254::next_deadline_locked(u64 after_ticks) const
     auto edge = m_channels[0].next_rising_edge(after_ticks);
     if (!edge)
         return std::nullopt;
-    return ns_at(*edge);
+    return ns_at(*edge + m_offset);
 }
+
+void Pit8254::report_deadline_locked() { m_reprogram(m_paused_at ? std::nullopt : next_deadline_locked(m_last_update)); }
 
 void Pit8254::update()
 {
     std::lock_guard guard(m_lock);
-    u64 now = ticks_at(m_now());
+    u64 now = now_locked();
     auto edge = m_channels[0].next_rising_edge(m_last_update);
     if (edge && *edge <= now) {
         m_irq0(true);
@@ -115,7 +121,49 @@ void Pit8254::update()
     }
     if (now > m_last_update)
         m_last_update = now;
-    m_reprogram(next_deadline_locked(m_last_update));
+    report_deadline_locked();
+}
+
+void Pit8254::pause()
+{
+    std::lock_guard guard(m_lock);
+    if (m_paused_at)
+        return;
+    m_paused_at = now_locked();
+    report_deadline_locked();
+}
+
+void Pit8254::resume()
+{
+    std::lock_guard guard(m_lock);
+    if (!m_paused_at)
+        return;
+    m_offset = ticks_at(m_now()) - *m_paused_at;
+    m_paused_at.reset();
+    report_deadline_locked();
+}
+
+Pit8254::State Pit8254::state()
+{
+    std::lock_guard guard(m_lock);
+    return State { now_locked(), m_last_update, m_speaker_enable, { m_channels[0].state(), m_channels[1].state(), m_channels[2].state() } };
+}
+
+ErrorOr<void> Pit8254::set_state(State const& state)
+{
+    std::lock_guard guard(m_lock);
+    auto channels = m_channels;
+    for (u32 index = 0; index < channels.size(); ++index)
+        TRY(channels[index].set_state(state.channels[index], std::array { "PIT channel 0", "PIT channel 1", "PIT channel 2" }[index]));
+    m_channels = channels;
+    m_last_update = state.last_update;
+    m_speaker_enable = state.speaker_enable;
+    if (m_paused_at)
+        m_paused_at = state.now;
+    else
+        m_offset = ticks_at(m_now()) - state.now;
+    report_deadline_locked();
+    return {};
 }
 
 std::optional<u64> Pit8254::next_irq0_deadline()

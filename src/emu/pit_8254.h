@@ -20,6 +20,11 @@ namespace kasou::emu {
 // and calls update() when it fires (update() pulses `irq0` once for the rising edges since the
 // last call, so late timers coalesce ticks as a busy real machine loses them). After any write that
 // reprograms channel 0, `reprogram` tells the host the new deadline.
+//
+// The counters run on the PIT's own time: the clock's ticks less the time spent paused. pause()
+// stops it (and tells the host to disarm its timer); resume() goes on with the remaining count, so
+// a long pause neither fires a burst of missed ticks nor cuts the current period short. A snapshot
+// carries the PIT's time, and set_state() continues from it on any clock.
 // Thread-safe: one lock; `irq0` and `reprogram` run under it and must not call back into the PIT.
 class Pit8254 {
 public:
@@ -33,7 +38,25 @@ public:
     static constexpr u64 FREQUENCY_HZ = 1'193'182;
     static constexpr u32 IRQ = 0;
 
+    // Everything the PIT holds, for snapshots; `now` is the PIT's time when the state was taken,
+    // and the channels' times are in the same ticks.
+    struct State {
+        u64 now { 0 };
+        u64 last_update { 0 };
+        bool speaker_enable { false };
+        std::array<PitChannel::State, 3> channels;
+        bool operator==(State const&) const = default;
+    };
+
     Pit8254(ClockFunction now, IrqFunction irq0, ReprogramFunction reprogram);
+
+    // Stops the PIT's time (reporting no deadline) and lets it go on from where it stopped.
+    void pause();
+    void resume();
+    State state();
+    // Checks every channel first (nothing changes on an error), then continues from the state's
+    // time, paused or not as this PIT is, and reports the next deadline.
+    ErrorOr<void> set_state(State const& state);
 
     u8 read_port(u16 port);
     void write_port(u16 port, u8 value);
@@ -47,7 +70,10 @@ public:
     static u64 ns_at(u64 ticks);
 
 private:
+    // The PIT's time in ticks.
+    u64 now_locked() const;
     std::optional<u64> next_deadline_locked(u64 after_ticks) const;
+    void report_deadline_locked();
     void reprogrammed_locked(u64 now_ticks);
 
     std::mutex m_lock;
@@ -56,6 +82,8 @@ private:
     ReprogramFunction m_reprogram;
     std::array<PitChannel, 3> m_channels;
     u64 m_last_update { 0 };
+    u64 m_offset { 0 };                // the clock's ticks less the PIT's, modulo 2^64
+    std::optional<u64> m_paused_at;    // the PIT's time while paused
     bool m_speaker_enable { false };
 };
 

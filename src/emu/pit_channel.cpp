@@ -1,5 +1,7 @@
 #include "emu/pit_channel.h"
 
+#include <fmt/format.h>
+
 namespace kasou::emu {
 
 namespace {
@@ -32,7 +34,7 @@ void PitChannel::write_control(u8 value, u64)
     if (m_mode > 5)
         m_mode -= 4; // modes 6 and 7 are modes 2 and 3 (datasheet: "X10", "X11")
     m_bcd = value & 1;
-    m_state = State::Idle;
+    m_state = Phase::Idle;
     m_loaded = false;
     m_null_count = true;
     m_write_high_next = false;
@@ -73,7 +75,7 @@ void PitChannel::write_data(u8 value, u64 now)
             m_write_high_next = true;
             // Mode 0: writing the first byte stops the count and drops OUT.
             if (m_mode == 0) {
-                m_state = State::Idle;
+                m_state = Phase::Idle;
                 m_loaded = false;
             }
             return;
@@ -92,22 +94,22 @@ void PitChannel::load(u32 value, u64 now)
     m_loaded = true;
     m_null_count = true;
     if (m_mode == 1 || m_mode == 5) {
-        if (m_state != State::Counting)
-            m_state = State::Idle; // waits for a rising gate edge
+        if (m_state != Phase::Counting)
+            m_state = Phase::Idle; // waits for a rising gate edge
         return;
     }
     if (m_gate)
         start(now);
     else {
         // Modes 0 and 4 count once the gate rises; 2 and 3 start over then.
-        m_state = m_mode == 2 || m_mode == 3 ? State::Idle : State::Held;
+        m_state = m_mode == 2 || m_mode == 3 ? Phase::Idle : Phase::Held;
         m_held = 0;
     }
 }
 
 void PitChannel::start(u64 now)
 {
-    m_state = State::Counting;
+    m_state = Phase::Counting;
     m_start = now;
     m_null_count = false;
 }
@@ -115,9 +117,9 @@ void PitChannel::start(u64 now)
 u64 PitChannel::elapsed(u64 now) const
 {
     switch (m_state) {
-    case State::Counting:
+    case Phase::Counting:
         return now >= m_start ? now - m_start : 0;
-    case State::Held:
+    case Phase::Held:
         return m_held;
     default:
         return 0;
@@ -126,7 +128,7 @@ u64 PitChannel::elapsed(u64 now) const
 
 u32 PitChannel::count(u64 now) const
 {
-    if (m_state == State::Idle && !m_loaded)
+    if (m_state == Phase::Idle && !m_loaded)
         return 0;
     u64 d = elapsed(now);
     u64 n = m_reload;
@@ -149,7 +151,7 @@ u32 PitChannel::count(u64 now) const
 
 bool PitChannel::out(u64 now) const
 {
-    if (m_state == State::Idle)
+    if (m_state == Phase::Idle)
         return m_mode != 0;
     u64 d = elapsed(now);
     u64 n = m_reload;
@@ -168,7 +170,7 @@ bool PitChannel::out(u64 now) const
 
 std::optional<u64> PitChannel::next_rising_edge(u64 after) const
 {
-    if (m_state != State::Counting)
+    if (m_state != Phase::Counting)
         return std::nullopt;
     u64 n = m_reload;
     u64 d = after >= m_start ? after - m_start : 0;
@@ -219,11 +221,11 @@ void PitChannel::set_gate(bool level, u64 now)
     switch (m_mode) {
     case 0:
     case 4:
-        if (falling && m_state == State::Counting) {
+        if (falling && m_state == Phase::Counting) {
             m_held = elapsed(now);
-            m_state = State::Held;
-        } else if (rising && m_state == State::Held) {
-            m_state = State::Counting;
+            m_state = Phase::Held;
+        } else if (rising && m_state == Phase::Held) {
+            m_state = Phase::Counting;
             m_start = now - m_held;
             m_null_count = false;
         }
@@ -231,7 +233,7 @@ void PitChannel::set_gate(bool level, u64 now)
     case 2:
     case 3:
         if (falling)
-            m_state = State::Idle; // OUT high at once, counting stops
+            m_state = Phase::Idle; // OUT high at once, counting stops
         else if (rising && m_loaded)
             start(now);
         break;
@@ -240,6 +242,41 @@ void PitChannel::set_gate(bool level, u64 now)
             start(now);
         break;
     }
+}
+
+PitChannel::State PitChannel::state() const
+{
+    return State { m_access, m_mode, m_bcd, m_gate, m_null_count, static_cast<u8>(m_state), m_loaded, m_reload, m_start, m_held,
+        m_write_low, m_write_high_next, m_read_high_next, m_latched_count, m_latched_high_next, m_latched_status };
+}
+
+ErrorOr<void> PitChannel::set_state(State const& state, char const* what)
+{
+    if (state.access < ACCESS_LSB || state.access > ACCESS_WORD)
+        return make_error(ErrorKind::InvalidInput, fmt::format("{}: access mode {} (1-3)", what, state.access));
+    if (state.mode > 5)
+        return make_error(ErrorKind::InvalidInput, fmt::format("{}: mode {} (0-5)", what, state.mode));
+    if (state.phase > static_cast<u8>(Phase::Held))
+        return make_error(ErrorKind::InvalidInput, fmt::format("{}: phase {} (0-2)", what, state.phase));
+    if (state.reload == 0 || state.reload > (state.bcd ? 10000u : 65536u))
+        return make_error(ErrorKind::InvalidInput, fmt::format("{}: count {} out of range", what, state.reload));
+    m_access = state.access;
+    m_mode = state.mode;
+    m_bcd = state.bcd;
+    m_gate = state.gate;
+    m_null_count = state.null_count;
+    m_state = static_cast<Phase>(state.phase);
+    m_loaded = state.loaded;
+    m_reload = state.reload;
+    m_start = state.start;
+    m_held = state.held;
+    m_write_low = state.write_low;
+    m_write_high_next = state.write_high_next;
+    m_read_high_next = state.read_high_next;
+    m_latched_count = state.latched_count;
+    m_latched_high_next = state.latched_high_next;
+    m_latched_status = state.latched_status;
+    return {};
 }
 
 } // namespace kasou::emu

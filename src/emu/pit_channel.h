@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "base/error.h"
 #include "base/types.h"
 
 namespace kasou::emu {
@@ -16,6 +17,33 @@ namespace kasou::emu {
 // rather than at the end of the current one. Holds no lock: Pit8254 guards its channels.
 class PitChannel {
 public:
+    // Everything the counter holds, for snapshots. Times (start, held) are in the ticks of the
+    // clock its owner passes in.
+    struct State {
+        u8 access { 3 };
+        u8 mode { 0 };
+        bool bcd { false };
+        bool gate { false };
+        bool null_count { true };
+        u8 phase { 0 }; // 0: idle, 1: counting, 2: held
+        bool loaded { false };
+        u32 reload { 65536 };
+        u64 start { 0 };
+        u64 held { 0 };
+        u8 write_low { 0 };
+        bool write_high_next { false };
+        bool read_high_next { false };
+        std::optional<u16> latched_count;
+        bool latched_high_next { false };
+        std::optional<u8> latched_status;
+        bool operator==(State const&) const = default;
+    };
+
+    State state() const;
+    // Refuses values no sequence of writes could give (an access mode, mode, phase or count out of
+    // range); `what` names the counter in the error.
+    ErrorOr<void> set_state(State const& state, char const* what);
+
     // Control word with SC (bits 7-6) already decoded: RW (5-4), M (3-1), BCD (0).
     void write_control(u8 value, u64 now);
     void latch_count(u64 now);
@@ -30,7 +58,7 @@ public:
     u8 mode() const { return m_mode; }
 
 private:
-    enum class State {
+    enum class Phase {
         Idle,     // no count loaded, or waiting for a gate trigger (modes 1 and 5)
         Counting, // counting since m_start
         Held,     // gate low in mode 0 or 4: the count stands at m_held ticks elapsed
@@ -46,7 +74,7 @@ private:
     bool m_bcd { false };
     bool m_gate { false };
     bool m_null_count { true };
-    State m_state { State::Idle };
+    Phase m_state { Phase::Idle };
     bool m_loaded { false };
     u32 m_reload { 65536 }; // 1..65536 (1..10000 in BCD)
     u64 m_start { 0 };

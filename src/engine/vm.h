@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/types.h"
+#include "engine/irqchip_state.h"
 #include "engine/vcpu.h"
 
 namespace kasou::engine {
@@ -68,6 +69,13 @@ public:
     virtual ErrorOr<void> register_ioeventfd(int event_fd, u64 address, u32 size, bool pio) = 0;
     // Removes a registration made with the same arguments.
     virtual ErrorOr<void> unregister_ioeventfd(int event_fd, u64 address, u32 size, bool pio) = 0;
+
+    // Whole state of the engine's own PICs, IOAPIC and PIT (InterruptControllers::InKernel only),
+    // and of the clock it gives the guest; for snapshots, read and written while no vCPU runs.
+    virtual ErrorOr<KernelIrqchipState> kernel_irqchip_state() = 0;
+    virtual ErrorOr<void> set_kernel_irqchip_state(KernelIrqchipState const& state) = 0;
+    virtual ErrorOr<ClockState> clock() = 0;
+    virtual ErrorOr<void> set_clock(ClockState const& state) = 0;
 };
 
 } // namespace kasou::engine

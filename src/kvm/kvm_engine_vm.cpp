@@ -1,7 +1,10 @@
 #include "kvm/kvm_engine_vm.h"
 
+#include <ctime>
+
 #include "base/try.h"
 #include "kvm/kvm_engine_vcpu.h"
+#include "kvm/state_conversion.h"
 #include "kvm/vcpu.h"
 
 namespace kasou::kvm {
@@ -74,6 +77,62 @@ ErrorOr<void> KvmEngineVm::register_ioeventfd(int event_fd, u64 address, u32 siz
 ErrorOr<void> KvmEngineVm::unregister_ioeventfd(int event_fd, u64 address, u32 size, bool pio)
 {
     return m_vm.unregister_ioeventfd(event_fd, address, size, pio);
+}
+
+namespace {
+
+i64 monotonic_ns()
+{
+    timespec now {};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<i64>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+} // namespace
+
+ErrorOr<engine::KernelIrqchipState> KvmEngineVm::kernel_irqchip_state()
+{
+    engine::KernelIrqchipState state;
+    state.pic_primary = to_neutral(TRY(m_vm.irqchip(KVM_IRQCHIP_PIC_MASTER)).chip.pic);
+    state.pic_secondary = to_neutral(TRY(m_vm.irqchip(KVM_IRQCHIP_PIC_SLAVE)).chip.pic);
+    state.ioapic = to_neutral(TRY(m_vm.irqchip(KVM_IRQCHIP_IOAPIC)).chip.ioapic);
+    auto pit = TRY(m_vm.pit());
+    i64 now = monotonic_ns();
+    for (size_t index = 0; index < state.pit.size(); ++index)
+        state.pit[index] = to_neutral(pit.channels[index], now);
+    state.pit_flags = pit.flags;
+    return state;
+}
+
+ErrorOr<void> KvmEngineVm::set_kernel_irqchip_state(engine::KernelIrqchipState const& state)
+{
+    kvm_irqchip chip {};
+    chip.chip_id = KVM_IRQCHIP_PIC_MASTER;
+    chip.chip.pic = to_kvm(state.pic_primary);
+    TRY(m_vm.set_irqchip(chip));
+    chip = {};
+    chip.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+    chip.chip.pic = to_kvm(state.pic_secondary);
+    TRY(m_vm.set_irqchip(chip));
+    chip = {};
+    chip.chip_id = KVM_IRQCHIP_IOAPIC;
+    chip.chip.ioapic = to_kvm(state.ioapic);
+    TRY(m_vm.set_irqchip(chip));
+    kvm_pit_state2 pit {};
+    i64 now = monotonic_ns();
+    for (size_t index = 0; index < state.pit.size(); ++index)
+        pit.channels[index] = to_kvm(state.pit[index], now);
+    pit.flags = state.pit_flags;
+    return m_vm.set_pit(pit);
+}
+
+ErrorOr<engine::ClockState> KvmEngineVm::clock() { return engine::ClockState { TRY(m_vm.clock()).clock }; }
+
+ErrorOr<void> KvmEngineVm::set_clock(engine::ClockState const& state)
+{
+    kvm_clock_data data {};
+    data.clock = state.ns;
+    return m_vm.set_clock(data);
 }
 
 } // namespace kasou::kvm

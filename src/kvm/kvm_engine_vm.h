@@ -28,6 +28,10 @@ public:
     ErrorOr<void> unregister_irqfd(int event_fd, u32 gsi) override;
     ErrorOr<void> register_ioeventfd(int event_fd, u64 address, u32 size, bool pio) override;
     ErrorOr<void> unregister_ioeventfd(int event_fd, u64 address, u32 size, bool pio) override;
+    ErrorOr<engine::KernelIrqchipState> kernel_irqchip_state() override;
+    ErrorOr<void> set_kernel_irqchip_state(engine::KernelIrqchipState const& state) override;
+    ErrorOr<engine::ClockState> clock() override;
+    ErrorOr<void> set_clock(engine::ClockState const& state) override;
 
 private:
     kvm::Vm m_vm;

@@ -290,4 +290,78 @@ kvm_mp_state to_kvm(MpState state)
     return { KVM_MP_STATE_RUNNABLE };
 }
 
+engine::PicChipState to_neutral(kvm_pic_state const& chip)
+{
+    return { chip.last_irr, chip.irr, chip.imr, chip.isr, chip.priority_add, chip.irq_base, chip.read_reg_select, chip.poll, chip.special_mask,
+        chip.init_state, chip.auto_eoi, chip.rotate_on_auto_eoi, chip.special_fully_nested_mode, chip.init4, chip.elcr, chip.elcr_mask };
+}
+
+kvm_pic_state to_kvm(engine::PicChipState const& chip)
+{
+    kvm_pic_state out {};
+    out.last_irr = chip.last_irr;
+    out.irr = chip.irr;
+    out.imr = chip.imr;
+    out.isr = chip.isr;
+    out.priority_add = chip.priority_add;
+    out.irq_base = chip.irq_base;
+    out.read_reg_select = chip.read_reg_select;
+    out.poll = chip.poll;
+    out.special_mask = chip.special_mask;
+    out.init_state = chip.init_state;
+    out.auto_eoi = chip.auto_eoi;
+    out.rotate_on_auto_eoi = chip.rotate_on_auto_eoi;
+    out.special_fully_nested_mode = chip.special_fully_nested_mode;
+    out.init4 = chip.init4;
+    out.elcr = chip.elcr;
+    out.elcr_mask = chip.elcr_mask;
+    return out;
+}
+
+engine::IoapicChipState to_neutral(kvm_ioapic_state const& chip)
+{
+    engine::IoapicChipState out { chip.base_address, chip.ioregsel, chip.id, chip.irr, {} };
+    for (size_t pin = 0; pin < out.redirection.size(); ++pin)
+        out.redirection[pin] = chip.redirtbl[pin].bits;
+    return out;
+}
+
+kvm_ioapic_state to_kvm(engine::IoapicChipState const& chip)
+{
+    kvm_ioapic_state out {};
+    out.base_address = chip.base_address;
+    out.ioregsel = chip.ioregsel;
+    out.id = chip.id;
+    out.irr = chip.irr;
+    for (size_t pin = 0; pin < chip.redirection.size(); ++pin)
+        out.redirtbl[pin].bits = chip.redirection[pin];
+    return out;
+}
+
+engine::PitCounterState to_neutral(kvm_pit_channel_state const& counter, i64 now_ns)
+{
+    return { counter.count, counter.latched_count, counter.count_latched, counter.status_latched, counter.status, counter.read_state,
+        counter.write_state, counter.write_latch, counter.rw_mode, counter.mode, counter.bcd, counter.gate,
+        static_cast<i64>(static_cast<u64>(now_ns) - static_cast<u64>(counter.count_load_time)) };
+}
+
+kvm_pit_channel_state to_kvm(engine::PitCounterState const& counter, i64 now_ns)
+{
+    kvm_pit_channel_state out {};
+    out.count = counter.count;
+    out.latched_count = counter.latched_count;
+    out.count_latched = counter.count_latched;
+    out.status_latched = counter.status_latched;
+    out.status = counter.status;
+    out.read_state = counter.read_state;
+    out.write_state = counter.write_state;
+    out.write_latch = counter.write_latch;
+    out.rw_mode = counter.rw_mode;
+    out.mode = counter.mode;
+    out.bcd = counter.bcd;
+    out.gate = counter.gate;
+    out.count_load_time = static_cast<i64>(static_cast<u64>(now_ns) - static_cast<u64>(counter.load_age_ns));
+    return out;
+}
+
 } // namespace kasou::kvm

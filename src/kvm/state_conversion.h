@@ -6,6 +6,7 @@
 
 #include "arch/x86_64/cpu_state.h"
 #include "base/error.h"
+#include "engine/irqchip_state.h"
 
 // Conversions between KVM's x86 vCPU structs and the engine-neutral state of arch/x86_64/cpu_state.h.
 // Every field of a neutral value survives to_kvm followed by to_neutral; KVM fields kasou does not
@@ -48,5 +49,13 @@ kvm_vcpu_events to_kvm(arch::x86_64::PendingEvents const&);
 // Fails for states x86 KVM does not use for a vCPU kasou created (SEV's AP reset hold, ...).
 ErrorOr<arch::x86_64::MpState> to_neutral(kvm_mp_state const&);
 kvm_mp_state to_kvm(arch::x86_64::MpState);
+
+engine::PicChipState to_neutral(kvm_pic_state const&);
+kvm_pic_state to_kvm(engine::PicChipState const&);
+engine::IoapicChipState to_neutral(kvm_ioapic_state const&);
+kvm_ioapic_state to_kvm(engine::IoapicChipState const&);
+// KVM's count_load_time is CLOCK_MONOTONIC nanoseconds; `now_ns` is that clock when read or written.
+engine::PitCounterState to_neutral(kvm_pit_channel_state const&, i64 now_ns);
+kvm_pit_channel_state to_kvm(engine::PitCounterState const&, i64 now_ns);
 
 } // namespace kasou::kvm

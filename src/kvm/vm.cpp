@@ -57,6 +57,50 @@ ErrorOr<void> Vm::create_pit()
     return {};
 }
 
+ErrorOr<kvm_irqchip> Vm::irqchip(u32 chip_id)
+{
+    kvm_irqchip chip {};
+    chip.chip_id = chip_id;
+    TRY(sys::ioctl(fd(), KVM_GET_IRQCHIP, &chip, "KVM_GET_IRQCHIP"));
+    return chip;
+}
+
+ErrorOr<void> Vm::set_irqchip(kvm_irqchip const& chip)
+{
+    kvm_irqchip copy = chip;
+    TRY(sys::ioctl(fd(), KVM_SET_IRQCHIP, &copy, "KVM_SET_IRQCHIP"));
+    return {};
+}
+
+ErrorOr<kvm_pit_state2> Vm::pit()
+{
+    kvm_pit_state2 state {};
+    TRY(sys::ioctl(fd(), KVM_GET_PIT2, &state, "KVM_GET_PIT2"));
+    return state;
+}
+
+ErrorOr<void> Vm::set_pit(kvm_pit_state2 const& state)
+{
+    kvm_pit_state2 copy = state;
+    TRY(sys::ioctl(fd(), KVM_SET_PIT2, &copy, "KVM_SET_PIT2"));
+    return {};
+}
+
+ErrorOr<kvm_clock_data> Vm::clock()
+{
+    kvm_clock_data data {};
+    TRY(sys::ioctl(fd(), KVM_GET_CLOCK, &data, "KVM_GET_CLOCK"));
+    return data;
+}
+
+ErrorOr<void> Vm::set_clock(kvm_clock_data const& data)
+{
+    kvm_clock_data copy {};
+    copy.clock = data.clock; // flags other than the clock itself are refused on older kernels
+    TRY(sys::ioctl(fd(), KVM_SET_CLOCK, &copy, "KVM_SET_CLOCK"));
+    return {};
+}
+
 ErrorOr<void> Vm::irq_line(u32 irq, bool level)
 {
     kvm_irq_level line {};

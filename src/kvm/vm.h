@@ -34,6 +34,13 @@ public:
     ErrorOr<void> enable_split_irqchip(u32 ioapic_pins);
     // The in-kernel i8254 PIT on IRQ 0.
     ErrorOr<void> create_pit();
+    // KVM_GET_IRQCHIP / KVM_SET_IRQCHIP of one chip (KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE, _IOAPIC).
+    ErrorOr<kvm_irqchip> irqchip(u32 chip_id);
+    ErrorOr<void> set_irqchip(kvm_irqchip const& chip);
+    ErrorOr<kvm_pit_state2> pit();
+    ErrorOr<void> set_pit(kvm_pit_state2 const& state);
+    ErrorOr<kvm_clock_data> clock();
+    ErrorOr<void> set_clock(kvm_clock_data const& data);
     // Raises (level = true) or lowers an interrupt line of the in-kernel irqchip.
     ErrorOr<void> irq_line(u32 irq, bool level);
     ErrorOr<void> register_irqfd(int event_fd, u32 gsi);

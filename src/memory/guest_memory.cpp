@@ -6,17 +6,36 @@
 
 namespace kasou::memory {
 
-ErrorOr<GuestMemory> GuestMemory::create(u64 size)
+namespace {
+
+// Lays out `size` bytes of RAM around the MMIO hole; `map(length, offset)` backs the region that
+// holds bytes [offset, offset + length) of the whole.
+template<class MapFunction>
+ErrorOr<std::vector<Region>> lay_out(u64 size, MapFunction map)
 {
     if (size == 0)
         return make_error("guest memory size must not be zero");
     if (size % 4096 != 0)
         return make_error(fmt::format("guest memory size {} is not a multiple of 4 KiB", size));
     std::vector<Region> regions;
-    u64 low = std::min(size, MMIO_HOLE_START);
-    regions.push_back(Region { 0, TRY(Mapping::anonymous(low)) });
+    u64 low = std::min(size, GuestMemory::MMIO_HOLE_START);
+    regions.push_back(Region { 0, TRY(map(low, 0)) });
     if (size > low)
-        regions.push_back(Region { MMIO_HOLE_END, TRY(Mapping::anonymous(size - low)) });
+        regions.push_back(Region { GuestMemory::MMIO_HOLE_END, TRY(map(size - low, low)) });
+    return regions;
+}
+
+} // namespace
+
+ErrorOr<GuestMemory> GuestMemory::create(u64 size)
+{
+    auto regions = TRY(lay_out(size, [](u64 length, u64) { return Mapping::anonymous(length); }));
+    return GuestMemory(std::move(regions), size);
+}
+
+ErrorOr<GuestMemory> GuestMemory::map_file(int fd, u64 size)
+{
+    auto regions = TRY(lay_out(size, [fd](u64 length, u64 offset) { return Mapping::copy_on_write(fd, length, offset); }));
     return GuestMemory(std::move(regions), size);
 }
 

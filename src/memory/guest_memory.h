@@ -35,6 +35,10 @@ public:
     // Lays out `size` bytes of RAM: [0, min(size, hole start)) and the rest from 4 GiB.
     // size must be a non-zero multiple of 4 KiB.
     static ErrorOr<GuestMemory> create(u64 size);
+    // The same layout over a file of exactly `size` bytes that holds the regions one after the
+    // other (a snapshot's memory file), mapped copy-on-write: pages are read when the guest first
+    // touches them, and the file never changes.
+    static ErrorOr<GuestMemory> map_file(int fd, u64 size);
 
     std::vector<Region> const& regions() const { return m_regions; }
     u64 size() const { return m_size; }

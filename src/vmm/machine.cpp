@@ -53,10 +53,14 @@ ErrorOr<std::vector<u8>> read_guest_file(char const* what, std::string const& pa
     return image;
 }
 
+} // namespace
+
 u64 host_memory()
 {
     return static_cast<u64>(::sysconf(_SC_PHYS_PAGES)) * static_cast<u64>(::sysconf(_SC_PAGESIZE));
 }
+
+namespace {
 
 u32 read_apic_register(arch::x86_64::LapicRegisters const& registers, size_t offset)
 {
@@ -105,7 +109,23 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
     arch::x86_64::KernelOptions options { config.flat, config.effective_command_line(), initrd, TRY(arch::x86_64::write_acpi_tables(memory, acpi)) };
     auto kernel = TRY(arch::x86_64::load_kernel(memory, image, options).map_error(
         [&](Error const& error) { return error.with_prefix(fmt::format("kernel {}", config.kernel_path)); }));
+    auto machine = TRY(build(std::move(config), std::move(engine), std::move(memory)));
+    machine->m_kernel = kernel;
+    auto& boot_vcpu = *machine->m_vcpus.front();
+    auto regs = TRY(boot_vcpu.registers());
+    auto sregs = TRY(boot_vcpu.system_registers());
+    TRY(arch::x86_64::prepare_boot_cpu(machine->m_memory, kernel.entry, regs, sregs));
+    TRY(boot_vcpu.set_system_registers(sregs));
+    TRY(boot_vcpu.set_registers(regs));
+    if (kernel.is_linux && software_only_host)
+        spdlog::warn("this host's KVM is PVM (software-only, no VT-x/AMD-V): a stock Linux kernel runs its kernel code emulated, "
+                     "thousands of times slower, and may stop with an emulation failure. Use a host with VT-x or AMD-V, "
+                     "or a PVM-enabled guest kernel.");
+    return machine;
+}
 
+ErrorOr<std::unique_ptr<Machine>> Machine::build(MachineConfig config, std::unique_ptr<engine::Engine> engine, memory::GuestMemory memory)
+{
     auto interrupt_controllers = TRY(SplitIrqchip::choose(*engine, config.irqchip));
     auto vm = TRY(engine->create_vm({ interrupt_controllers }));
     for (u32 slot = 0; slot < memory.regions().size(); ++slot) {
@@ -117,7 +137,6 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
 
     std::unique_ptr<Machine> machine(
         new Machine(std::move(config), std::move(engine), std::move(vm), std::move(memory), std::move(console), std::move(stop_event)));
-    machine->m_kernel = kernel;
     machine->m_interrupt_controllers = interrupt_controllers;
     TRY(machine->add_interrupt_controllers());
     TRY(machine->add_devices());
@@ -126,10 +145,6 @@ ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
     TRY(machine->create_vcpus());
     machine->m_pio_bus.freeze();
     machine->m_mmio_bus.freeze();
-    if (kernel.is_linux && software_only_host)
-        spdlog::warn("this host's KVM is PVM (software-only, no VT-x/AMD-V): a stock Linux kernel runs its kernel code emulated, "
-                     "thousands of times slower, and may stop with an emulation failure. Use a host with VT-x or AMD-V, "
-                     "or a PVM-enabled guest kernel.");
     return machine;
 }
 
@@ -200,7 +215,8 @@ ErrorOr<void> Machine::add_devices()
         devices::AcpiPowerControl::PORT, devices::AcpiPowerControl::PORT_COUNT, "ACPI power control"));
     u64 low_end = m_memory.regions().front().end();
     u64 high_size = m_memory.size() - m_memory.regions().front().size();
-    TRY(m_pio_bus.insert(std::make_shared<devices::CmosRtc>(low_end, high_size, [] { return std::time(nullptr); }),
+    m_rtc = std::make_shared<devices::CmosRtc>(low_end, high_size, [] { return std::time(nullptr); });
+    TRY(m_pio_bus.insert(m_rtc,
         devices::CmosRtc::PORT, devices::CmosRtc::PORT_COUNT, "CMOS RTC"));
     return {};
 }
@@ -263,13 +279,6 @@ ErrorOr<void> Machine::create_vcpus()
         write_apic_register(lapic, APIC_LVT_LINT0, APIC_MODE_EXTINT);
         write_apic_register(lapic, APIC_LVT_LINT1, APIC_MODE_NMI);
         TRY(vcpu->set_lapic(lapic));
-        if (index == 0) {
-            auto regs = TRY(vcpu->registers());
-            auto sregs = TRY(vcpu->system_registers());
-            TRY(arch::x86_64::prepare_boot_cpu(m_memory, m_kernel.entry, regs, sregs));
-            TRY(vcpu->set_system_registers(sregs));
-            TRY(vcpu->set_registers(regs));
-        }
         m_vcpus.push_back(std::move(vcpu));
     }
     return {};
@@ -370,6 +379,8 @@ ErrorOr<void> Machine::pause()
     }
     // No vCPU runs now, so no driver can start or reset a device meanwhile.
     m_pci->pause();
+    if (m_split_irqchip)
+        m_split_irqchip->pause();
     std::lock_guard lock(m_state_lock);
     m_paused = true;
     return {};
@@ -382,6 +393,8 @@ ErrorOr<void> Machine::resume()
         if (!m_paused)
             return make_error(ErrorKind::Busy, "the machine is not paused, so it cannot be resumed");
     }
+    if (m_split_irqchip)
+        m_split_irqchip->resume();
     m_pci->resume();
     {
         std::lock_guard lock(m_state_lock);

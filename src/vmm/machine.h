@@ -12,6 +12,8 @@
 #include "base/error.h"
 #include "base/event_fd.h"
 #include "bus/io_bus.h"
+
+#include "devices/cmos_rtc.h"
 #include "devices/i8042.h"
 #include "devices/serial_16550.h"
 #include "engine/engine.h"
@@ -27,6 +29,9 @@
 #include "vmm/stop_reason.h"
 
 namespace kasou::vmm {
+
+// The host's physical memory in bytes, the ceiling for a machine's RAM.
+u64 host_memory();
 
 // One virtual machine built from a MachineConfig: an engine VM (KVM), guest RAM, the port-I/O and
 // MMIO buses with their devices, the loaded kernel and one vCPU per configured CPU.
@@ -46,7 +51,25 @@ namespace kasou::vmm {
 // own lock, then m_stop_lock; m_state_lock is taken alone.
 class Machine {
 public:
+    // What a restore may choose: the host side of the machine, which the guest does not see, and
+    // what the snapshot must match.
+    struct RestoreOptions {
+        std::optional<SerialSpec> serial;           // where the UART writes; unset: as when saved
+        std::optional<std::string> state_dir;       // where pool volumes are looked up
+        std::optional<u32> cpus;                    // the snapshot must have this many vCPUs
+        std::optional<u64> memory;                  // and this much memory
+        std::optional<engine::InterruptControllers> irqchip; // and these interrupt controllers
+        std::chrono::steady_clock::time_point start_time { std::chrono::steady_clock::now() };
+    };
+
     static ErrorOr<std::unique_ptr<Machine>> create(MachineConfig config);
+    // Builds a machine from the snapshot in `directory` (written by save_snapshot): its memory
+    // file mapped copy-on-write (read lazily, never written), every vCPU, the interrupt
+    // controllers, the engine's clock and the devices as they were. The machine is Built: start()
+    // resumes the guest where it was. Any problem (another format version, a truncated or corrupted
+    // state file, a memory file of the wrong size, a mismatch with `options`) is one error, and
+    // nothing has run.
+    static ErrorOr<std::unique_ptr<Machine>> restore(std::string const& directory, RestoreOptions const& options);
     // Stops and ends a machine that is still running or paused.
     ~Machine();
 
@@ -69,6 +92,13 @@ public:
     // Presses Ctrl+Alt+Del on the i8042's keyboard (a Linux guest reboots); only while started.
     ErrorOr<void> send_ctrl_alt_del();
 
+    // Writes a snapshot of the paused machine to `directory` (docs/snapshot.md): the guest's RAM
+    // in `memory`, everything else in `state`. It is written into a new directory beside it and
+    // then renamed into place (swapped atomically with an older snapshot there, which is then
+    // removed), so `directory` always holds a whole snapshot or none. Fails on a machine that is
+    // not paused, and for devices whose state cannot be saved yet (virtio devices).
+    ErrorOr<void> save_snapshot(std::string const& directory);
+
     // Where keystrokes for the guest's UART come from (-1: none, or the virtio console takes
     // them), and the call that hands them to it.
     int console_input_fd() const;
@@ -80,6 +110,9 @@ private:
     Machine(MachineConfig config, std::unique_ptr<engine::Engine> engine, std::unique_ptr<engine::Vm> vm, memory::GuestMemory memory,
         Console console, EventFd stop_event);
 
+    // Everything create() and restore() share: the VM, its memory slots, devices and vCPUs.
+    static ErrorOr<std::unique_ptr<Machine>> build(MachineConfig config, std::unique_ptr<engine::Engine> engine, memory::GuestMemory memory);
+    ErrorOr<void> restore_state(struct SnapshotState const& state);
     ErrorOr<void> add_interrupt_controllers();
     // Drives ISA line `irq` on whichever irqchip the machine has.
     void set_isa_irq(u32 irq, bool level);
@@ -106,6 +139,8 @@ private:
     bus::IoBus m_pio_bus { "port I/O" };
     bus::IoBus m_mmio_bus { "MMIO" };
     std::shared_ptr<devices::Serial16550> m_serial;
+
+    std::shared_ptr<devices::CmosRtc> m_rtc;
     std::shared_ptr<devices::I8042> m_i8042;
     engine::InterruptControllers m_interrupt_controllers { engine::InterruptControllers::InKernel };
     std::unique_ptr<GsiRouting> m_routing;

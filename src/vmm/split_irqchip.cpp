@@ -142,6 +142,24 @@ void SplitIrqchip::boot_vcpu_ended()
     m_boot_vcpu = nullptr;
 }
 
+void SplitIrqchip::pause() { m_pit->pause(); }
+
+void SplitIrqchip::resume() { m_pit->resume(); }
+
+SplitIrqchip::State SplitIrqchip::state() { return State { m_pic->state(), m_ioapic->state(), m_pit->state() }; }
+
+ErrorOr<void> SplitIrqchip::set_state(State const& state)
+{
+    // Each model checks its whole state before it changes anything; a throwaway PIT and PIC check
+    // theirs before the IOAPIC (the one that reports routes) takes its own.
+    TRY(emu::PicPair([](bool) {}).set_state(state.pic));
+    TRY(emu::Pit8254([] { return u64 { 0 }; }, [](bool) {}, [](std::optional<u64>) {}).set_state(state.pit));
+    TRY(m_ioapic->set_state(state.ioapic));
+    TRY(m_pic->set_state(state.pic));
+    TRY(m_pit->set_state(state.pit));
+    return {};
+}
+
 void SplitIrqchip::arm_timer(std::optional<u64> deadline_ns)
 {
     // However short the period the guest programs, the timer thread wakes at most once per

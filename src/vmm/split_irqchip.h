@@ -33,6 +33,13 @@ namespace kasou::vmm {
 // Destroy before the engine::Vm, the GsiRouting and vCPU 0 it uses (it stops its timer thread first).
 class SplitIrqchip {
 public:
+    // The three models' state, for snapshots.
+    struct State {
+        emu::PicPair::State pic;
+        emu::Ioapic::State ioapic;
+        emu::Pit8254::State pit;
+    };
+
     // The interrupt controllers to run with: `requested` if the engine offers them, else split
     // where it can and the engine's own (with a log line saying why) where it cannot.
     static ErrorOr<engine::InterruptControllers> choose(engine::Engine const& engine, std::optional<engine::InterruptControllers> requested);
@@ -52,6 +59,15 @@ public:
     ErrorOr<void> before_boot_vcpu_run(engine::Vcpu& vcpu);
     // On vCPU 0's thread once it stops running the guest: no more kicks go to it.
     void boot_vcpu_ended();
+
+    // While the machine is paused the PIT's time stands still and its host timer is disarmed;
+    // resume() goes on with the remaining count (no burst of the ticks the pause skipped).
+    void pause();
+    void resume();
+    State state();
+    // Checks every part before changing any; the IOAPIC's routes go to the GSI routing (the
+    // caller commits them).
+    ErrorOr<void> set_state(State const& state);
 
 private:
     SplitIrqchip(engine::Vm& vm, GsiRouting& routing, Fd timer, EventFd stop);

@@ -172,3 +172,25 @@ TEST(StateConversion, MpStatesRoundTripAndUnknownOnesAreRefused)
     ASSERT_FALSE(refused);
     EXPECT_NE(refused.error().to_string().find("multiprocessing state"), std::string::npos);
 }
+
+TEST(StateConversion, InKernelIrqchipStatesRoundTripFieldByField)
+{
+    engine::PicChipState pic { 1, 2, 3, 4, 5, 0x20, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+    EXPECT_EQ(to_neutral(to_kvm(pic)), pic);
+    EXPECT_EQ(to_kvm(pic).irq_base, 0x20);
+    EXPECT_EQ(to_kvm(pic).elcr_mask, 16);
+
+    engine::IoapicChipState ioapic { 0xfec00000, 0x12, 3, 0x40, {} };
+    for (u64 pin = 0; pin < ioapic.redirection.size(); ++pin)
+        ioapic.redirection[pin] = pin << 56 | 0x30 | pin;
+    EXPECT_EQ(to_neutral(to_kvm(ioapic)), ioapic);
+    EXPECT_EQ(to_kvm(ioapic).redirtbl[5].fields.vector, 0x35);
+
+    engine::PitCounterState pit { 0x10000, 0x1234, 1, 1, 0x34, 2, 3, 0x56, 3, 2, 0, 1, 12'345 };
+    // The load time is kept as an age, so it moves with the clock it is written at.
+    auto kvm = to_kvm(pit, 1'000'000);
+    EXPECT_EQ(kvm.count_load_time, 1'000'000 - 12'345);
+    EXPECT_EQ(to_neutral(kvm, 1'000'000), pit);
+    auto later = to_neutral(kvm, 1'500'000);
+    EXPECT_EQ(later.load_age_ns, 500'000 + 12'345);
+}
