@@ -4,6 +4,7 @@
 
 #include "base/try.h"
 #include "storage/io/raw_file_device.h"
+#include "storage/nbd/client_device.h"
 #include "virtio/blk/blk_device.h"
 #include "virtio/console/console_device.h"
 #include "virtio/net/mac_address.h"
@@ -25,6 +26,13 @@ ErrorOr<std::shared_ptr<storage::BlockDevice>> open_raw_disk(DiskSpec const& spe
     return std::shared_ptr<storage::BlockDevice>(std::move(disk));
 }
 
+ErrorOr<std::shared_ptr<storage::BlockDevice>> open_nbd_disk(DiskSpec const& spec)
+{
+    auto prefixed = [&](Error const& error) { return error.with_prefix(fmt::format("--disk nbd:{}", spec.path)); };
+    auto uri = TRY(storage::nbd::NbdUri::parse(spec.path).map_error(prefixed));
+    return std::shared_ptr<storage::BlockDevice>(TRY(storage::nbd::NbdClientDevice::connect(uri).map_error(prefixed)));
+}
+
 } // namespace
 
 ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(engine::Vm& vm, memory::GuestMemory const& memory, GsiRouting& routing,
@@ -36,6 +44,8 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(engine::Vm& vm, memory::
         std::shared_ptr<storage::BlockDevice> disk;
         if (spec.kind == DiskSpec::Kind::RawFile) {
             disk = TRY(open_raw_disk(spec));
+        } else if (spec.kind == DiskSpec::Kind::Nbd) {
+            disk = TRY(open_nbd_disk(spec));
         } else {
             auto pool = devices->m_pools.find(spec.pool);
             if (pool == devices->m_pools.end()) {

@@ -42,6 +42,8 @@ public:
     }
     // 0: writes may block for ever (the default).
     ErrorOr<void> set_send_timeout(std::chrono::milliseconds timeout);
+    // A read_some that waits this long for data fails with EAGAIN (0: waits for ever, the default).
+    ErrorOr<void> set_receive_timeout(std::chrono::milliseconds timeout);
     ErrorOr<size_t> read_some(std::span<u8> buffer) override;
     ErrorOr<void> write_all(std::span<iovec const> vectors) override;
     void stop_reading() override;
