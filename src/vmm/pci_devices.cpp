@@ -16,6 +16,10 @@ namespace kasou::vmm {
 
 namespace {
 
+// The program started as `kasou pool serve POOL --auto` when a pool has no server: this one (the
+// VMM runs inside the kasou binary).
+constexpr char const* KASOU_BINARY = "/proc/self/exe";
+
 ErrorOr<std::shared_ptr<storage::BlockDevice>> open_raw_disk(DiskSpec const& spec)
 {
     storage::RawFileOptions options;
@@ -47,13 +51,12 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(engine::Vm& vm, memory::
         } else if (spec.kind == DiskSpec::Kind::Nbd) {
             disk = TRY(open_nbd_disk(spec));
         } else {
-            auto pool = devices->m_pools.find(spec.pool);
-            if (pool == devices->m_pools.end()) {
-                auto handle = TRY(storage::PoolHandle::open(options.state_dir, spec.pool, storage::PoolHandle::Control::Answer));
-                pool = devices->m_pools.emplace(spec.pool, std::move(handle)).first;
-            }
-            disk = TRY(pool->second.volume(spec.volume).map_error(
-                [&](Error const& error) { return error.with_prefix(fmt::format("--disk vol:{}/{}", spec.pool, spec.volume)); }));
+            // The transport seam for pool volumes (docs/storage.md, "Volumes shared by many VMs"):
+            // the volume comes from the process serving its pool, today over NBD.
+            if (!devices->m_pools.contains(spec.pool))
+                devices->m_pools.emplace(spec.pool, TRY(storage::nbd::PoolLease::take(options.state_dir, spec.pool)));
+            disk = TRY(storage::nbd::attach_served_volume(options.state_dir, spec.pool, spec.volume, KASOU_BINARY)
+                           .map_error([&](Error const& error) { return error.with_prefix(fmt::format("--disk vol:{}/{}", spec.pool, spec.volume)); }));
         }
         virtio::blk::BlkOptions blk { spec.read_only, spec.serial, spec.queues, 256 };
         TRY(devices->add(vm, memory, routing, options.io_poll, std::make_shared<virtio::blk::BlkDevice>(std::move(disk), blk)));

@@ -8,6 +8,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <optional>
+#include <poll.h>
+#include <sys/file.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <thread>
 
@@ -20,6 +23,8 @@
 #include <spdlog/spdlog.h>
 
 #include "base/asio_error.h"
+#include "base/sys_event.h"
+#include "base/sys_file.h"
 #include "base/sys_path.h"
 #include "base/sys_socket.h"
 #include "base/try.h"
@@ -120,6 +125,9 @@ struct Server::Loop {
     // Closes the connections past a timeout; returns how long until the next one can expire.
     std::chrono::milliseconds watch();
     void watch_next(std::chrono::milliseconds delay);
+    // Stops when the server has been unused long enough and may go (see exit_when_unused);
+    // returns when to look again.
+    std::chrono::steady_clock::time_point exit_if_unused(std::chrono::steady_clock::time_point now);
     void stop();
 
     Server& server;
@@ -130,6 +138,7 @@ struct Server::Loop {
     Clients clients;
     u64 next_client_id { 1 };
     bool stopping { false };
+    std::chrono::steady_clock::time_point unused_since { std::chrono::steady_clock::now() };
 };
 
 ErrorOr<void> Server::Loop::listen(Fd socket)
@@ -202,6 +211,43 @@ void Server::Loop::reap(Clients::iterator client)
 {
     client->thread.join(); // it has posted this as its last act
     clients.erase(client);
+    if (clients.empty()) {
+        unused_since = std::chrono::steady_clock::now();
+        if (server.m_options.exit_when_unused.count() > 0 && !stopping) {
+            watchdog.cancel(); // look again now rather than at the next tick
+            watch_next(std::chrono::milliseconds(0));
+        }
+    }
+}
+
+std::chrono::steady_clock::time_point Server::Loop::exit_if_unused(std::chrono::steady_clock::time_point now)
+{
+    auto const& options = server.m_options;
+    auto const never = now + std::chrono::hours(1);
+    if (options.exit_when_unused.count() == 0 || stopping)
+        return never;
+    if (!clients.empty())
+        return never; // reap() looks again when the last one goes
+    auto deadline = unused_since + options.exit_when_unused;
+    if (deadline > now)
+        return deadline;
+    auto const retry = now + std::chrono::milliseconds(50);
+    auto lock = sys::open(options.exit_lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (!lock) {
+        spdlog::warn("nbd: {}: {}", options.exit_lock_path, lock.error().to_string());
+        return retry;
+    }
+    if (!sys::flock(lock->get(), LOCK_EX | LOCK_NB))
+        return retry; // a client is connecting
+    // A client that connected before we took the lock waits in the listen queue.
+    pollfd pending { .fd = listener.native_handle(), .events = POLLIN, .revents = 0 };
+    if (sys::poll(&pending, 1, 0).value_or(0) > 0) {
+        accept_one();
+        return retry;
+    }
+    spdlog::info("nbd: no connection for {} ms: stopping", options.exit_when_unused.count());
+    stop(); // the socket is removed before the lock is released
+    return never;
 }
 
 std::chrono::milliseconds Server::Loop::watch()
@@ -238,6 +284,9 @@ std::chrono::milliseconds Server::Loop::watch()
             next = std::min(next, *deadline);
         }
     }
+    next = std::min(next, exit_if_unused(now));
+    if (stopping)
+        return milliseconds(0);
     return duration_cast<milliseconds>(next - now) + milliseconds(1);
 }
 
@@ -258,6 +307,7 @@ void Server::Loop::stop()
         (void)sys::unlink(server.m_address.unix_path); // already gone is fine
     error_code ignored;
     listener.close(ignored);
+    stop_event.cancel(ignored); // when stopping on its own (exit_when_unused)
     watchdog.cancel();
     for (auto& client : clients) {
         client.monitor.request_stop(); // a receiver waiting for memory gives up
@@ -271,7 +321,10 @@ ErrorOr<void> Server::Loop::run(int stop_fd)
     stop_event.assign(stop_fd, code);
     if (code)
         return tl::unexpected(asio_error(code, "nbd: the stop descriptor"));
-    stop_event.async_wait(asio::posix::stream_descriptor::wait_read, [this](error_code const&) { stop(); });
+    stop_event.async_wait(asio::posix::stream_descriptor::wait_read, [this](error_code const&) {
+        if (!stopping)
+            stop();
+    });
     accept_next();
     watch_next(watch());
     // Returns once stopped and every connection has been reaped (each holds a work guard).

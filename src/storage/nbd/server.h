@@ -38,6 +38,13 @@ struct ServerOptions {
     std::chrono::milliseconds idle_timeout { 0 };
     // A connection that takes in no reply data for this long (it stopped reading) is closed.
     std::chrono::milliseconds send_timeout { 60'000 };
+    // When set, the server stops on its own once no connection has been open for this long
+    // (counted from the start, or from the last connection's close), as if stop_fd had become
+    // readable. Before it stops it takes exit_lock_path (flock, without waiting; if someone holds it,
+    // it tries again later) and holds it until its socket is gone, so a client that connects while
+    // holding the same lock either reaches a server that stays or finds none.
+    std::chrono::milliseconds exit_when_unused { 0 };
+    std::string exit_lock_path;
 
     // The smallest max_memory accepted: a few requests of the largest preferred block size.
     static constexpr u64 MIN_MEMORY = 1 * MiB;
