@@ -56,7 +56,7 @@ ErrorOr<std::shared_ptr<NbdClientDevice>> NbdClientDevice::connect(NbdUri const&
     std::string peer = uri.to_string();
     auto prefixed = [&](Error const& error) { return error.with_prefix(peer); };
     Fd socket = TRY(uri.is_unix() ? connect_unix(uri.unix_path, SOCK_CLOEXEC).map_error(prefixed) : connect_tcp(uri, options.timeout));
-    auto transport = std::make_unique<SocketTransport>(std::move(socket));
+    auto transport = std::make_unique<SocketTransport>(std::move(socket), SocketTransport::Peer::Server);
     TRY(transport->set_send_timeout(options.timeout));
     TRY(transport->set_receive_timeout(options.timeout));
     BufferedReader reader(*transport);

@@ -43,7 +43,8 @@ ErrorOr<void> SocketTransport::write_all(std::span<iovec const> vectors)
 {
     auto sent = sys::send_all(m_socket.get(), vectors.data(), vectors.size());
     if (!sent && (sent.error().code() == EAGAIN || sent.error().code() == EWOULDBLOCK))
-        return make_error(fmt::format("the peer took no data for {} ms (send timeout): it does not read what it is sent", m_send_timeout.count()));
+        return make_error(fmt::format("the {} took no data for {} ms (send timeout): it does not read its {}", m_peer == Peer::Client ? "client" : "server",
+            m_send_timeout.count(), m_peer == Peer::Client ? "replies" : "requests"));
     return sent;
 }
 

@@ -36,8 +36,12 @@ class SocketTransport final : public Transport {
 public:
     static constexpr std::chrono::microseconds POLL_BEFORE_SLEEPING { 32 };
 
-    explicit SocketTransport(Fd socket)
+    // Who is at the other end (for messages).
+    enum class Peer { Client, Server };
+
+    explicit SocketTransport(Fd socket, Peer peer = Peer::Client)
         : m_socket(std::move(socket))
+        , m_peer(peer)
     {
     }
     // 0: writes may block for ever (the default).
@@ -48,9 +52,11 @@ public:
     ErrorOr<void> write_all(std::span<iovec const> vectors) override;
     void stop_reading() override;
     void disconnect() override;
+    int native_handle() const { return m_socket.get(); }
 
 private:
     Fd m_socket;
+    Peer m_peer;
     std::chrono::milliseconds m_send_timeout { 0 };
 };
 
