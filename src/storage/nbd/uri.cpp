@@ -12,17 +12,6 @@ namespace kasou::storage::nbd {
 
 namespace {
 
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 // RFC 3986 percent-decoding; fails on a truncated or non-hex escape.
 ErrorOr<std::string> percent_decode(std::string_view text, std::string const& uri)
 {
@@ -32,11 +21,12 @@ ErrorOr<std::string> percent_decode(std::string_view text, std::string const& ur
             out += text[i];
             continue;
         }
-        int high = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
-        int low = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
-        if (high < 0 || low < 0)
+        unsigned value = 0;
+        auto [end, error] = i + 2 < text.size() ? std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16)
+                                                : std::from_chars_result { nullptr, std::errc::invalid_argument };
+        if (error != std::errc {} || end != text.data() + i + 3)
             return make_error(fmt::format("NBD URI '{}': bad percent escape in '{}'", uri, text));
-        out += static_cast<char>(high * 16 + low);
+        out += static_cast<char>(value);
         i += 2;
     }
     return out;
