@@ -38,6 +38,7 @@ int serve_pool(PoolServeOptions const& options, GlobalOptions const& global)
     spec.pools = { options.name };
     spec.address.unix_path = storage::nbd::pool_socket_path(state_dir, options.name);
     spec.ready_fd = options.ready_fd;
+    spec.owner_only_socket = true;
     std::string marker = storage::nbd::pool_serve_auto_path(state_dir, options.name);
     if (options.automatic) {
         spec.server.exit_when_unused = std::chrono::milliseconds(100);

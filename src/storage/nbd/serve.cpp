@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <pthread.h>
 
 #include <fmt/format.h>
@@ -112,6 +113,12 @@ ErrorOr<void> serve(ServeSpec const& spec)
     }
 
     auto server = TRY(Server::create(std::move(exports), spec.address, spec.server));
+    if (spec.owner_only_socket) {
+        std::error_code restricted;
+        std::filesystem::permissions(spec.address.unix_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, restricted);
+        if (restricted)
+            return make_errno_error(restricted.value(), fmt::format("chmod {}", spec.address.unix_path));
+    }
     if (spec.ready_fd >= 0) {
         Fd ready(spec.ready_fd);
         TRY(sys::write_exact(ready.get(), "ready\n", 6));

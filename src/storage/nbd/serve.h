@@ -22,6 +22,8 @@ struct ServeSpec {
     // When set, "ready" and a newline are written to this descriptor once the server listens,
     // and it is closed (`kasou pool serve --ready-fd`, for the process that started it).
     int ready_fd { -1 };
+    // Make the Unix socket its owner's alone (mode 0600), as the pool's sockets are.
+    bool owner_only_socket { false };
 };
 
 // Splits a --file argument into export name and path: "NAME=PATH", or PATH named by its base name.
