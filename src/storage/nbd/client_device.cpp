@@ -226,7 +226,7 @@ ErrorOr<void> NbdClientDevice::write(u64 offset, std::span<u8 const> data, bool 
 void NbdClientDevice::transfer_batch(std::span<BlockTransfer> transfers)
 {
     // Every piece of every transfer goes out before the first wait, so the server sees the whole
-    // batch at once. Slots live in a deque-like vector reserved up front (their addresses are in m_pending).
+    // batch at once. The slots' vector is sized once and never grows (m_pending holds their addresses).
     u64 const piece = m_info.maximum_block;
     size_t count = 0;
     for (auto& transfer : transfers) {
