@@ -15,4 +15,11 @@ namespace kasou::sys {
 // number when it was killed).
 ErrorOr<int> spawn_and_wait(std::vector<std::string> const& argv);
 
+// Starts the program at path argv[0] as a daemon: in a session of its own, not a child of this
+// process (the intermediate process exits at once and is reaped here, so the daemon belongs to
+// init), stdin and stdout on /dev/null, stderr appended to log_path, and descriptor `inherit`
+// passed on under its number (every other descriptor is closed on exec as usual). Returns once
+// the daemon is forked; whether it then runs is for the caller to learn (e.g. through `inherit`).
+ErrorOr<void> spawn_daemon(std::vector<std::string> const& argv, std::string const& log_path, int inherit);
+
 } // namespace kasou::sys

@@ -205,6 +205,7 @@ void add_pool_command(CLI::App& app, GlobalOptions const& global, Action& action
             return 0;
         };
     });
+    add_pool_serve_command(*pool, global, action);
 }
 
 } // namespace kasou::cmd

@@ -458,7 +458,7 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
     run->add_option("--cpu-features", options->cpu_features,
         "Hide CPU features from the guest, comma-separated with a leading '-' (e.g. -xsave,-cx16)");
     run->add_option("--disk", options->disks,
-        "A virtio-blk disk, repeatable: PATH[,ro][,serial=S][,queues=N] for a raw image, or vol:POOL/VOL[,ro][,serial=S][,queues=N] for a pool volume (queues: 1 to 16, default 1)");
+        "A virtio-blk disk, repeatable: PATH[,ro][,serial=S][,queues=N] for a raw image, vol:POOL/VOL[,ro][,serial=S][,queues=N] for a pool volume, or nbd:URI[,...] for an NBD export (nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH) (queues: 1 to 16, default 1)");
     run->add_flag("--no-rng", options->no_rng, "Leave out the virtio-rng entropy device (present by default)");
     run->add_option("--cores", options->cores,
         "Run the vCPUs on a core group: auto (kasou picks CPUs sharing a cache) or a host CPU list such as 2,3 or 4-7");

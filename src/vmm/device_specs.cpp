@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "storage/nbd/uri.h"
 #include "virtio/vsock/vsock_device.h"
 
 namespace kasou::vmm {
@@ -26,6 +27,11 @@ ErrorOr<DiskSpec> DiskSpec::parse(std::string const& text)
         spec.kind = Kind::Volume;
         spec.pool = name.substr(0, slash);
         spec.volume = name.substr(slash + 1);
+    } else if (target.starts_with("nbd:")) {
+        spec.kind = Kind::Nbd;
+        spec.path = target.substr(4);
+        if (auto uri = storage::nbd::NbdUri::parse(spec.path); !uri)
+            return tl::unexpected(uri.error().with_prefix(fmt::format("--disk {}", text)));
     } else {
         spec.path = target;
     }

@@ -11,12 +11,13 @@ namespace kasou::vmm {
 constexpr u16 MAX_DISK_QUEUES = 16;
 
 // One --disk option: `PATH[,ro][,serial=S][,queues=N]` for a raw image file or block device, or
-// `vol:POOL/VOL[,ro][,serial=S][,queues=N]` for a thin volume of a kasou pool.
+// `vol:POOL/VOL[,ro][,serial=S][,queues=N]` for a thin volume of a kasou pool, or
+// `nbd:URI[,ro][,serial=S][,queues=N]` for an export of an NBD server (storage/nbd/uri.h).
 
 struct DiskSpec {
-    enum class Kind { RawFile, Volume };
+    enum class Kind { RawFile, Volume, Nbd };
     Kind kind { Kind::RawFile };
-    std::string path;   // RawFile
+    std::string path;   // RawFile; Nbd: the URI
     std::string pool;   // Volume
     std::string volume; // Volume
     bool read_only { false };

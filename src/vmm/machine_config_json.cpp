@@ -55,14 +55,23 @@ ErrorOr<DiskSpec> disk_from_json(Json const& json, std::string const& path)
     DiskSpec disk;
     std::optional<std::string> file;
     std::optional<std::string> volume;
+    std::optional<std::string> nbd;
     TRY(reader.optional_string("path", file));
     TRY(reader.optional_string("volume", volume));
+    TRY(reader.optional_string("nbd", nbd));
     TRY(reader.boolean("read_only", disk.read_only));
     TRY(reader.string("serial", disk.serial));
     TRY(reader.number("queues", disk.queues, 1, MAX_DISK_QUEUES));
     TRY(reader.finish());
-    if (file.has_value() == volume.has_value())
-        return make_error(fmt::format("{}: give either \"path\" (an image or block device) or \"volume\" (POOL/VOL)", path));
+    if (file.has_value() + volume.has_value() + nbd.has_value() != 1)
+        return make_error(fmt::format("{}: give one of \"path\" (an image or block device), \"volume\" (POOL/VOL) or \"nbd\" (an NBD URI)", path));
+    if (nbd) {
+        if (nbd->empty())
+            return make_error(fmt::format("{}: empty", reader.field("nbd")));
+        disk.kind = DiskSpec::Kind::Nbd;
+        disk.path = *nbd;
+        return disk;
+    }
     if (disk.serial.size() > 20)
         return make_error(fmt::format("{}: at most 20 characters", reader.field("serial")));
     if (file) {
@@ -116,6 +125,8 @@ Json machine_config_to_json(MachineConfig const& config)
         Json entry { { "read_only", disk.read_only }, { "serial", disk.serial }, { "queues", disk.queues } };
         if (disk.kind == DiskSpec::Kind::Volume)
             entry["volume"] = disk.pool + "/" + disk.volume;
+        else if (disk.kind == DiskSpec::Kind::Nbd)
+            entry["nbd"] = disk.path;
         else
             entry["path"] = disk.path;
         disks.push_back(std::move(entry));

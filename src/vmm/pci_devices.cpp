@@ -4,6 +4,7 @@
 
 #include "base/try.h"
 #include "storage/io/raw_file_device.h"
+#include "storage/nbd/client_device.h"
 #include "virtio/blk/blk_device.h"
 #include "virtio/console/console_device.h"
 #include "virtio/net/mac_address.h"
@@ -15,6 +16,10 @@ namespace kasou::vmm {
 
 namespace {
 
+// The program started as `kasou pool serve POOL --auto` when a pool has no server: this one (the
+// VMM runs inside the kasou binary).
+constexpr char const* KASOU_BINARY = "/proc/self/exe";
+
 ErrorOr<std::shared_ptr<storage::BlockDevice>> open_raw_disk(DiskSpec const& spec)
 {
     storage::RawFileOptions options;
@@ -23,6 +28,13 @@ ErrorOr<std::shared_ptr<storage::BlockDevice>> open_raw_disk(DiskSpec const& spe
     auto disk = TRY(storage::RawFileDevice::open(spec.path, options).map_error(
         [&](Error const& error) { return error.with_prefix(fmt::format("--disk {}", spec.path)); }));
     return std::shared_ptr<storage::BlockDevice>(std::move(disk));
+}
+
+ErrorOr<std::shared_ptr<storage::BlockDevice>> open_nbd_disk(DiskSpec const& spec)
+{
+    auto prefixed = [&](Error const& error) { return error.with_prefix(fmt::format("--disk nbd:{}", spec.path)); };
+    auto uri = TRY(storage::nbd::NbdUri::parse(spec.path).map_error(prefixed));
+    return std::shared_ptr<storage::BlockDevice>(TRY(storage::nbd::NbdClientDevice::connect(uri).map_error(prefixed)));
 }
 
 } // namespace
@@ -36,14 +48,15 @@ ErrorOr<std::unique_ptr<PciDevices>> PciDevices::create(engine::Vm& vm, memory::
         std::shared_ptr<storage::BlockDevice> disk;
         if (spec.kind == DiskSpec::Kind::RawFile) {
             disk = TRY(open_raw_disk(spec));
+        } else if (spec.kind == DiskSpec::Kind::Nbd) {
+            disk = TRY(open_nbd_disk(spec));
         } else {
-            auto pool = devices->m_pools.find(spec.pool);
-            if (pool == devices->m_pools.end()) {
-                auto handle = TRY(storage::PoolHandle::open(options.state_dir, spec.pool, storage::PoolHandle::Control::Answer));
-                pool = devices->m_pools.emplace(spec.pool, std::move(handle)).first;
-            }
-            disk = TRY(pool->second.volume(spec.volume).map_error(
-                [&](Error const& error) { return error.with_prefix(fmt::format("--disk vol:{}/{}", spec.pool, spec.volume)); }));
+            // The transport seam for pool volumes (docs/storage.md, "Volumes shared by many VMs"):
+            // the volume comes from the process serving its pool, today over NBD.
+            if (!devices->m_pools.contains(spec.pool))
+                devices->m_pools.emplace(spec.pool, TRY(storage::nbd::PoolLease::take(options.state_dir, spec.pool)));
+            disk = TRY(storage::nbd::attach_served_volume(options.state_dir, spec.pool, spec.volume, KASOU_BINARY)
+                           .map_error([&](Error const& error) { return error.with_prefix(fmt::format("--disk vol:{}/{}", spec.pool, spec.volume)); }));
         }
         virtio::blk::BlkOptions blk { spec.read_only, spec.serial, spec.queues, 256 };
         TRY(devices->add(vm, memory, routing, options.io_poll, std::make_shared<virtio::blk::BlkDevice>(std::move(disk), blk)));

@@ -11,7 +11,7 @@
 #include "engine/vm.h"
 #include "memory/guest_memory.h"
 #include "pci/pci_bus.h"
-#include "storage/pool/pool_handle.h"
+#include "storage/nbd/served_pool.h"
 #include "virtio/pci_transport.h"
 #include "vmm/device_specs.h"
 #include "vmm/gsi_routing.h"
@@ -25,8 +25,9 @@ constexpr u64 PCI_BAR_WINDOW = 0xC000'0000;
 constexpr u64 PCI_BAR_WINDOW_SIZE = 0x2000'0000;
 constexpr u64 PCI_ECAM = 0xE800'0000;
 
-// The machine's PCI bus with its virtio devices: the disks (raw files or pool volumes, with the
-// pools they come from held open for the machine's life), the entropy device, their MSI-X routes
+// The machine's PCI bus with its virtio devices: the disks (raw files, NBD exports, or pool volumes
+// reached through the process serving their pool, with a lease on each pool for the machine's
+// life), the entropy device, their MSI-X routes
 // and notification routes. Built before the buses freeze; attach() puts it on them.
 class PciDevices {
 public:
@@ -61,7 +62,7 @@ private:
 
     std::unique_ptr<IoeventfdRouter> m_router; // declared first: outlives the transports (here and on the bus)
     pci::PciBus m_bus { PCI_BAR_WINDOW, PCI_BAR_WINDOW_SIZE };
-    std::map<std::string, storage::PoolHandle> m_pools;
+    std::map<std::string, storage::nbd::PoolLease> m_pools; // outlive the disks (declared before the transports)
     std::vector<std::unique_ptr<IrqfdMsiSink>> m_sinks;
     std::vector<std::shared_ptr<virtio::PciTransport>> m_transports;
 };

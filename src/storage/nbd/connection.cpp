@@ -16,6 +16,22 @@ u32 max_payload_for(MemoryBudget const& budget)
     return static_cast<u32>(std::min<u64>(MAX_PAYLOAD, fitting));
 }
 
+namespace {
+
+void run_transmission(BufferedReader& reader, Transport& transport, Session const& session, ConnectionEnvironment const& environment,
+    std::string const& peer)
+{
+    auto const& name = session.export_entry->name;
+    spdlog::debug("nbd: {}: serving export '{}'", peer, name);
+    Transmission transmission(reader, transport, session, environment, max_payload_for(environment.budget));
+    if (auto result = transmission.run(); !result)
+        spdlog::error("nbd: {}: closing the connection to export '{}': {}", peer, name, result.error().to_string());
+    else
+        spdlog::debug("nbd: {}: export '{}' disconnected", peer, name);
+}
+
+} // namespace
+
 void serve_connection(Transport& transport, std::span<Export const> exports, ConnectionEnvironment const& environment, std::string const& peer)
 {
     BufferedReader reader(transport);
@@ -30,13 +46,13 @@ void serve_connection(Transport& transport, std::span<Export const> exports, Con
         return;
     }
     environment.monitor.negotiated();
-    auto const& name = (*session)->export_entry->name;
-    spdlog::debug("nbd: {}: serving export '{}'", peer, name);
-    Transmission transmission(reader, transport, **session, environment, max_payload);
-    if (auto result = transmission.run(); !result)
-        spdlog::error("nbd: {}: closing the connection to export '{}': {}", peer, name, result.error().to_string());
-    else
-        spdlog::debug("nbd: {}: export '{}' disconnected", peer, name);
+    run_transmission(reader, transport, **session, environment, peer);
+}
+
+void serve_session(Transport& transport, Session const& session, ConnectionEnvironment const& environment, std::string const& peer)
+{
+    BufferedReader reader(transport);
+    run_transmission(reader, transport, session, environment, peer);
 }
 
 } // namespace kasou::storage::nbd

@@ -10,6 +10,7 @@
 #include "base/types.h"
 #include "storage/nbd/export.h"
 #include "storage/nbd/memory_budget.h"
+#include "storage/nbd/negotiation.h"
 #include "storage/nbd/transport.h"
 
 namespace kasou::storage::nbd {
@@ -71,6 +72,10 @@ struct ConnectionEnvironment {
 // environment.max_workers threads. Whatever goes wrong (a hostile byte stream, a vanished client)
 // ends only this connection and is logged with `peer`; the exports are untouched.
 void serve_connection(Transport& transport, std::span<Export const> exports, ConnectionEnvironment const& environment, std::string const& peer);
+
+// The transmission phase of a connection whose handshake is done (the server runs the handshake
+// on its event loop, then this on the connection's own thread); ends like serve_connection.
+void serve_session(Transport& transport, Session const& session, ConnectionEnvironment const& environment, std::string const& peer);
 
 // The largest READ or WRITE length a server with `budget` advertises and accepts: MAX_PAYLOAD, or
 // less when the whole budget is smaller.

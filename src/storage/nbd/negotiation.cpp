@@ -15,46 +15,9 @@ namespace {
 // Meta-context id handed out for base:allocation (any value the server picks is allowed).
 constexpr u32 BASE_ALLOCATION_ID = 1;
 
-// Option haggling state and replies for one connection.
-class Negotiator {
-public:
-    Negotiator(BufferedReader& reader, Transport& transport, std::span<Export const> exports, u32 max_payload)
-        : m_reader(reader)
-        , m_transport(transport)
-        , m_exports(exports)
-        , m_max_payload(max_payload)
-    {
-    }
+} // namespace
 
-    ErrorOr<std::optional<Session>> run();
-
-private:
-    ErrorOr<void> send(std::span<u8 const> bytes)
-    {
-        iovec vector { const_cast<u8*>(bytes.data()), bytes.size() };
-        return m_transport.write_all({ &vector, 1 });
-    }
-    ErrorOr<void> reply(u32 option, u32 type, std::span<u8 const> data = {});
-    ErrorOr<void> reply_error(u32 option, u32 type, std::string_view message)
-    {
-        return reply(option, type, { reinterpret_cast<u8 const*>(message.data()), message.size() });
-    }
-    // Each returns true when the handshake is over with an export picked.
-    ErrorOr<bool> handle_info_or_go(u32 option, std::span<u8 const> payload);
-    ErrorOr<void> handle_list(std::span<u8 const> payload);
-    ErrorOr<void> handle_meta_context(u32 option, std::span<u8 const> payload);
-    ErrorOr<void> handle_export_name(std::span<u8 const> payload);
-
-    BufferedReader& m_reader;
-    Transport& m_transport;
-    std::span<Export const> m_exports;
-    u32 m_max_payload;
-    bool m_no_zeroes { false };
-    Session m_session;
-    std::string m_meta_export; // the export the base:allocation context was set for
-};
-
-ErrorOr<void> Negotiator::reply(u32 option, u32 type, std::span<u8 const> data)
+ErrorOr<void> Negotiation::reply(u32 option, u32 type, std::span<u8 const> data)
 {
     WireWriter message;
     message.u64_field(NBD_OPTION_REPLY_MAGIC);
@@ -62,80 +25,110 @@ ErrorOr<void> Negotiator::reply(u32 option, u32 type, std::span<u8 const> data)
     message.u32_field(type);
     message.u32_field(static_cast<u32>(data.size()));
     message.bytes(data);
-    return send(message.data());
+    auto const& bytes = message.data();
+    m_output.insert(m_output.end(), bytes.begin(), bytes.end());
+    return {};
 }
 
-ErrorOr<std::optional<Session>> Negotiator::run()
+Negotiation::Negotiation(std::span<Export const> exports, u32 max_payload)
+    : m_exports(exports)
+    , m_max_payload(max_payload)
 {
     WireWriter greeting;
     greeting.u64_field(NBD_MAGIC);
     greeting.u64_field(NBD_IHAVEOPT);
     greeting.u16_field(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-    TRY(send(greeting.data()));
-
-    u8 flag_bytes[4];
-    if (!TRY(m_reader.read_exact(flag_bytes)))
-        return std::optional<Session> {};
-    u32 client_flags = load_be32(flag_bytes);
-    if ((client_flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) != 0)
-        return make_error(fmt::format("unknown client flags {:#x}", client_flags));
-    if (!(client_flags & NBD_FLAG_C_FIXED_NEWSTYLE))
-        return make_error("the client does not speak fixed newstyle negotiation");
-    m_no_zeroes = client_flags & NBD_FLAG_C_NO_ZEROES;
-
-    std::vector<u8> payload;
-    for (u32 count = 0;; ++count) {
-        if (count == MAX_OPTIONS)
-            return make_error(fmt::format("more than {} options without choosing an export", MAX_OPTIONS));
-        u8 header[OPTION_HEADER_SIZE];
-        if (!TRY(m_reader.read_exact(header)))
-            return std::optional<Session> {};
-        if (load_be64(header) != NBD_IHAVEOPT)
-            return make_error(fmt::format("bad option magic {:#018x}", load_be64(header)));
-        u32 option = load_be32(header + 8);
-        u32 length = load_be32(header + 12);
-        if (length > MAX_OPTION_PAYLOAD)
-            return make_error(fmt::format("option {} carries {} bytes, more than the {}-byte limit", option, length, MAX_OPTION_PAYLOAD));
-        payload.resize(length);
-        if (length > 0 && !TRY(m_reader.read_exact(payload)))
-            return make_error(ErrorKind::Disconnected, "the client closed the connection in the middle of an option");
-
-        switch (option) {
-        case NBD_OPT_EXPORT_NAME:
-            TRY(handle_export_name(payload));
-            return m_session;
-        case NBD_OPT_ABORT:
-            // The client may already be gone; the acknowledgement is a courtesy.
-            (void)reply(option, NBD_REP_ACK);
-            return std::optional<Session> {};
-        case NBD_OPT_LIST:
-            TRY(handle_list(payload));
-            break;
-        case NBD_OPT_INFO:
-        case NBD_OPT_GO:
-            if (TRY(handle_info_or_go(option, payload)))
-                return m_session;
-            break;
-        case NBD_OPT_STRUCTURED_REPLY:
-            if (!payload.empty()) {
-                TRY(reply_error(option, NBD_REP_ERR_INVALID, "NBD_OPT_STRUCTURED_REPLY takes no data"));
-                break;
-            }
-            m_session.structured_replies = true;
-            TRY(reply(option, NBD_REP_ACK));
-            break;
-        case NBD_OPT_LIST_META_CONTEXT:
-        case NBD_OPT_SET_META_CONTEXT:
-            TRY(handle_meta_context(option, payload));
-            break;
-        default:
-            TRY(reply_error(option, NBD_REP_ERR_UNSUP, fmt::format("option {} is not supported", option)));
-            break;
-        }
-    }
+    m_output = greeting.data();
 }
 
-ErrorOr<void> Negotiator::handle_export_name(std::span<u8 const> payload)
+size_t Negotiation::wanted() const
+{
+    if (m_state != State::Reading)
+        return 0;
+    if (!m_have_flags)
+        return 4;
+    if (!m_header)
+        return OPTION_HEADER_SIZE;
+    return m_header->second;
+}
+
+std::vector<u8> Negotiation::take_output() { return std::exchange(m_output, {}); }
+
+ErrorOr<void> Negotiation::feed(std::span<u8 const> bytes)
+{
+    if (bytes.size() != wanted())
+        return make_error(ErrorKind::Internal, "negotiation fed the wrong number of bytes");
+    if (!m_have_flags) {
+        u32 client_flags = load_be32(bytes.data());
+        if ((client_flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) != 0)
+            return make_error(fmt::format("unknown client flags {:#x}", client_flags));
+        if (!(client_flags & NBD_FLAG_C_FIXED_NEWSTYLE))
+            return make_error("the client does not speak fixed newstyle negotiation");
+        m_no_zeroes = client_flags & NBD_FLAG_C_NO_ZEROES;
+        m_have_flags = true;
+        return {};
+    }
+    if (!m_header) {
+        if (m_options == MAX_OPTIONS)
+            return make_error(fmt::format("more than {} options without choosing an export", MAX_OPTIONS));
+        ++m_options;
+        if (load_be64(bytes.data()) != NBD_IHAVEOPT)
+            return make_error(fmt::format("bad option magic {:#018x}", load_be64(bytes.data())));
+        u32 option = load_be32(bytes.data() + 8);
+        u32 length = load_be32(bytes.data() + 12);
+        if (length > MAX_OPTION_PAYLOAD)
+            return make_error(fmt::format("option {} carries {} bytes, more than the {}-byte limit", option, length, MAX_OPTION_PAYLOAD));
+        m_header = { option, length };
+        if (length > 0)
+            return {};
+        bytes = {};
+    }
+    u32 option = m_header->first;
+    m_header.reset();
+    return handle_option(option, bytes);
+}
+
+ErrorOr<void> Negotiation::handle_option(u32 option, std::span<u8 const> payload)
+{
+    switch (option) {
+    case NBD_OPT_EXPORT_NAME:
+        TRY(handle_export_name(payload));
+        m_state = State::Done;
+        break;
+    case NBD_OPT_ABORT:
+        // The client may already be gone; the acknowledgement is a courtesy.
+        TRY(reply(option, NBD_REP_ACK));
+        m_state = State::Ended;
+        break;
+    case NBD_OPT_LIST:
+        TRY(handle_list(payload));
+        break;
+    case NBD_OPT_INFO:
+    case NBD_OPT_GO:
+        if (TRY(handle_info_or_go(option, payload)))
+            m_state = State::Done;
+        break;
+    case NBD_OPT_STRUCTURED_REPLY:
+        if (!payload.empty()) {
+            TRY(reply_error(option, NBD_REP_ERR_INVALID, "NBD_OPT_STRUCTURED_REPLY takes no data"));
+            break;
+        }
+        m_session.structured_replies = true;
+        TRY(reply(option, NBD_REP_ACK));
+        break;
+    case NBD_OPT_LIST_META_CONTEXT:
+    case NBD_OPT_SET_META_CONTEXT:
+        TRY(handle_meta_context(option, payload));
+        break;
+    default:
+        TRY(reply_error(option, NBD_REP_ERR_UNSUP, fmt::format("option {} is not supported", option)));
+        break;
+    }
+    return {};
+}
+
+
+ErrorOr<void> Negotiation::handle_export_name(std::span<u8 const> payload)
 {
     std::string_view name(reinterpret_cast<char const*>(payload.data()), payload.size());
     Export const* entry = find_export(m_exports, name);
@@ -152,10 +145,12 @@ ErrorOr<void> Negotiator::handle_export_name(std::span<u8 const> payload)
         static constexpr u8 zeroes[124] {};
         message.bytes(zeroes);
     }
-    return send(message.data());
+    auto const& bytes = message.data();
+    m_output.insert(m_output.end(), bytes.begin(), bytes.end());
+    return {};
 }
 
-ErrorOr<void> Negotiator::handle_list(std::span<u8 const> payload)
+ErrorOr<void> Negotiation::handle_list(std::span<u8 const> payload)
 {
     if (!payload.empty())
         return reply_error(NBD_OPT_LIST, NBD_REP_ERR_INVALID, "NBD_OPT_LIST takes no data");
@@ -168,7 +163,7 @@ ErrorOr<void> Negotiator::handle_list(std::span<u8 const> payload)
     return reply(NBD_OPT_LIST, NBD_REP_ACK);
 }
 
-ErrorOr<bool> Negotiator::handle_info_or_go(u32 option, std::span<u8 const> payload)
+ErrorOr<bool> Negotiation::handle_info_or_go(u32 option, std::span<u8 const> payload)
 {
     WireReader in(payload);
     u32 name_length = in.u32_field();
@@ -221,7 +216,7 @@ ErrorOr<bool> Negotiator::handle_info_or_go(u32 option, std::span<u8 const> payl
     return true;
 }
 
-ErrorOr<void> Negotiator::handle_meta_context(u32 option, std::span<u8 const> payload)
+ErrorOr<void> Negotiation::handle_meta_context(u32 option, std::span<u8 const> payload)
 {
     bool const set = option == NBD_OPT_SET_META_CONTEXT;
     WireReader in(payload);
@@ -263,8 +258,6 @@ ErrorOr<void> Negotiator::handle_meta_context(u32 option, std::span<u8 const> pa
     return reply(option, NBD_REP_ACK);
 }
 
-} // namespace
-
 u16 transmission_flags(Export const& entry, bool structured_replies)
 {
     // CAN_MULTI_CONN holds: every connection to an export shares one BlockDevice, whose flush()
@@ -280,7 +273,28 @@ u16 transmission_flags(Export const& entry, bool structured_replies)
 
 ErrorOr<std::optional<Session>> negotiate(BufferedReader& reader, Transport& transport, std::span<Export const> exports, u32 max_payload)
 {
-    return Negotiator(reader, transport, exports, max_payload).run();
+    Negotiation negotiation(exports, max_payload);
+    std::vector<u8> input;
+    for (;;) {
+        auto output = negotiation.take_output();
+        if (!output.empty()) {
+            iovec vector { output.data(), output.size() };
+            auto sent = transport.write_all({ &vector, 1 });
+            if (!sent && negotiation.state() != Negotiation::State::Ended)
+                return tl::unexpected(sent.error());
+        }
+        if (negotiation.state() == Negotiation::State::Done)
+            return negotiation.session();
+        if (negotiation.state() == Negotiation::State::Ended)
+            return std::optional<Session> {};
+        input.resize(negotiation.wanted());
+        if (!TRY(reader.read_exact(input))) {
+            if (negotiation.in_option())
+                return make_error(ErrorKind::Disconnected, "the client closed the connection in the middle of an option");
+            return std::optional<Session> {};
+        }
+        TRY(negotiation.feed(input));
+    }
 }
 
 } // namespace kasou::storage::nbd

@@ -1,13 +1,16 @@
 #pragma once
 
-// Constants of the NBD protocol (NetworkBlockDevice/nbd doc/proto.md) and the big-endian
-// encoding every field on the wire uses. Section names refer to that document.
+// Constants of the NBD protocol (NetworkBlockDevice/nbd doc/proto.md), the big-endian encoding
+// every field on the wire uses, and the messages both kasou's server and its client read or write.
+// Section names refer to that document.
 
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "base/types.h"
 
 namespace kasou::storage::nbd {
@@ -87,8 +90,10 @@ constexpr u16 NBD_CMD_FLAG_REQ_ONE = 1 << 3;
 constexpr u16 NBD_REPLY_FLAG_DONE = 1 << 0;
 constexpr u16 NBD_REPLY_TYPE_NONE = 0;
 constexpr u16 NBD_REPLY_TYPE_OFFSET_DATA = 1;
+constexpr u16 NBD_REPLY_TYPE_OFFSET_HOLE = 2;
 constexpr u16 NBD_REPLY_TYPE_BLOCK_STATUS = 5;
 constexpr u16 NBD_REPLY_TYPE_ERROR = (1 << 15) + 1;
+constexpr u16 NBD_REPLY_TYPE_ERROR_OFFSET = (1 << 15) + 2;
 
 // "Error values".
 constexpr u32 NBD_EPERM = 1;
@@ -113,6 +118,10 @@ constexpr size_t OPTION_HEADER_SIZE = 16;
 
 // Strings (export names, queries) "MUST be no longer than 4096 bytes".
 constexpr size_t MAX_STRING = 4096;
+// The default TCP port ("IANA"), and the largest payload a client may send when the server
+// advertises no maximum block size ("Block size constraints").
+constexpr u16 NBD_DEFAULT_PORT = 10809;
+constexpr u32 DEFAULT_MAX_BLOCK = 32 * 1024 * 1024;
 
 // Big-endian field access on byte buffers; callers check bounds first.
 inline u16 load_be16(u8 const* p) { return static_cast<u16>(p[0] << 8 | p[1]); }
@@ -194,5 +203,28 @@ private:
     size_t m_position { 0 };
     bool m_ok { true };
 };
+
+// One transmission-phase request header ("Request message").
+struct Request {
+    u32 magic { 0 };
+    u16 flags { 0 };
+    u16 type { 0 };
+    u64 cookie { 0 };
+    u64 offset { 0 };
+    u32 length { 0 };
+};
+
+// Decodes the fixed 28-byte header; no validation.
+Request decode_request(std::span<u8 const, REQUEST_SIZE> header);
+// Encodes a request header (the magic is always NBD_REQUEST_MAGIC).
+void encode_request(Request const& request, std::span<u8, REQUEST_SIZE> header);
+
+// "NBD_CMD_READ" and so on, or "command 42".
+std::string command_name(u16 type);
+
+// Maps a device error to the NBD error value a server sends.
+u32 nbd_error_for(Error const& error);
+// The errno value an NBD error value received by a client stands for (EIO for unknown values).
+int errno_for_nbd_error(u32 error);
 
 } // namespace kasou::storage::nbd

@@ -8,35 +8,6 @@
 
 namespace kasou::storage::nbd {
 
-Request decode_request(std::span<u8 const, 28> header)
-{
-    u8 const* p = header.data();
-    return Request {
-        .magic = load_be32(p),
-        .flags = load_be16(p + 4),
-        .type = load_be16(p + 6),
-        .cookie = load_be64(p + 8),
-        .offset = load_be64(p + 16),
-        .length = load_be32(p + 24),
-    };
-}
-
-std::string command_name(u16 type)
-{
-    switch (type) {
-    case NBD_CMD_READ: return "NBD_CMD_READ";
-    case NBD_CMD_WRITE: return "NBD_CMD_WRITE";
-    case NBD_CMD_DISC: return "NBD_CMD_DISC";
-    case NBD_CMD_FLUSH: return "NBD_CMD_FLUSH";
-    case NBD_CMD_TRIM: return "NBD_CMD_TRIM";
-    case NBD_CMD_CACHE: return "NBD_CMD_CACHE";
-    case NBD_CMD_WRITE_ZEROES: return "NBD_CMD_WRITE_ZEROES";
-    case NBD_CMD_BLOCK_STATUS: return "NBD_CMD_BLOCK_STATUS";
-    case NBD_CMD_RESIZE: return "NBD_CMD_RESIZE";
-    default: return fmt::format("command {}", type);
-    }
-}
-
 namespace {
 
 RequestCheck reject(u32 error, u32 payload_length, std::string reason)

@@ -4,18 +4,9 @@
 #include <string>
 
 #include "base/types.h"
+#include "storage/nbd/protocol.h"
 
 namespace kasou::storage::nbd {
-
-// One transmission-phase request header as it came off the wire ("Request message").
-struct Request {
-    u32 magic { 0 };
-    u16 flags { 0 };
-    u16 type { 0 };
-    u64 cookie { 0 };
-    u64 offset { 0 };
-    u32 length { 0 };
-};
 
 // What the server knows about the export a connection is bound to, for checking requests.
 struct RequestLimits {
@@ -48,14 +39,8 @@ struct RequestCheck {
     std::string reason;     // why, for Reject and Disconnect
 };
 
-// Decodes the fixed 28-byte header; no validation.
-Request decode_request(std::span<u8 const, 28> header);
-
 // Validates a decoded request against the export and the negotiated options. Pure and total: any
 // 28 bytes and any limits give a verdict (the libFuzzer target drives it with arbitrary input).
 RequestCheck check_request(Request const& request, RequestLimits const& limits);
-
-// "NBD_CMD_READ" and so on, or "command 42".
-std::string command_name(u16 type);
 
 } // namespace kasou::storage::nbd

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <pthread.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/sys_file.h"
 #include "base/sys_signal.h"
 #include "base/try.h"
 #include "storage/pool/pool_handle.h"
@@ -56,7 +58,7 @@ ErrorOr<std::pair<std::string, std::string>> parse_file_export(std::string const
 
 ErrorOr<void> serve(ServeSpec const& spec)
 {
-    if (spec.volumes.empty() && spec.files.empty())
+    if (spec.volumes.empty() && spec.files.empty() && spec.pools.empty())
         return make_error("nothing to serve: name at least one POOL/VOL or --file");
 
     // SIGTERM and SIGINT become readable on a signalfd. They are blocked before any thread starts
@@ -96,6 +98,13 @@ ErrorOr<void> serve(ServeSpec const& spec)
             return tl::unexpected(device.error().with_prefix(text));
         exports.push_back({ .name = volume_name, .device = std::move(*device) });
     }
+    for (auto const& pool_name : spec.pools) {
+        pools.push_back(TRY(PoolHandle::open(spec.state_dir, pool_name, PoolHandle::Control::Answer)));
+        for (auto const& volume_name : pools.back().volume_names())
+            exports.push_back({ .name = volume_name, .device = TRY(pools.back().volume(volume_name)) });
+        if (pools.back().volume_names().empty())
+            return make_error(ErrorKind::NotFound, fmt::format("pool {} has no volumes to serve", pool_name));
+    }
     if (spec.read_only) {
         for (auto& entry : exports) {
             if (!entry.device->read_only())
@@ -104,6 +113,16 @@ ErrorOr<void> serve(ServeSpec const& spec)
     }
 
     auto server = TRY(Server::create(std::move(exports), spec.address, spec.server));
+    if (spec.owner_only_socket) {
+        std::error_code restricted;
+        std::filesystem::permissions(spec.address.unix_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, restricted);
+        if (restricted)
+            return make_errno_error(restricted.value(), fmt::format("chmod {}", spec.address.unix_path));
+    }
+    if (spec.ready_fd >= 0) {
+        Fd ready(spec.ready_fd);
+        TRY(sys::write_exact(ready.get(), "ready\n", 6));
+    }
     TRY(server->run(stop.get()));
     for (auto& pool : pools)
         TRY(pool.close());

@@ -13,11 +13,17 @@ namespace kasou::storage::nbd {
 struct ServeSpec {
     std::string state_dir;
     std::vector<std::string> volumes; // "POOL/VOL": export VOL of POOL
+    std::vector<std::string> pools;   // "POOL": export every volume and snapshot of POOL, each named VOL
     std::vector<std::string> files;   // "PATH" (export named after the file) or "NAME=PATH"
     ListenAddress address;
     RawFileOptions file_options;      // for --file exports
     bool read_only { false };         // every export read-only
     ServerOptions server;
+    // When set, "ready" and a newline are written to this descriptor once the server listens,
+    // and it is closed (`kasou pool serve --ready-fd`, for the process that started it).
+    int ready_fd { -1 };
+    // Make the Unix socket its owner's alone (mode 0600), as the pool's sockets are.
+    bool owner_only_socket { false };
 };
 
 // Splits a --file argument into export name and path: "NAME=PATH", or PATH named by its base name.

@@ -8,6 +8,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <optional>
+#include <poll.h>
+#include <sys/file.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <thread>
 
@@ -20,6 +23,8 @@
 #include <spdlog/spdlog.h>
 
 #include "base/asio_error.h"
+#include "base/sys_event.h"
+#include "base/sys_file.h"
 #include "base/sys_path.h"
 #include "base/sys_socket.h"
 #include "base/try.h"
@@ -85,15 +90,40 @@ ErrorOr<Fd> listen_tcp(ListenAddress& address)
 // readability; the watchdog timer; the connections and their threads. Only the loop's thread
 // touches it, except that a connection's thread posts its own end to `io`.
 struct Server::Loop {
+    // A connection's handshake, run on the loop: the socket is waited on for readiness and read
+    // and written without blocking (MSG_DONTWAIT), exactly as many bytes as the negotiation wants.
+    struct Handshake {
+        Handshake(Server const& server, int fd, asio::io_context& io)
+            : negotiation(server.m_exports, max_payload_for(server.m_budget))
+            , socket(io, fd)
+            , output(negotiation.take_output())
+        {
+        }
+        ~Handshake()
+        {
+            // Waiting through Asio made the socket non-blocking; the transmission's threads block.
+            error_code ignored;
+            socket.native_non_blocking(false, ignored);
+            (void)socket.release(); // the transport owns the descriptor
+        }
+        Negotiation negotiation;
+        asio::posix::stream_descriptor socket;
+        std::vector<u8> input;
+        size_t received { 0 };
+        std::vector<u8> output;
+        size_t sent { 0 };
+    };
+
     struct Client {
-        Client(std::string peer, std::shared_ptr<Transport> transport, asio::io_context& io)
+        Client(std::string peer, std::shared_ptr<SocketTransport> transport, asio::io_context& io)
             : peer(std::move(peer))
             , transport(std::move(transport))
             , work(asio::make_work_guard(io))
         {
         }
         std::string peer;
-        std::shared_ptr<Transport> transport;
+        std::shared_ptr<SocketTransport> transport;
+        std::unique_ptr<Handshake> handshake; // until the handshake is over
         ConnectionMonitor monitor;
         std::chrono::steady_clock::time_point accepted { std::chrono::steady_clock::now() };
         asio::executor_work_guard<asio::io_context::executor_type> work; // run() lasts until it is reaped
@@ -115,11 +145,21 @@ struct Server::Loop {
     void accept_next();
     void accept_one();
     void start(Fd connection);
+    // Sends what the negotiation has to say and reads what it wants next, until it would block
+    // (then waits for the socket) or the handshake is over.
+    void handshake_step(Clients::iterator client);
+    // Starts the connection's thread for the transmission phase.
+    void begin_transmission(Clients::iterator client);
     // Joins the thread of a connection that has ended and forgets it.
     void reap(Clients::iterator client);
+    // Forgets a connection that has no thread (it ended during the handshake).
+    void forget(Clients::iterator client);
     // Closes the connections past a timeout; returns how long until the next one can expire.
     std::chrono::milliseconds watch();
     void watch_next(std::chrono::milliseconds delay);
+    // Stops when the server has been unused long enough and may go (see exit_when_unused);
+    // returns when to look again.
+    std::chrono::steady_clock::time_point exit_if_unused(std::chrono::steady_clock::time_point now);
     void stop();
 
     Server& server;
@@ -130,6 +170,7 @@ struct Server::Loop {
     Clients clients;
     u64 next_client_id { 1 };
     bool stopping { false };
+    std::chrono::steady_clock::time_point unused_since { std::chrono::steady_clock::now() };
 };
 
 ErrorOr<void> Server::Loop::listen(Fd socket)
@@ -186,22 +227,141 @@ void Server::Loop::start(Fd connection)
     }
     auto client = clients.emplace(clients.end(), std::move(peer), std::move(transport), io);
     try {
-        client->thread = std::thread([this, client] {
+        client->handshake = std::make_unique<Handshake>(server, client->transport->native_handle(), io);
+    } catch (boost::system::system_error const& error) {
+        spdlog::warn("nbd: {}: refused: {}", client->peer, asio_error(error.code(), "event loop").to_string());
+        forget(client);
+        return;
+    }
+    handshake_step(client);
+}
+
+void Server::Loop::handshake_step(Clients::iterator client)
+{
+    auto& handshake = *client->handshake;
+    int const fd = client->transport->native_handle();
+    auto wait = [this, client](asio::posix::stream_descriptor::wait_type type) {
+        client->handshake->socket.async_wait(type, [this, client](error_code const& code) {
+            if (code == asio::error::operation_aborted)
+                return; // the handshake is gone (and with it, perhaps, the client)
+            handshake_step(client);
+        });
+    };
+    auto end = [&](std::optional<Error> const& error) {
+        if (error)
+            spdlog::error("nbd: {}: closing the connection during negotiation: {}", client->peer, error->to_string());
+        else
+            spdlog::debug("nbd: {}: the client left during negotiation", client->peer);
+        forget(client);
+    };
+    for (;;) {
+        while (handshake.sent < handshake.output.size()) {
+            auto sent = sys::send(fd, handshake.output.data() + handshake.sent, handshake.output.size() - handshake.sent, MSG_DONTWAIT);
+            if (!sent && (sent.error().code() == EAGAIN || sent.error().code() == EWOULDBLOCK))
+                return wait(asio::posix::stream_descriptor::wait_write);
+            if (!sent) {
+                // After NBD_OPT_ABORT the acknowledgement is a courtesy the client need not take.
+                if (handshake.negotiation.state() == Negotiation::State::Ended)
+                    return end(std::nullopt);
+                return end(sent.error());
+            }
+            handshake.sent += *sent;
+        }
+        handshake.output.clear();
+        handshake.sent = 0;
+        switch (handshake.negotiation.state()) {
+        case Negotiation::State::Done:
+            return begin_transmission(client);
+        case Negotiation::State::Ended:
+            return end(std::nullopt);
+        case Negotiation::State::Reading:
+            break;
+        }
+        handshake.input.resize(handshake.negotiation.wanted());
+        while (handshake.received < handshake.input.size()) {
+            auto received = sys::recv(fd, handshake.input.data() + handshake.received, handshake.input.size() - handshake.received, MSG_DONTWAIT);
+            if (!received && (received.error().code() == EAGAIN || received.error().code() == EWOULDBLOCK))
+                return wait(asio::posix::stream_descriptor::wait_read);
+            if (!received)
+                return end(received.error());
+            if (*received == 0) {
+                if (handshake.negotiation.in_option() || handshake.received > 0)
+                    return end(Error::from_string("the client closed the connection in the middle of an option", ErrorKind::Disconnected));
+                return end(std::nullopt);
+            }
+            handshake.received += *received;
+        }
+        handshake.received = 0;
+        if (auto fed = handshake.negotiation.feed(handshake.input); !fed)
+            return end(fed.error());
+        handshake.output = handshake.negotiation.take_output();
+    }
+}
+
+void Server::Loop::begin_transmission(Clients::iterator client)
+{
+    Session session = client->handshake->negotiation.session();
+    client->handshake.reset();
+    client->monitor.negotiated();
+    try {
+        client->thread = std::thread([this, client, session] {
             ConnectionEnvironment environment { .max_workers = server.m_options.workers_per_connection, .budget = server.m_budget, .monitor = client->monitor };
-            serve_connection(*client->transport, server.m_exports, environment, client->peer);
+            serve_session(*client->transport, session, environment, client->peer);
             client->finished = true;
             asio::post(io, [this, client] { reap(client); });
         });
     } catch (std::system_error const& error) {
         spdlog::warn("nbd: {}: cannot start a thread: {}", client->peer, error.what());
-        clients.erase(client);
+        forget(client);
     }
 }
 
 void Server::Loop::reap(Clients::iterator client)
 {
     client->thread.join(); // it has posted this as its last act
+    forget(client);
+}
+
+void Server::Loop::forget(Clients::iterator client)
+{
     clients.erase(client);
+    if (clients.empty()) {
+        unused_since = std::chrono::steady_clock::now();
+        if (server.m_options.exit_when_unused.count() > 0 && !stopping) {
+            watchdog.cancel(); // look again now rather than at the next tick
+            watch_next(std::chrono::milliseconds(0));
+        }
+    }
+}
+
+std::chrono::steady_clock::time_point Server::Loop::exit_if_unused(std::chrono::steady_clock::time_point now)
+{
+    auto const& options = server.m_options;
+    auto const never = now + std::chrono::hours(1);
+    if (options.exit_when_unused.count() == 0 || stopping)
+        return never;
+    if (!clients.empty())
+        return never; // reap() looks again when the last one goes
+    auto deadline = unused_since + options.exit_when_unused;
+    if (deadline > now)
+        return deadline;
+    auto const retry = now + std::chrono::milliseconds(50);
+    auto lock = sys::open(options.exit_lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (!lock) {
+        spdlog::warn("nbd: {}: {}", options.exit_lock_path, lock.error().to_string());
+        return retry;
+    }
+    if (!sys::flock(lock->get(), LOCK_EX | LOCK_NB))
+        return retry; // a client is connecting
+    // A client that connected before we took the lock waits in the listen queue.
+    pollfd pending { .fd = listener.native_handle(), .events = POLLIN, .revents = 0 };
+    if (sys::poll(&pending, 1, 0).value_or(0) > 0) {
+        accept_one();
+        return retry;
+    }
+    spdlog::info("nbd: no connection for {} ms: stopping", options.exit_when_unused.count());
+    stop(); // the socket is removed before the lock is released
+    return never;
 }
 
 std::chrono::milliseconds Server::Loop::watch()
@@ -238,6 +398,9 @@ std::chrono::milliseconds Server::Loop::watch()
             next = std::min(next, *deadline);
         }
     }
+    next = std::min(next, exit_if_unused(now));
+    if (stopping)
+        return milliseconds(0);
     return duration_cast<milliseconds>(next - now) + milliseconds(1);
 }
 
@@ -258,6 +421,7 @@ void Server::Loop::stop()
         (void)sys::unlink(server.m_address.unix_path); // already gone is fine
     error_code ignored;
     listener.close(ignored);
+    stop_event.cancel(ignored); // when stopping on its own (exit_when_unused)
     watchdog.cancel();
     for (auto& client : clients) {
         client.monitor.request_stop(); // a receiver waiting for memory gives up
@@ -271,7 +435,10 @@ ErrorOr<void> Server::Loop::run(int stop_fd)
     stop_event.assign(stop_fd, code);
     if (code)
         return tl::unexpected(asio_error(code, "nbd: the stop descriptor"));
-    stop_event.async_wait(asio::posix::stream_descriptor::wait_read, [this](error_code const&) { stop(); });
+    stop_event.async_wait(asio::posix::stream_descriptor::wait_read, [this](error_code const&) {
+        if (!stopping)
+            stop();
+    });
     accept_next();
     watch_next(watch());
     // Returns once stopped and every connection has been reaped (each holds a work guard).

@@ -38,6 +38,13 @@ struct ServerOptions {
     std::chrono::milliseconds idle_timeout { 0 };
     // A connection that takes in no reply data for this long (it stopped reading) is closed.
     std::chrono::milliseconds send_timeout { 60'000 };
+    // When set, the server stops on its own once no connection has been open for this long
+    // (counted from the start, or from the last connection's close), as if stop_fd had become
+    // readable. Before it stops it takes exit_lock_path (flock, without waiting; if someone holds it,
+    // it tries again later) and holds it until its socket is gone, so a client that connects while
+    // holding the same lock either reaches a server that stays or finds none.
+    std::chrono::milliseconds exit_when_unused { 0 };
+    std::string exit_lock_path;
 
     // The smallest max_memory accepted: a few requests of the largest preferred block size.
     static constexpr u64 MIN_MEMORY = 1 * MiB;
@@ -45,13 +52,16 @@ struct ServerOptions {
     ErrorOr<void> validate() const;
 };
 
-// The NBD server: accepts clients on one socket and serves each on its own thread (see
-// serve_connection), any number of them at once up to max_connections, all charging their request
-// buffers to one MemoryBudget.
+// The NBD server: accepts clients on one socket, negotiates with each on its event loop and then
+// serves each on its own thread (see serve_session), any number of them at once up to
+// max_connections, all charging their request buffers to one MemoryBudget.
 //
 // run() drives a Boost.Asio event loop (Loop, private to server.cpp) on its thread: it accepts,
-// watches the stop descriptor, closes the connections past the handshake or idle timeout from one
-// watchdog timer, and joins each connection's thread when the connection posts that it is done.
+// runs every connection's handshake (a Negotiation, fed without blocking as the socket becomes
+// readable, so a slow or silent client holds no thread), watches the stop descriptor, closes the
+// connections past the handshake or idle timeout from one watchdog timer, and joins each
+// connection's thread when the connection posts that it is done. Only a connection that has
+// picked an export gets a thread.
 // The connections' own threads read and write their sockets directly (blocking, after a short poll)
 // and call the device: a request at queue depth 1 is served on the thread that read it, with no
 // hand-off through the loop (docs/event-loop.md). run() returns when the stop descriptor becomes

@@ -43,31 +43,6 @@ void store_chunk_header(u8* p, u16 flags, u16 type, u64 cookie, u32 length)
 
 } // namespace
 
-u32 nbd_error_for(Error const& error)
-{
-    switch (error.code()) {
-    case EPERM:
-    case EROFS:
-    case EACCES:
-        return NBD_EPERM;
-    case ENOMEM:
-        return NBD_ENOMEM;
-    case EINVAL:
-        return NBD_EINVAL;
-    case ENOSPC:
-    case EDQUOT:
-        return NBD_ENOSPC;
-    case EOVERFLOW:
-        return NBD_EOVERFLOW;
-    case ENOTSUP:
-        return NBD_ENOTSUP;
-    case ESHUTDOWN:
-        return NBD_ESHUTDOWN;
-    default:
-        return NBD_EIO;
-    }
-}
-
 Transmission::Transmission(BufferedReader& reader, Transport& transport, Session const& session, ConnectionEnvironment const& environment, u32 max_payload)
     : m_reader(reader)
     , m_transport(transport)

@@ -88,7 +88,4 @@ private:
     std::optional<Error> m_error; // guarded by m_error_mutex
 };
 
-// Maps a device error to the NBD error value sent to the client.
-u32 nbd_error_for(Error const& error);
-
 } // namespace kasou::storage::nbd

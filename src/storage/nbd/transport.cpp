@@ -34,11 +34,17 @@ ErrorOr<void> SocketTransport::set_send_timeout(std::chrono::milliseconds timeou
     return {};
 }
 
+ErrorOr<void> SocketTransport::set_receive_timeout(std::chrono::milliseconds timeout)
+{
+    return sys::setsockopt_timeout(m_socket.get(), SO_RCVTIMEO, static_cast<u64>(timeout.count()));
+}
+
 ErrorOr<void> SocketTransport::write_all(std::span<iovec const> vectors)
 {
     auto sent = sys::send_all(m_socket.get(), vectors.data(), vectors.size());
     if (!sent && (sent.error().code() == EAGAIN || sent.error().code() == EWOULDBLOCK))
-        return make_error(fmt::format("the client took no data for {} ms (send timeout): it does not read its replies", m_send_timeout.count()));
+        return make_error(fmt::format("the {} took no data for {} ms (send timeout): it does not read its {}", m_peer == Peer::Client ? "client" : "server",
+            m_send_timeout.count(), m_peer == Peer::Client ? "replies" : "requests"));
     return sent;
 }
 
@@ -78,7 +84,7 @@ ErrorOr<bool> BufferedReader::read_exact(std::span<u8> out)
         if (n == 0) {
             if (filled == 0)
                 return false;
-            return make_error(ErrorKind::Disconnected, "the client closed the connection in the middle of a message");
+            return make_error(ErrorKind::Disconnected, "the peer closed the connection in the middle of a message");
         }
     }
     return true;
@@ -90,7 +96,7 @@ ErrorOr<void> BufferedReader::skip(u64 length)
     while (length > 0) {
         size_t n = std::min<u64>(length, sizeof(scratch));
         if (!TRY(read_exact({ scratch, n })))
-            return make_error(ErrorKind::Disconnected, "the client closed the connection in the middle of a message");
+            return make_error(ErrorKind::Disconnected, "the peer closed the connection in the middle of a message");
         length -= n;
     }
     return {};

@@ -36,19 +36,27 @@ class SocketTransport final : public Transport {
 public:
     static constexpr std::chrono::microseconds POLL_BEFORE_SLEEPING { 32 };
 
-    explicit SocketTransport(Fd socket)
+    // Who is at the other end (for messages).
+    enum class Peer { Client, Server };
+
+    explicit SocketTransport(Fd socket, Peer peer = Peer::Client)
         : m_socket(std::move(socket))
+        , m_peer(peer)
     {
     }
     // 0: writes may block for ever (the default).
     ErrorOr<void> set_send_timeout(std::chrono::milliseconds timeout);
+    // A read_some that waits this long for data fails with EAGAIN (0: waits for ever, the default).
+    ErrorOr<void> set_receive_timeout(std::chrono::milliseconds timeout);
     ErrorOr<size_t> read_some(std::span<u8> buffer) override;
     ErrorOr<void> write_all(std::span<iovec const> vectors) override;
     void stop_reading() override;
     void disconnect() override;
+    int native_handle() const { return m_socket.get(); }
 
 private:
     Fd m_socket;
+    Peer m_peer;
     std::chrono::milliseconds m_send_timeout { 0 };
 };
 

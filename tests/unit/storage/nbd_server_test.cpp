@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <filesystem>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include "base/sys_file.h"
 #include "base/sys_path.h"
 #include "base/sys_socket.h"
+#include "base/unix_socket.h"
 #include "io_test_support.h"
 #include "storage/io/raw_file_device.h"
 #include "storage/nbd/protocol.h"
@@ -128,6 +130,54 @@ TEST_F(NbdServerTest, UnixSocketIsRemovedOnStop)
     Fd stop = MUST(sys::eventfd(1, EFD_CLOEXEC));
     EXPECT_TRUE(server->run(stop.get()));
     EXPECT_FALSE(sys::lstat(path, st));
+}
+
+
+// Connections in the handshake are served by the event loop: fifty that stay silent after the
+// greeting start no thread, and a good client still gets through meanwhile.
+TEST_F(NbdServerTest, SilentClientsInTheHandshakeHoldNoThread)
+{
+    auto count_threads = [] { return std::distance(std::filesystem::directory_iterator("/proc/self/task"), std::filesystem::directory_iterator {}); };
+    std::string path = m_file.path() + ".sock";
+    auto server = MUST(Server::create(exports(), { .unix_path = path, .host = {}, .port = 0 }, {}));
+    Fd stop = MUST(sys::eventfd(0, EFD_CLOEXEC));
+    ErrorOr<void> result;
+    std::thread runner([&] { result = server->run(stop.get()); });
+    auto before = count_threads();
+    std::vector<Fd> silent;
+    for (int i = 0; i < 50; ++i) {
+        silent.push_back(MUST(connect_unix(path)));
+        u8 greeting[18];
+        ASSERT_TRUE(sys::read(silent.back().get(), greeting, sizeof(greeting)));
+        EXPECT_EQ(load_be64(greeting), NBD_MAGIC);
+    }
+    // Half of them send their flags and half an option header, then nothing more.
+    for (size_t i = 0; i < silent.size(); ++i) {
+        u8 flags[4] = { 0, 0, 0, 3 };
+        ASSERT_TRUE(sys::write_exact(silent[i].get(), flags, sizeof(flags)));
+        if (i % 2 == 0) {
+            ASSERT_TRUE(sys::write_exact(silent[i].get(), "IHAVEOPT", 8));
+        }
+    }
+    EXPECT_LE(count_threads(), before + 2);
+    // A good client: NBD_OPT_ABORT is acknowledged.
+    Fd good = MUST(connect_unix(path));
+    u8 greeting[18];
+    ASSERT_TRUE(sys::read(good.get(), greeting, sizeof(greeting)));
+    WireWriter abort;
+    abort.u32_field(NBD_FLAG_C_FIXED_NEWSTYLE);
+    abort.u64_field(NBD_IHAVEOPT);
+    abort.u32_field(NBD_OPT_ABORT);
+    abort.u32_field(0);
+    ASSERT_TRUE(sys::write_exact(good.get(), abort.data().data(), abort.data().size()));
+    u8 reply[20];
+    ASSERT_TRUE(sys::read(good.get(), reply, sizeof(reply)));
+    EXPECT_EQ(load_be64(reply), NBD_OPTION_REPLY_MAGIC);
+    EXPECT_EQ(load_be32(reply + 12), NBD_REP_ACK);
+    u64 one = 1;
+    ASSERT_TRUE(sys::write(stop.get(), &one, sizeof(one)));
+    runner.join();
+    EXPECT_TRUE(result);
 }
 
 } // namespace

@@ -21,6 +21,20 @@ TEST(DiskSpec, ParsesFilesAndVolumes)
     EXPECT_EQ(DiskSpec::parse("disk.img,queues=16,ro").value().queues, 16);
 }
 
+TEST(DiskSpec, ParsesNbdUris)
+{
+    auto tcp = DiskSpec::parse("nbd:nbd://10.0.0.2:10900/root,ro,queues=2").value();
+    EXPECT_EQ(tcp.kind, DiskSpec::Kind::Nbd);
+    EXPECT_EQ(tcp.path, "nbd://10.0.0.2:10900/root");
+    EXPECT_TRUE(tcp.read_only);
+    EXPECT_EQ(tcp.queues, 2);
+    EXPECT_EQ(DiskSpec::parse("nbd:nbd+unix:///root?socket=/run/n.sock").value().path, "nbd+unix:///root?socket=/run/n.sock");
+    auto tls = DiskSpec::parse("nbd:nbds://host/root");
+    ASSERT_FALSE(tls);
+    EXPECT_NE(tls.error().to_string().find("TLS"), std::string::npos) << tls.error().to_string();
+    EXPECT_FALSE(DiskSpec::parse("nbd:"));
+}
+
 TEST(DiskSpec, RefusesMalformedSpecs)
 {
     for (char const* bad : { "", ",ro", "vol:tank", "vol:/root", "vol:tank/", "vol:a/b/c", "disk.img,rw", "disk.img,serial=123456789012345678901",

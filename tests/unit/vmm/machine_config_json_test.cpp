@@ -132,7 +132,7 @@ TEST(MachineConfigJson, OutOfRangeValuesAreNamed)
 TEST(MachineConfigJson, InconsistentValuesAreNamed)
 {
     EXPECT_EQ(error_of(R"({})"), "kernel: a kernel path is required");
-    EXPECT_NE(error_of(R"({"kernel": "k", "disks": [{"path": "a", "volume": "t/v"}]})").find("disks[0]: give either"), std::string::npos);
+    EXPECT_NE(error_of(R"({"kernel": "k", "disks": [{"path": "a", "volume": "t/v"}]})").find("disks[0]: give one of"), std::string::npos);
     EXPECT_EQ(error_of(R"({"kernel": "k", "disks": [{"volume": "tank"}]})"), "disks[0].volume: 'tank' is not POOL/VOL");
     EXPECT_EQ(error_of(R"({"kernel": "k", "disks": [{"path": "a", "serial": "123456789012345678901"}]})"), "disks[0].serial: at most 20 characters");
     EXPECT_EQ(error_of(R"({"kernel": "k", "serial": {"kind": "pipe"}})"), "serial.kind: 'pipe' is not stdio, file or unix");
