@@ -35,6 +35,10 @@ public:
     // Lays out `size` bytes of RAM: [0, min(size, hole start)) and the rest from 4 GiB.
     // size must be a non-zero multiple of 4 KiB.
     static ErrorOr<GuestMemory> create(u64 size);
+    // Guest RAM made of regions mapped elsewhere (another process's RAM shared through file
+    // descriptors, as vhost-user does). Regions may lie anywhere in the guest-physical space but
+    // must not be empty, wrap around or overlap; at least one is needed.
+    static ErrorOr<GuestMemory> from_regions(std::vector<Region> regions);
 
     std::vector<Region> const& regions() const { return m_regions; }
     u64 size() const { return m_size; }
