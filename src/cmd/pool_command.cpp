@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/size.h"
 #include "cmd/commands.h"
+#include "vhost_user/pool_serve.h"
 #include "storage/pool/pool_admin.h"
 #include "storage/pool/pool_status.h"
 #include "storage/pool/progress.h"
@@ -191,6 +192,28 @@ void add_pool_command(CLI::App& app, GlobalOptions const& global, Action& action
             if (!name)
                 return fail(name.error());
             fmt::print("imported pool {}\n", *name);
+            return 0;
+        };
+    });
+
+    auto serve_options = std::make_shared<vhost_user::PoolServeSpec>();
+    auto* serve = pool->add_subcommand("serve", "Hold a pool and serve its volumes to other VMMs (vhost-user-blk) until SIGTERM");
+    serve->add_option("name", serve_options->pool, "Pool name")->required();
+    serve->add_option("--vhost-user", serve_options->exports, "VOL=SOCKET: export VOL as a vhost-user-blk back-end on SOCKET (repeatable)");
+    serve->add_option("--queues", serve_options->backend.queues, "Request queues per export (virtio-blk multiqueue)")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
+    serve->footer("Exports are added and removed while it runs:\n"
+                  "  kasou vol export tank/disk0 --vhost-user /run/disk0.sock\n"
+                  "  kasou vol unexport tank/disk0\n"
+                  "Front-ends: QEMU -chardev socket,id=c0,path=/run/disk0.sock -device vhost-user-blk-pci,chardev=c0\n"
+                  "(guest RAM shared: -object memory-backend-memfd,id=mem,size=...,share=on -machine memory-backend=mem).\n"
+                  "SIGTERM or SIGINT stops it after every request taken is answered.");
+    serve->callback([&action, &global, serve_options] {
+        action = [&global, serve_options] {
+            serve_options->state_dir = global.state_dir;
+            if (auto served = vhost_user::serve_pool(*serve_options); !served)
+                return fail(served.error());
             return 0;
         };
     });
