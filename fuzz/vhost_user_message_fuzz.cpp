@@ -14,42 +14,9 @@
 #include "base/sys_memory.h"
 #include "base/sys_socket.h"
 #include "base/try.h"
+#include "fuzz_disk.h"
 #include "vhost_user/blk_backend.h"
 #include "vhost_user/message.h"
-
-namespace {
-
-class FuzzDisk final : public kasou::storage::BlockDevice {
-public:
-    kasou::u64 size() const override { return m_bytes.size(); }
-    bool read_only() const override { return false; }
-    kasou::ErrorOr<void> read(kasou::u64 offset, std::span<kasou::u8> buffer) override
-    {
-        if (offset > m_bytes.size() || buffer.size() > m_bytes.size() - offset)
-            __builtin_trap();
-        std::memcpy(buffer.data(), m_bytes.data() + offset, buffer.size());
-        return {};
-    }
-    kasou::ErrorOr<void> write(kasou::u64 offset, std::span<kasou::u8 const> data, bool) override
-    {
-        if (offset > m_bytes.size() || data.size() > m_bytes.size() - offset)
-            __builtin_trap();
-        std::memcpy(m_bytes.data() + offset, data.data(), data.size());
-        return {};
-    }
-    kasou::ErrorOr<void> flush() override { return {}; }
-    kasou::ErrorOr<void> discard(kasou::u64, kasou::u64) override { return {}; }
-    kasou::ErrorOr<void> write_zeroes(kasou::u64, kasou::u64, bool) override { return {}; }
-    kasou::ErrorOr<std::vector<kasou::storage::Extent>> block_status(kasou::u64 offset, kasou::u64 length) override
-    {
-        return std::vector<kasou::storage::Extent> { { offset, length, true, false } };
-    }
-
-private:
-    std::vector<kasou::u8> m_bytes = std::vector<kasou::u8>(64 * 1024);
-};
-
-} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(uint8_t const* data, size_t size)
 {
@@ -73,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(uint8_t const* data, size_t size)
         return 0;
     frontend.reset();
 
-    auto backend = MUST(vhost_user::BlkBackend::create(std::make_shared<FuzzDisk>(), { .queues = 2, .max_queue_size = 64, .serial = "fuzz",
+    auto backend = MUST(vhost_user::BlkBackend::create(std::make_shared<fuzz::FuzzDisk>(), { .queues = 2, .max_queue_size = 64, .serial = "fuzz",
         .read_only = false, .io_poll = std::chrono::nanoseconds { 0 } }));
     for (;;) {
         auto raw = vhost_user::read_message(backend_end.get(), -1);

@@ -1,9 +1,7 @@
 #include "vhost_user/pool_serve.h"
 
-#include <csignal>
 #include <filesystem>
 #include <poll.h>
-#include <pthread.h>
 
 #include <fmt/format.h>
 
@@ -30,14 +28,7 @@ ErrorOr<std::pair<std::string, std::string>> parse_vhost_user_export(std::string
 
 ErrorOr<void> serve_pool(PoolServeSpec const& spec)
 {
-    // SIGTERM and SIGINT are blocked before any thread starts, so every thread inherits the mask
-    // and the signals are only ever read from the signalfd.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    Fd stop = TRY(sys::signalfd(signals));
+    Fd stop = TRY(sys::termination_signalfd()); // before the pool starts its threads
 
     auto pool = TRY(storage::PoolHandle::open(spec.state_dir, spec.pool, storage::PoolHandle::Control::Answer));
     {

@@ -1,8 +1,6 @@
 #include "storage/nbd/serve.h"
 
 #include <algorithm>
-#include <csignal>
-#include <pthread.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -59,15 +57,9 @@ ErrorOr<void> serve(ServeSpec const& spec)
     if (spec.volumes.empty() && spec.files.empty())
         return make_error("nothing to serve: name at least one POOL/VOL or --file");
 
-    // SIGTERM and SIGINT become readable on a signalfd. They are blocked before any thread starts
-    // (the pools start background threads when opened, the server one per connection), so every
-    // thread inherits the mask and none is killed or interrupted by them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    Fd stop = TRY(sys::signalfd(signals));
+    // Before any thread starts (the pools start background threads when opened, the server one
+    // per connection).
+    Fd stop = TRY(sys::termination_signalfd());
 
     std::vector<Export> exports;
     for (auto const& text : spec.files) {
