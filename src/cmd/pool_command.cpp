@@ -199,7 +199,8 @@ void add_pool_command(CLI::App& app, GlobalOptions const& global, Action& action
     auto serve_options = std::make_shared<vhost_user::PoolServeSpec>();
     auto* serve = pool->add_subcommand("serve", "Hold a pool and serve its volumes to other VMMs (vhost-user-blk) until SIGTERM");
     serve->add_option("name", serve_options->pool, "Pool name")->required();
-    serve->add_option("--vhost-user", serve_options->exports, "VOL=SOCKET: export VOL as a vhost-user-blk back-end on SOCKET (repeatable)");
+    serve->add_option("--vhost-user", serve_options->exports, "VOL=SOCKET: export VOL as a vhost-user-blk back-end on SOCKET (repeatable)")
+        ->allow_extra_args(false);
     serve->add_option("--queues", serve_options->backend.queues, "Request queues per export (virtio-blk multiqueue)")
         ->check(CLI::Range(1, 256))
         ->capture_default_str();
