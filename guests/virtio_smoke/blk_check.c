@@ -4,6 +4,7 @@
 #include "blk.h"
 #include "checks.h"
 #include "console.h"
+#include "start_info.h"
 #include "string.h"
 #include "usermode.h"
 
@@ -85,7 +86,7 @@ static void zero_range_check(uint32_t type, char const *name, uint64_t sector, u
     console_printf("virtio-blk: %s of sectors %lu-%lu reads back as zeroes\n", name, sector, sector + BLOCK_SECTORS - 1);
 }
 
-void blk_check(struct pci_function *f, uint8_t vector)
+void blk_check(struct pci_function *f, uint8_t vector, char const *cmdline)
 {
     blk_open(&blk, f, vector);
     console_printf("virtio-blk: features 0x%lx offered, 0x%lx accepted, queue size %u\n", blk.dev.offered,
@@ -99,19 +100,28 @@ void blk_check(struct pci_function *f, uint8_t vector)
     /* Blocks aligned to 4 KiB, the last one as high as that allows. */
     uint64_t last = (blk.capacity - BLOCK_SECTORS) & ~(uint64_t)(BLOCK_SECTORS - 1);
     uint64_t sectors[CHECK_BLOCKS] = { 0, (blk.capacity / 2) & ~(uint64_t)(BLOCK_SECTORS - 1), last };
-    uint64_t seed = rdtsc(); /* data left by an earlier run cannot pass for this one's */
+    /* blk_seed=N: a fixed pattern, left on the disk (no discard or write-zeroes) for a later run
+     * with blk_verify=1, which only reads it back: data across VMs, front-ends and restarts. */
+    uint64_t fixed_seed = cmdline_number(cmdline, "blk_seed", 0, 0, ~0ull, EXIT_BAD_OPTION);
+    bool verify_only = cmdline_number(cmdline, "blk_verify", 0, 0, 1, EXIT_BAD_OPTION);
+    if (verify_only && !fixed_seed)
+        guest_fail(EXIT_BAD_OPTION, "blk_verify=1 needs the blk_seed= of the run that wrote the data");
+    uint64_t seed = fixed_seed ? fixed_seed : rdtsc(); /* data left by an earlier run cannot pass for this one's */
     bool indirect = blk.dev.negotiated & VIRTIO_F_INDIRECT_DESC;
-    for (unsigned b = 0; b < CHECK_BLOCKS; ++b) {
+    for (unsigned b = 0; b < CHECK_BLOCKS && !verify_only; ++b) {
         struct pattern_job job = { (uint64_t *)written[b], sectors[b], seed };
         run_at_cpl3(fill_pattern, (uint64_t)(uintptr_t)&job);
         uint8_t status = blk_request(&blk, VIRTIO_BLK_T_OUT, sectors[b], written[b], BLOCK_BYTES, indirect);
         if (status != VIRTIO_BLK_S_OK)
             guest_fail(EXIT_BLK_IO_STATUS, "virtio-blk: writing sector %lu: status %u", sectors[b], status);
     }
-    console_printf("virtio-blk: wrote %u blocks of %u bytes at sectors %lu, %lu, %lu (%s)\n", CHECK_BLOCKS, BLOCK_BYTES,
-                   sectors[0], sectors[1], sectors[2], indirect ? "indirect descriptors" : "descriptor chains");
+    if (!verify_only)
+        console_printf("virtio-blk: wrote %u blocks of %u bytes at sectors %lu, %lu, %lu (%s)\n", CHECK_BLOCKS, BLOCK_BYTES,
+                       sectors[0], sectors[1], sectors[2], indirect ? "indirect descriptors" : "descriptor chains");
 
-    if (blk.dev.negotiated & VIRTIO_BLK_F_FLUSH) {
+    if (verify_only) {
+        console_printf("virtio-blk: verifying blocks written with seed %lu\n", seed);
+    } else if (blk.dev.negotiated & VIRTIO_BLK_F_FLUSH) {
         uint8_t status = blk_request(&blk, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
         if (status != VIRTIO_BLK_S_OK)
             guest_fail(EXIT_BLK_FLUSH, "virtio-blk: flush: status %u", status);
@@ -130,14 +140,18 @@ void blk_check(struct pci_function *f, uint8_t vector)
     }
     console_printf("virtio-blk: read back %u blocks, all match\n", CHECK_BLOCKS);
 
-    if (blk.dev.negotiated & VIRTIO_BLK_F_DISCARD)
-        zero_range_check(VIRTIO_BLK_T_DISCARD, "discard", sectors[1], read_back[1], EXIT_BLK_DISCARD);
-    else
-        console_printf("virtio-blk: discard not offered, skipped\n");
-    if (blk.dev.negotiated & VIRTIO_BLK_F_WRITE_ZEROES)
-        zero_range_check(VIRTIO_BLK_T_WRITE_ZEROES, "write-zeroes", sectors[2], read_back[2], EXIT_BLK_WRITE_ZEROES);
-    else
-        console_printf("virtio-blk: write-zeroes not offered, skipped\n");
+    if (fixed_seed) {
+        console_printf("virtio-blk: blk_seed given, discard and write-zeroes skipped\n");
+    } else {
+        if (blk.dev.negotiated & VIRTIO_BLK_F_DISCARD)
+            zero_range_check(VIRTIO_BLK_T_DISCARD, "discard", sectors[1], read_back[1], EXIT_BLK_DISCARD);
+        else
+            console_printf("virtio-blk: discard not offered, skipped\n");
+        if (blk.dev.negotiated & VIRTIO_BLK_F_WRITE_ZEROES)
+            zero_range_check(VIRTIO_BLK_T_WRITE_ZEROES, "write-zeroes", sectors[2], read_back[2], EXIT_BLK_WRITE_ZEROES);
+        else
+            console_printf("virtio-blk: write-zeroes not offered, skipped\n");
+    }
 
     memset(serial, 0, sizeof serial);
     uint8_t status = blk_request(&blk, VIRTIO_BLK_T_GET_ID, 0, serial, VIRTIO_BLK_ID_BYTES, false);

@@ -40,7 +40,7 @@ void open_device(struct virtio_pci_device *dev, struct pci_function *f, uint64_t
  * REQUEST_TIMEOUT_CYCLES. Returns the bytes the device wrote. */
 uint32_t wait_and_reap(struct virtqueue *vq, char const *what);
 
-void blk_check(struct pci_function *f, uint8_t vector);
+void blk_check(struct pci_function *f, uint8_t vector, char const *cmdline);
 void rng_check(struct pci_function *f, uint8_t vector);
 void console_check(struct pci_function *f, uint8_t vector);
 

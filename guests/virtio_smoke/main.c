@@ -221,7 +221,7 @@ void guest_main(struct hvm_start_info const *start_info)
                 guest_exit(GUEST_EXIT_OK);
             }
         } else if (type == VIRTIO_ID_BLOCK) {
-            blk_check(f, vector);
+            blk_check(f, vector, boot.cmdline);
         } else if (type == VIRTIO_ID_RNG) {
             rng_check(f, vector);
         } else if (type == VIRTIO_ID_CONSOLE) {

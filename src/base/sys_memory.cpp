@@ -7,6 +7,14 @@
 
 namespace kasou::sys {
 
+ErrorOr<Fd> memfd_create(char const* name, unsigned flags)
+{
+    int fd = ::memfd_create(name, flags | MFD_CLOEXEC);
+    if (fd < 0)
+        return make_errno_error(errno, "memfd_create");
+    return Fd(fd);
+}
+
 ErrorOr<void*> mmap(void* address, u64 size, int prot, int flags, int fd, off_t offset)
 {
     void* result = ::mmap(address, size, prot, flags, fd, offset);

@@ -7,10 +7,13 @@
 #include <sys/types.h>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/types.h"
 
 namespace kasou::sys {
 
+// memfd_create(2) with MFD_CLOEXEC added: anonymous memory with a descriptor, to share with another process.
+ErrorOr<Fd> memfd_create(char const* name, unsigned flags);
 ErrorOr<void*> mmap(void* address, u64 size, int prot, int flags, int fd, off_t offset);
 // mbind(2): applies a NUMA memory policy (MPOL_*) to [address, address + length); nodemask has
 // max_node bits.

@@ -1,6 +1,7 @@
 #include "base/sys_signal.h"
 
 #include <cerrno>
+#include <pthread.h>
 #include <sys/signalfd.h>
 
 namespace kasou::sys {
@@ -11,6 +12,16 @@ ErrorOr<Fd> signalfd(sigset_t const& mask)
     if (fd < 0)
         return make_errno_error(errno, "signalfd");
     return Fd(fd);
+}
+
+ErrorOr<Fd> termination_signalfd()
+{
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    return signalfd(signals);
 }
 
 } // namespace kasou::sys

@@ -13,5 +13,9 @@ namespace kasou::sys {
 
 // A signalfd for the signals in mask (which the caller has blocked).
 ErrorOr<Fd> signalfd(sigset_t const& mask);
+// Blocks SIGTERM and SIGINT in the calling thread (threads it starts later inherit the mask, so none
+// is killed or interrupted by them) and returns a signalfd that becomes readable when either
+// arrives: how a server learns to stop cleanly. Call it before starting any thread.
+ErrorOr<Fd> termination_signalfd();
 
 } // namespace kasou::sys

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -127,6 +128,68 @@ ErrorOr<size_t> send(int fd, void const* buffer, size_t size, int flags)
     if (n < 0)
         return make_errno_error(errno, "send");
     return static_cast<size_t>(n);
+}
+
+ErrorOr<size_t> recv_with_fds(int fd, void* buffer, size_t size, std::vector<Fd>& fds, size_t max_fds)
+{
+    constexpr size_t MAX_CONTROL_FDS = 16;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MAX_CONTROL_FDS)];
+    iovec vector { buffer, size };
+    msghdr message {};
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    ssize_t n = detail::retry_on_eintr([&] { return ::recvmsg(fd, &message, MSG_CMSG_CLOEXEC); });
+    if (n < 0)
+        return make_errno_error(errno, "recvmsg");
+    size_t received = 0;
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+            int passed;
+            std::memcpy(&passed, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+            fds.emplace_back(passed);
+            ++received;
+        }
+    }
+    if (message.msg_flags & MSG_CTRUNC)
+        return make_error("recvmsg: more descriptors were passed than fit (control message truncated)");
+    if (received > max_fds)
+        return make_error("recvmsg: more descriptors passed than the message allows");
+    return static_cast<size_t>(n);
+}
+
+ErrorOr<void> send_with_fds(int fd, void const* buffer, size_t size, std::span<int const> fds)
+{
+    constexpr size_t MAX_CONTROL_FDS = 16;
+    if (fds.size() > MAX_CONTROL_FDS)
+        return make_error("sendmsg: too many descriptors");
+    if (fds.empty() || size == 0) {
+        iovec vector { const_cast<void*>(buffer), size };
+        return send_all(fd, &vector, 1);
+    }
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MAX_CONTROL_FDS)] {};
+    iovec vector { const_cast<void*>(buffer), size };
+    msghdr message {};
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
+    ssize_t sent = detail::retry_on_eintr([&] { return ::sendmsg(fd, &message, MSG_NOSIGNAL); });
+    if (sent < 0)
+        return make_errno_error(errno, "sendmsg");
+    if (static_cast<size_t>(sent) == size)
+        return {};
+    iovec rest { static_cast<u8*>(const_cast<void*>(buffer)) + sent, size - static_cast<size_t>(sent) };
+    return send_all(fd, &rest, 1);
 }
 
 } // namespace kasou::sys

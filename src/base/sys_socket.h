@@ -5,6 +5,8 @@
 // of src/base; EINTR is retried where the call is restartable.
 
 #include <cstddef>
+#include <span>
+#include <vector>
 #include <sys/socket.h>
 
 #include "base/error.h"
@@ -33,5 +35,11 @@ ErrorOr<void> shutdown(int fd, int how);
 ErrorOr<void> getsockname(int fd, struct sockaddr* address, socklen_t& length);
 // One send(2) with MSG_NOSIGNAL added; returns how much the socket took (EAGAIN as an error).
 ErrorOr<size_t> send(int fd, void const* buffer, size_t size, int flags);
+// One recvmsg into buffer that also takes the descriptors passed with SCM_RIGHTS (close-on-exec),
+// appended to fds. More than max_fds descriptors, or a truncated control message, is an error (the
+// descriptors received are closed all the same). 0 bytes means the peer closed its side.
+ErrorOr<size_t> recv_with_fds(int fd, void* buffer, size_t size, std::vector<Fd>& fds, size_t max_fds);
+// Sends all of buffer, with the descriptors passed as SCM_RIGHTS on its first byte.
+ErrorOr<void> send_with_fds(int fd, void const* buffer, size_t size, std::span<int const> fds);
 
 } // namespace kasou::sys

@@ -1,6 +1,7 @@
 // `kasou vol ...`: thin volumes, snapshots and clones in a pool.
 
 #include <ctime>
+#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 #include "base/size.h"
 #include "base/try.h"
 #include "cmd/commands.h"
+#include "storage/pool/pool_control.h"
 #include "storage/pool/pool_handle.h"
 #include "storage/pool/pool_status.h"
 #include "storage/pool/progress.h"
@@ -35,6 +37,10 @@ Examples:
   kasou vol export tank/disk0 backup.raw                 sparse where nothing is written
   kasou vol rm tank/test                                 space is freed in the background
 Serve a volume to QEMU or other NBD clients with 'kasou nbd serve tank/disk0 --unix PATH'.
+Serve volumes to VMMs over vhost-user-blk from one process that holds the pool:
+  kasou pool serve tank &
+  kasou vol export tank/disk0 --vhost-user /run/disk0.sock
+  kasou vol unexport tank/disk0
 )";
 
 int fail(Error const& error)
@@ -50,7 +56,25 @@ struct VolOptions {
     std::string file;
     std::string pool;
     bool json { false };
+    std::string vhost_user; // export / unexport: the vhost-user socket
+    u16 queues { 0 };
 };
+
+// Asks the process serving POOL (`kasou pool serve`) to carry out `request` for VOL of POOL/VOL.
+int ask_server(GlobalOptions const& global, std::string const& path, nlohmann::json request)
+{
+    auto names = storage::parse_volume_path(path);
+    if (!names)
+        return fail(names.error());
+    request["volume"] = names->second;
+    auto answer = storage::ask_holder(global.state_dir, names->first, request);
+    if (!answer)
+        return fail(Error::from_string(fmt::format("pool {} is not being served: start 'kasou pool serve {}' first", names->first, names->first),
+            ErrorKind::NotFound));
+    if (!*answer)
+        return fail(answer->error());
+    return 0;
+}
 
 // Opens the pool of POOL/VOL and runs work(handle, VOL).
 int with_volume(GlobalOptions const& global, std::string const& path, std::function<ErrorOr<void>(storage::PoolHandle&, std::string const&)> const& work)
@@ -173,13 +197,38 @@ void add_vol_command(CLI::App& app, GlobalOptions const& global, Action& action)
     auto* import = vol->add_subcommand("import", "Copy a raw image into a volume (created to fit if missing)");
     import->add_option("volume", options->path, "POOL/VOL")->required();
     import->add_option("file", options->file, "Raw image file or block device")->required();
-    auto* export_command = vol->add_subcommand("export", "Copy a volume or snapshot into a raw image file (sparse)");
+    auto* export_command = vol->add_subcommand("export", "Copy a volume or snapshot into a raw image file (sparse), or serve it over vhost-user");
     export_command->add_option("volume", options->path, "POOL/VOL")->required();
-    export_command->add_option("file", options->file, "Raw image to write (created or truncated)")->required();
+    auto* export_file = export_command->add_option("file", options->file, "Raw image to write (created or truncated)");
+    auto* export_socket = export_command->add_option("--vhost-user", options->vhost_user,
+        "Instead: export it as a vhost-user-blk back-end on this socket, from the running 'kasou pool serve POOL'");
+    export_command->add_option("--queues", options->queues, "With --vhost-user: request queues (default: the server's)")
+        ->check(CLI::Range(1, 256))
+        ->needs(export_socket);
+    export_file->excludes(export_socket);
+    auto* unexport = vol->add_subcommand("unexport", "Stop serving a volume over vhost-user (every socket, or the one named)");
+    unexport->add_option("volume", options->path, "POOL/VOL")->required();
+    unexport->add_option("--vhost-user", options->vhost_user, "Only the export on this socket");
+    unexport->callback([&action, &global, options] {
+        action = [&global, options] {
+            nlohmann::json request { { "op", "vhost-user-unexport" } };
+            if (!options->vhost_user.empty())
+                request["socket"] = std::filesystem::absolute(options->vhost_user).string();
+            return ask_server(global, options->path, request);
+        };
+    });
     for (auto const& entry : { std::pair { import, true }, std::pair { export_command, false } }) {
         bool importing = entry.second;
         entry.first->callback([&action, &global, options, importing] {
             action = [&global, options, importing] {
+                if (!importing && !options->vhost_user.empty()) {
+                    nlohmann::json request { { "op", "vhost-user-export" }, { "socket", std::filesystem::absolute(options->vhost_user).string() } };
+                    if (options->queues != 0)
+                        request["queues"] = options->queues;
+                    return ask_server(global, options->path, request);
+                }
+                if (options->file.empty())
+                    return fail(Error::from_string("vol export needs a FILE to write, or --vhost-user SOCKET"));
                 storage::TerminalProgress bar(importing ? "import" : "export");
                 auto progress = [&](u64 done, u64 total) { bar.update(done, total); };
                 return with_volume(global, options->path, [&](storage::PoolHandle& pool, std::string const& name) {

@@ -1,5 +1,7 @@
 #include "memory/guest_memory.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "base/try.h"
@@ -36,6 +38,23 @@ ErrorOr<GuestMemory> GuestMemory::create(u64 size)
 ErrorOr<GuestMemory> GuestMemory::map_file(int fd, u64 size)
 {
     auto regions = TRY(lay_out(size, [fd](u64 length, u64 offset) { return Mapping::copy_on_write(fd, length, offset); }));
+    return GuestMemory(std::move(regions), size);
+}
+
+ErrorOr<GuestMemory> GuestMemory::from_regions(std::vector<Region> regions)
+{
+    if (regions.empty())
+        return make_error("guest memory needs at least one region");
+    std::sort(regions.begin(), regions.end(), [](Region const& a, Region const& b) { return a.guest_physical < b.guest_physical; });
+    u64 size = 0;
+    for (size_t i = 0; i < regions.size(); ++i) {
+        auto const& region = regions[i];
+        if (region.size() == 0 || region.guest_physical + region.size() < region.guest_physical)
+            return make_error(fmt::format("guest memory region at {:#x} of {:#x} bytes is empty or wraps around", region.guest_physical, region.size()));
+        if (i > 0 && regions[i - 1].end() > region.guest_physical)
+            return make_error(fmt::format("guest memory regions at {:#x} and {:#x} overlap", regions[i - 1].guest_physical, region.guest_physical));
+        size += region.size();
+    }
     return GuestMemory(std::move(regions), size);
 }
 

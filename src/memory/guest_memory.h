@@ -39,6 +39,10 @@ public:
     // other (a snapshot's memory file), mapped copy-on-write: pages are read when the guest first
     // touches them, and the file never changes.
     static ErrorOr<GuestMemory> map_file(int fd, u64 size);
+    // Guest RAM made of regions mapped elsewhere (another process's RAM shared through file
+    // descriptors, as vhost-user does). Regions may lie anywhere in the guest-physical space but
+    // must not be empty, wrap around or overlap; at least one is needed.
+    static ErrorOr<GuestMemory> from_regions(std::vector<Region> regions);
 
     std::vector<Region> const& regions() const { return m_regions; }
     u64 size() const { return m_size; }

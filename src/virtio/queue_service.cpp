@@ -48,6 +48,16 @@ QueueService::QueueService(VirtioDevice& device, std::vector<Queue> queues, int 
         m_by_index[served.queue.index] = &served.queue.queue;
 }
 
+std::vector<QueueService::Queue> QueueService::take_queues()
+{
+    std::vector<Queue> queues;
+    for (auto& served : m_queues)
+        queues.push_back(std::move(served.queue));
+    m_queues.clear();
+    m_by_index.clear();
+    return queues;
+}
+
 bool QueueService::any_new_buffers() const
 {
     return std::any_of(m_queues.begin(), m_queues.end(), [this](Served const& served) { return has_new_buffers(served); });

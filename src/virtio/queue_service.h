@@ -41,6 +41,8 @@ public:
 
     // Runs until stop_fd becomes readable ({}), or until the device or the wait fails (the error).
     ErrorOr<void> run();
+    // The queues, where they stand (after run() returned: where the next pass would start).
+    std::vector<Queue> take_queues();
 
 private:
     struct Served {

@@ -71,6 +71,13 @@ SplitQueue::SplitQueue(memory::GuestMemory const& memory, QueueLayout layout, bo
 {
 }
 
+void SplitQueue::resume(u16 next_available)
+{
+    m_next_available = next_available;
+    m_next_used = load_u16(m_used, 2);
+    m_signalled_used = m_next_used;
+}
+
 u16 SplitQueue::available_index() const { return load_u16(m_available, 2); }
 u16 SplitQueue::used_event() const { return load_u16(m_available, RING_HEADER + 2ull * m_layout.size); }
 

@@ -37,6 +37,10 @@ public:
     static ErrorOr<SplitQueue> create(memory::GuestMemory const& memory, QueueLayout const& layout, bool event_index);
 
     u16 size() const { return m_layout.size; }
+    // Continues a queue that was served before (by this device earlier, or by another back-end):
+    // pop() starts at the driver's available index `next_available`, and push() after the used
+    // index the ring holds now. Every chain taken before must have been returned.
+    void resume(u16 next_available);
 
     // The next chain the driver made available, nullopt when there is none.
     ErrorOr<std::optional<DescriptorChain>> pop();

@@ -1,9 +1,7 @@
 #include "storage/nbd/serve.h"
 
 #include <algorithm>
-#include <csignal>
 #include <filesystem>
-#include <pthread.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -61,15 +59,9 @@ ErrorOr<void> serve(ServeSpec const& spec)
     if (spec.volumes.empty() && spec.files.empty() && spec.pools.empty())
         return make_error("nothing to serve: name at least one POOL/VOL or --file");
 
-    // SIGTERM and SIGINT become readable on a signalfd. They are blocked before any thread starts
-    // (the pools start background threads when opened, the server one per connection), so every
-    // thread inherits the mask and none is killed or interrupted by them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    Fd stop = TRY(sys::signalfd(signals));
+    // Before any thread starts (the pools start background threads when opened, the server one
+    // per connection).
+    Fd stop = TRY(sys::termination_signalfd());
 
     std::vector<Export> exports;
     for (auto const& text : spec.files) {
@@ -112,6 +104,12 @@ ErrorOr<void> serve(ServeSpec const& spec)
         }
     }
 
+    // After the last pool is opened: an attachment keeps a reference to its pool.
+    std::vector<std::shared_ptr<void>> attachments;
+    if (spec.attach_to_pool) {
+        for (auto& pool : pools)
+            attachments.push_back(TRY(spec.attach_to_pool(pool)));
+    }
     auto server = TRY(Server::create(std::move(exports), spec.address, spec.server));
     if (spec.owner_only_socket) {
         std::error_code restricted;
@@ -124,6 +122,7 @@ ErrorOr<void> serve(ServeSpec const& spec)
         TRY(sys::write_exact(ready.get(), "ready\n", 6));
     }
     TRY(server->run(stop.get()));
+    attachments.clear();
     for (auto& pool : pools)
         TRY(pool.close());
     return {};

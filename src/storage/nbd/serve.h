@@ -1,11 +1,17 @@
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "storage/io/raw_file_device.h"
 #include "storage/nbd/server.h"
+
+namespace kasou::storage {
+class PoolHandle;
+}
 
 namespace kasou::storage::nbd {
 
@@ -24,6 +30,10 @@ struct ServeSpec {
     int ready_fd { -1 };
     // Make the Unix socket its owner's alone (mode 0600), as the pool's sockets are.
     bool owner_only_socket { false };
+    // Called with each pool opened for `pools` before the server listens; what it returns lives
+    // until the server has stopped and goes before the pool closes (`kasou pool serve` attaches
+    // its vhost-user exports so).
+    std::function<ErrorOr<std::shared_ptr<void>>(PoolHandle&)> attach_to_pool;
 };
 
 // Splits a --file argument into export name and path: "NAME=PATH", or PATH named by its base name.

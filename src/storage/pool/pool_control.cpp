@@ -136,6 +136,15 @@ PoolControlServer::PoolControlServer(std::string state_dir, std::string name, st
 {
 }
 
+void PoolControlServer::answer_op(std::string const& op, Handler handler)
+{
+    std::lock_guard lock(m_handlers_lock);
+    if (handler)
+        m_handlers[op] = std::move(handler);
+    else
+        m_handlers.erase(op);
+}
+
 void PoolControlServer::stop()
 {
     m_loop->io.stop();
@@ -204,8 +213,20 @@ std::string PoolControlServer::handle(std::string const& text)
     auto const& refuse = error_answer;
     if (request.is_discarded() || !request.is_object())
         return refuse("the request is not a JSON object");
-    if (!request.contains("op") || !request["op"].is_string() || request["op"].get<std::string>() != "add")
-        return refuse("unknown request (known: add)");
+    if (!request.contains("op") || !request["op"].is_string())
+        return refuse("the request names no \"op\"");
+    auto op = request["op"].get<std::string>();
+    if (op != "add") {
+        std::lock_guard lock(m_handlers_lock);
+        auto handler = m_handlers.find(op);
+        if (handler == m_handlers.end()) {
+            std::string known = "add";
+            for (auto const& entry : m_handlers)
+                known += ", " + entry.first;
+            return refuse(fmt::format("unknown request (known: {})", known));
+        }
+        return handler->second(request).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
     bool force_ok = !request.contains("force") || request["force"].is_boolean();
     if (!request.contains("disks") || !request["disks"].is_array() || request["disks"].empty() || !force_ok)
         return refuse("add needs \"disks\": [paths] and \"force\": true|false");
@@ -229,13 +250,12 @@ std::string PoolControlServer::error_answer(std::string const& why)
     return nlohmann::json { { "error", why } }.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::optional<ErrorOr<void>> ask_holder_to_add(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks,
-    bool force)
+std::optional<ErrorOr<nlohmann::json>> ask_holder(std::string const& state_dir, std::string const& name, nlohmann::json const& request)
 {
     auto connection = connect_unix(pool_control_path(state_dir, name));
     if (!connection)
         return std::nullopt; // no socket, or its process is gone: nobody to ask
-    auto exchange = [&]() -> ErrorOr<void> {
+    auto exchange = [&]() -> ErrorOr<nlohmann::json> {
         std::optional<asio::io_context> io;
         try {
             io.emplace(1);
@@ -248,26 +268,37 @@ std::optional<ErrorOr<void>> ask_holder_to_add(std::string const& state_dir, std
         if (code)
             return tl::unexpected(asio_error(code, "pool control socket"));
         (void)connection->release(); // the socket owns it now
-        auto request = nlohmann::json { { "op", "add" }, { "disks", disks }, { "force", force } }.dump() + "\n";
-        asio::write(peer->socket(), asio::buffer(request), code);
+        auto text = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        asio::write(peer->socket(), asio::buffer(text), code);
         if (!code)
             peer->socket().shutdown(Protocol::socket::shutdown_send, code);
         if (code)
             return tl::unexpected(asio_error(code, "pool control socket"));
-        std::optional<ErrorOr<std::string>> text;
-        peer->read(ANSWER_TIMEOUT, [&text](ErrorOr<std::string> const& read) { text = read; });
+        std::optional<ErrorOr<std::string>> read;
+        peer->read(ANSWER_TIMEOUT, [&read](ErrorOr<std::string> const& outcome) { read = outcome; });
         peer.reset();
         io->run();
-        if (!text)
+        if (!read)
             return make_error("pool control socket: no answer read");
-        auto answer = nlohmann::json::parse(TRY(std::move(*text)), nullptr, false);
+        auto answer = nlohmann::json::parse(TRY(std::move(*read)), nullptr, false);
         if (answer.is_object() && answer.contains("ok") && answer["ok"].is_boolean() && answer["ok"].get<bool>())
-            return {};
+            return answer;
         if (answer.is_object() && answer.contains("error") && answer["error"].is_string())
             return make_error(answer["error"].get<std::string>());
         return make_error(fmt::format("pool {}: the process holding it gave no answer", name));
     };
     return exchange().map_error([&](Error const& error) { return error.with_prefix(fmt::format("pool {} (in use; asked its holder)", name)); });
+}
+
+std::optional<ErrorOr<void>> ask_holder_to_add(std::string const& state_dir, std::string const& name, std::vector<std::string> const& disks,
+    bool force)
+{
+    auto answer = ask_holder(state_dir, name, nlohmann::json { { "op", "add" }, { "disks", disks }, { "force", force } });
+    if (!answer)
+        return std::nullopt;
+    if (!*answer)
+        return tl::unexpected(answer->error());
+    return ErrorOr<void> {};
 }
 
 } // namespace kasou::storage

@@ -60,6 +60,9 @@ public:
     // Commits, stops background work, releases the lock. Later calls do nothing.
     ErrorOr<void> close();
 
+    // The pool's control socket server, when opened with Control::Answer (else null).
+    PoolControlServer* control() { return m_control.get(); }
+
     // The pool itself, for the pool and vol commands.
     ThinPool& pool() { return *m_pool; }
 
