@@ -59,6 +59,7 @@ ThinPool::ThinPool(std::string name, Uuid uuid, PoolLayout layout)
     : m_name(std::move(name))
     , m_uuid(uuid)
     , m_layout(std::move(layout))
+    , m_space(m_name)
     , m_last_commit(std::chrono::steady_clock::now())
 {
 }
@@ -143,11 +144,7 @@ ErrorOr<std::shared_ptr<ThinPool>> ThinPool::open(std::vector<std::unique_ptr<Me
 
 void ThinPool::grow_chunk_tables()
 {
-    u64 chunks = m_layout.size() / CHUNK_SIZE;
-    u64 old = m_chunk_refs.size();
-    m_chunk_refs.resize(chunks, 0);
-    m_chunk_flags.resize(chunks, 0);
-    m_free_chunks += chunks - old;
+    m_space.grow(m_layout.size() / CHUNK_SIZE);
 }
 
 namespace {
@@ -212,7 +209,7 @@ ErrorOr<void> ThinPool::load(Superblock const& superblock)
                 return make_error(ErrorKind::Corrupt, fmt::format("volume table block {} entry {}: volume name '{}' appears twice in the volume table", block_number, i, info.name));
         }
         m_table_blocks.push_back(block_number);
-        m_chunk_flags[block_number / BLOCKS_PER_CHUNK] |= CHUNK_METADATA;
+        m_space.mark_metadata(block_number);
         ref = header.next;
     }
     for (auto const& entry : m_volumes) {
@@ -220,19 +217,7 @@ ErrorOr<void> ThinPool::load(Superblock const& superblock)
         if (volume.root)
             TRY(load_tree(volume.root, TREE_DEPTH - 1).map_error([&](Error const& error) { return error.with_prefix(fmt::format("volume '{}'", volume.name)); }));
     }
-    for (u64 chunk = 0; chunk < m_chunk_refs.size(); ++chunk) {
-        bool metadata = m_chunk_flags[chunk] & CHUNK_METADATA;
-        if (metadata && m_chunk_refs[chunk] > 0)
-            return make_error(ErrorKind::Corrupt, fmt::format("chunk {} is used both for metadata and for data", chunk));
-        if (metadata || m_chunk_refs[chunk] > 0)
-            --m_free_chunks;
-        if (!metadata)
-            continue;
-        for (u64 block = chunk * BLOCKS_PER_CHUNK + BLOCKS_PER_CHUNK; block-- > chunk * BLOCKS_PER_CHUNK;) {
-            if (!m_nodes.contains(block) && !table_blocks.contains(block))
-                m_free_metadata_blocks.push_back(block);
-        }
-    }
+    TRY(m_space.finish_load([&](u64 block) { return m_nodes.contains(block) || table_blocks.contains(block); }));
     for (auto const& [id, volume] : m_volumes) {
         if (!volume.deleting() && volume.root) {
             u64 chunks = (volume.size + CHUNK_SIZE - 1) / CHUNK_SIZE;
@@ -260,7 +245,7 @@ ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
     auto const& header = view_as<NodeHeader>(block);
     if (header.block != block_number || header.level != level)
         return make_error(ErrorKind::Corrupt, fmt::format("node {} is misdirected (says block {} level {}, expected level {})", block_number, header.block, header.level, level));
-    if (m_chunk_flags[block_number / BLOCKS_PER_CHUNK] & CHUNK_METADATA && std::find(m_table_blocks.begin(), m_table_blocks.end(), block_number) != m_table_blocks.end())
+    if (m_space.is_metadata(block_number / BLOCKS_PER_CHUNK) && std::find(m_table_blocks.begin(), m_table_blocks.end(), block_number) != m_table_blocks.end())
         return make_error(ErrorKind::Corrupt, fmt::format("block {} is both a node and a volume table block", block_number));
     Node node;
     node.entries = std::make_unique<Entries>();
@@ -268,7 +253,7 @@ ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
     node.level = level;
     node.refs = 1;
     auto& slot = m_nodes.emplace(block_number, std::move(node)).first->second;
-    m_chunk_flags[block_number / BLOCKS_PER_CHUNK] |= CHUNK_METADATA;
+    m_space.mark_metadata(block_number);
     for (u64 entry : *slot.entries) {
         if (!entry)
             continue;
@@ -276,9 +261,9 @@ ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
             TRY(load_tree(entry, level - 1));
             continue;
         }
-        if (entry - 1 >= m_chunk_refs.size())
+        if (entry - 1 >= m_space.chunks())
             return make_error(ErrorKind::Corrupt, fmt::format("node {} maps data chunk {} outside the pool", block_number, entry - 1));
-        ++m_chunk_refs[entry - 1];
+        m_space.load_ref(entry - 1);
     }
     return {};
 }
@@ -337,14 +322,10 @@ PoolUsage ThinPool::usage() const
     std::shared_lock lock(m_lock);
     PoolUsage usage;
     usage.size = m_layout.size();
-    for (size_t chunk = 0; chunk < m_chunk_refs.size(); ++chunk) {
-        if (m_chunk_refs[chunk] > 0)
-            usage.data_used += CHUNK_SIZE;
-        if (m_chunk_flags[chunk] & CHUNK_METADATA)
-            ++usage.metadata_chunks;
-    }
+    usage.data_used = m_space.data_chunks() * CHUNK_SIZE;
+    usage.metadata_chunks = m_space.metadata_chunks();
     usage.metadata_used = (m_nodes.size() + m_table_blocks.size()) * BLOCK_SIZE;
-    usage.free = m_free_chunks * CHUNK_SIZE;
+    usage.free = m_space.free_chunks() * CHUNK_SIZE;
     usage.reserve = reserve_chunks(Reserve::Data) * CHUNK_SIZE;
     return usage;
 }

@@ -18,6 +18,7 @@
 #include "storage/block_device.h"
 #include "storage/pool/format.h"
 #include "storage/pool/pool_layout.h"
+#include "storage/pool/space_map.h"
 
 namespace kasou::storage {
 
@@ -148,16 +149,6 @@ private:
         bool touched { false };
         bool in_flight { false };
     };
-    enum ChunkFlag : u8 {
-        CHUNK_METADATA = 1, // holds metadata blocks
-        CHUNK_PENDING = 2,  // released since the last commit; free after the next one
-        CHUNK_FRESH = 4,    // allocated since the last commit
-        CHUNK_TOUCHED = 8,  // reference count changed since the last commit
-        // Reference count changed before the commit in flight gathered its state: the state on
-        // disk may still share the chunk, so it is not written in place until that commit lands.
-        CHUNK_IN_FLIGHT = 16,
-        CHUNK_LISTED = 32, // in m_flagged_chunks, which lists each chunk once
-    };
     // A metadata block a commit writes, sealed when it is written.
     struct MetadataWrite {
         u64 number { 0 };
@@ -177,10 +168,8 @@ private:
         u64 next_volume_id { 0 };
         std::vector<MetadataWrite> blocks; // fresh nodes and the volume table
         std::vector<u64> table;            // the new volume table's blocks, in order
-        std::vector<u64> released_chunks;  // free once the commit landed
-        std::vector<u64> touched_chunks;   // CHUNK_IN_FLIGHT until then
+        SpaceMap::CommitSet space;         // chunks and blocks free once it landed
         std::vector<u64> touched_nodes;    // Node::in_flight until then
-        std::vector<u64> released_blocks;  // metadata blocks free once it landed
     };
     enum class Reserve {
         Data,   // leave the whole reserve
@@ -213,20 +202,14 @@ private:
     std::optional<u32> member_index_locked(MemberDisk& disk) const;
     ErrorOr<void> add_members_locked(std::unique_lock<std::shared_mutex>& lock, SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
 
-    // thin_pool_space.cpp: chunks and metadata blocks
+    // thin_pool_space.cpp: the free space kept for metadata, over m_space
     u64 reserve_chunks(Reserve level) const;
     static u64 reserve_chunks_for(Reserve level, u64 volumes);
     // ENOSPC unless the commit after adding a volume, and the commit after that, can write the
     // larger volume table: checked before a volume or snapshot is added, so that neither its
     // commit nor a later one (a removal that would free space) fails for lack of space.
     ErrorOr<void> check_room_for_volume() const;
-    ErrorOr<u64> allocate_chunk(Reserve level);
     ErrorOr<u64> allocate_metadata_block(Reserve level);
-    void release_metadata_block(u64 block, bool fresh);
-    void chunk_ref(u64 chunk);
-    void chunk_unref(u64 chunk);
-    void flag_chunk(u64 chunk, u8 flags);
-    bool chunk_writable_in_place(u64 chunk) const;
 
     // thin_pool_tree.cpp: the mapping trees
     Node& node(u64 ref) { return m_nodes.at(ref - 1); }
@@ -267,14 +250,8 @@ private:
     std::map<u64, VolumeInfo> m_volumes;
     std::unordered_map<u64, Node> m_nodes; // by block
     std::vector<u64> m_fresh_nodes;
-    std::vector<u32> m_chunk_refs;
-    std::vector<u8> m_chunk_flags;
-    std::vector<u64> m_flagged_chunks; // CHUNK_LISTED chunks, to sort out at the next commit
+    SpaceMap m_space;
     std::vector<u64> m_touched_nodes;  // blocks of Node::touched nodes
-    u64 m_free_chunks { 0 };
-    u64 m_alloc_cursor { 0 };
-    std::vector<u64> m_free_metadata_blocks;
-    std::vector<u64> m_pending_metadata_blocks;
     std::vector<u64> m_table_blocks; // the committed volume table
     bool m_commit_in_flight { false };
     std::condition_variable_any m_commit_landed;
