@@ -14,13 +14,16 @@ namespace kasou::storage {
 std::vector<std::string> ThinPool::check()
 {
     std::unique_lock lock(m_lock);
-    wait_for_commit_in_flight(lock);
+    wait_for_unlocked_io(lock);
     std::vector<std::string> faults;
     auto fault = [&](std::string text) { faults.push_back(std::move(text)); };
 
     for (u32 index = 0; index < m_layout.members().size(); ++index) {
         auto const& member = *m_layout.members()[index];
-        if (member.state != MemberState::Healthy)
+        if (member.state == MemberState::Rebuilding)
+            fault(fmt::format("member {} ({}) is being rebuilt ({} of {} bytes copied): the pool is degraded until it is done", index,
+                member.disk->name(), member.rebuilt.load(), member.usable_size));
+        else if (member.state != MemberState::Healthy)
             fault(fmt::format("member {} ({}) has failed: the pool is degraded; replace it with 'kasou pool repair'", index,
                 member.disk ? member.disk->name() : member.uuid.to_string()));
     }

@@ -29,15 +29,15 @@ ErrorOr<void> ThinPool::commit_mappings()
     return commit_locked(lock, CommitScope::Mappings);
 }
 
-void ThinPool::wait_for_commit_in_flight(std::unique_lock<std::shared_mutex>& lock)
+void ThinPool::wait_for_unlocked_io(std::unique_lock<std::shared_mutex>& lock)
 {
-    m_commit_landed.wait(lock, [this] { return !m_commit_in_flight; });
+    m_commit_landed.wait(lock, [this] { return !m_commit_in_flight && !m_zeroer_flushing; });
 }
 
 ErrorOr<void> ThinPool::commit_locked(std::unique_lock<std::shared_mutex>& lock, CommitScope scope)
 {
     // One commit at a time: this one covers what the one in flight gathered too late for.
-    wait_for_commit_in_flight(lock);
+    wait_for_unlocked_io(lock);
     TRY(check_usable());
     auto batch = TRY(gather_commit(scope));
     if (!batch)
@@ -64,9 +64,12 @@ ErrorOr<void> ThinPool::commit_locked(std::unique_lock<std::shared_mutex>& lock,
 
 ErrorOr<std::optional<ThinPool::CommitBatch>> ThinPool::gather_commit(CommitScope scope)
 {
-    bool members_changed = m_layout.take_member_failed();
+    bool members_changed = m_layout.take_members_changed();
     CommitBatch batch;
     batch.flush_data = scope == CommitScope::Data || m_mapped_data_needs_flush;
+    // No mirror write is in flight now: the flush ahead covers all writes so far.
+    if (batch.flush_data)
+        m_layout.begin_settle_intents();
     if (!m_dirty && !members_changed) {
         if (!m_data_dirty || !batch.flush_data)
             return std::optional<CommitBatch> {};
@@ -147,8 +150,10 @@ ErrorOr<std::optional<ThinPool::CommitBatch>> ThinPool::gather_commit(CommitScop
 
 ErrorOr<void> ThinPool::write_commit(CommitBatch& batch)
 {
-    if (!batch.metadata)
-        return m_layout.flush();
+    if (!batch.metadata) {
+        TRY(m_layout.flush());
+        return m_layout.finish_settle_intents();
+    }
     // Blocks that follow each other go out in one write: a commit's nodes mostly do, taken in
     // order from the same metadata chunks.
     std::sort(batch.blocks.begin(), batch.blocks.end(), [](auto const& a, auto const& b) { return a.number < b.number; });
@@ -169,9 +174,11 @@ ErrorOr<void> ThinPool::write_commit(CommitBatch& batch)
         first = end;
     }
     // Data and new metadata are durable before the superblock that points to them.
-    if (batch.flush_data)
+    if (batch.flush_data) {
         TRY(m_layout.flush());
-    // The layout changes only while no commit is in flight (wait_for_commit_in_flight); member
+        TRY(m_layout.finish_settle_intents());
+    }
+    // The layout changes only while no commit is in flight (wait_for_unlocked_io); member
     // failures found by the writes above are recorded.
     Block block {};
     auto& superblock = view_as<Superblock>(block);

@@ -1,6 +1,9 @@
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/try.h"
 #include "storage/pool/thin_pool.h"
@@ -50,6 +53,78 @@ ErrorOr<void> ThinPool::check_room_for_volume() const
 ErrorOr<u64> ThinPool::allocate_metadata_block(Reserve level)
 {
     return m_space.allocate_metadata_block(reserve_chunks(level));
+}
+
+void ThinPool::zeroer_loop()
+{
+    using namespace std::chrono_literals;
+    std::unique_lock wait_lock(m_background_mutex);
+    while (!m_background_stop) {
+        wait_lock.unlock();
+        auto worked = zero_step();
+        if (!worked)
+            spdlog::error("pool {}: zeroing free chunks: {}", m_name, worked.error().to_string());
+        wait_lock.lock();
+        // Straight on while there is work; else a look every 100 ms (space freed by commits).
+        if (!worked || !*worked)
+            m_background_wake.wait_for(wait_lock, worked ? 100ms : 1s);
+    }
+}
+
+ErrorOr<bool> ThinPool::zero_step()
+{
+    std::vector<u64> chunks;
+    {
+        std::unique_lock lock(m_lock);
+        if (m_closed || m_broken || m_space.zeroed_chunks() >= ZEROED_RESERVE_CHUNKS)
+            return false;
+        chunks = m_space.pick_chunks_to_zero(std::min(ZERO_BATCH_CHUNKS, ZEROED_RESERVE_CHUNKS - m_space.zeroed_chunks()));
+    }
+    if (chunks.empty())
+        return false;
+    std::sort(chunks.begin(), chunks.end());
+    auto zeroed = [&]() -> ErrorOr<void> {
+        // Under the shared lock: no chunk is handed out meanwhile (that takes the exclusive lock),
+        // so a chunk still being zeroed here is free while its zeroes are written. A chunk handed
+        // out between picking and here is left alone.
+        bool wrote = false;
+        {
+            std::shared_lock lock(m_lock);
+            for (size_t first = 0; first < chunks.size();) {
+                size_t end = first;
+                while (end < chunks.size() && m_space.being_zeroed(chunks[end]) && (end == first || chunks[end] == chunks[end - 1] + 1)
+                    && !m_layout.is_durable_hole(chunks[end] * CHUNK_SIZE, CHUNK_SIZE))
+                    ++end;
+                if (end == first) {
+                    ++first; // a hole already, or handed out
+                    continue;
+                }
+                TRY(m_layout.write_zeroes(chunks[first] * CHUNK_SIZE, (end - first) * CHUNK_SIZE));
+                wrote = true;
+                first = end;
+            }
+        }
+        if (!wrote)
+            return {};
+        // The flush runs without the lock; what changes the layout waits for it.
+        {
+            std::unique_lock lock(m_lock);
+            wait_for_unlocked_io(lock);
+            m_zeroer_flushing = true;
+        }
+        auto flushed = m_layout.flush();
+        std::unique_lock lock(m_lock);
+        m_zeroer_flushing = false;
+        m_commit_landed.notify_all();
+        return flushed;
+    }();
+    std::unique_lock lock(m_lock);
+    if (!zeroed) {
+        m_space.zeroing_failed(chunks);
+        return tl::unexpected(zeroed.error());
+    }
+    m_space.zeroing_done(chunks);
+    return true;
 }
 
 } // namespace kasou::storage
