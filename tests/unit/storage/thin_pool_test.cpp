@@ -531,18 +531,25 @@ TEST_F(ThinPoolTest, ChunksCopiedOnWriteAreDurableBeforeTheirMapping)
     MUST(after->close());
 }
 
+// A 2 MiB pool whose 1 MiB volume was written, removed and released: its free space holds data.
+std::shared_ptr<ThinPool> pool_with_freed_space(FaultDisks& disks)
+{
+    auto tiny = MUST(ThinPool::create("tiny", SegmentKind::Linear, 0, disks.make(1, 2 * MiB), false));
+    MUST(tiny->create_volume("old", 1 * MiB));
+    MUST(MUST(tiny->open_volume("old"))->write(0, pattern(1 * MiB, 23), false));
+    MUST(tiny->remove("old"));
+    MUST(tiny->finish_deletions());
+    MUST(tiny->commit());
+    return tiny;
+}
+
 TEST_F(ThinPoolTest, FirstWritesOverReusedSpaceAreDurableBeforeTheirMapping)
 {
     // A chunk freed by a removal holds the removed volume's data: mapped before the new data is
     // durable, it would show that data after a crash. A small pool, so that new chunks must reuse
     // the freed ones.
     FaultDisks small;
-    auto tiny = MUST(ThinPool::create("tiny", SegmentKind::Linear, 0, small.make(1, 2 * MiB), false));
-    MUST(tiny->create_volume("old", 1 * MiB));
-    ASSERT_OK(MUST(tiny->open_volume("old"))->write(0, pattern(1 * MiB, 23), false));
-    ASSERT_OK(tiny->remove("old"));
-    ASSERT_OK(tiny->finish_deletions());
-    ASSERT_OK(tiny->commit());
+    auto tiny = pool_with_freed_space(small);
     MUST(tiny->create_volume("v", 4 * MiB));
     auto volume = MUST(tiny->open_volume("v"));
     auto data = pattern(4096, 24);
@@ -572,12 +579,7 @@ TEST_F(ThinPoolTest, FirstWritesOverChunksTheZeroerReadiedNeedNoFlushBeforeTheir
     // a first write there is mapped by the commit without a flush of its data, and a crash can
     // only take the chunk back to zeroes, never to the removed volume's data.
     FaultDisks small;
-    auto tiny = MUST(ThinPool::create("tiny", SegmentKind::Linear, 0, small.make(1, 2 * MiB), false));
-    MUST(tiny->create_volume("old", 1 * MiB));
-    ASSERT_OK(MUST(tiny->open_volume("old"))->write(0, pattern(1 * MiB, 23), false));
-    ASSERT_OK(tiny->remove("old"));
-    ASSERT_OK(tiny->finish_deletions());
-    ASSERT_OK(tiny->commit());
+    auto tiny = pool_with_freed_space(small);
     u64 free_bytes = tiny->usage().free;
     tiny->start_background();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
