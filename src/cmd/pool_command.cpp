@@ -74,7 +74,7 @@ int show_status(std::string const& state_dir, std::string const& name, bool json
         fmt::print("  segment {}: {} over {} disk(s){}, {}\n", i, storage::layout_name(segment.kind), segment.width, stripe, format_size(segment.size));
         for (u32 m = segment.first_member; m < segment.first_member + segment.width; ++m) {
             auto const& member = status.members[m];
-            fmt::print("    member {}  {:8}  {}  {}\n", m, member.state == storage::MemberState::Healthy ? "healthy" : "FAILED",
+            fmt::print("    member {}  {:8}  {}  {}\n", m, member.state == storage::MemberState::Healthy ? "healthy" : member.state == storage::MemberState::Rebuilding ? "REBUILDING" : "FAILED",
                 format_size(member.size), member.disk.value_or("(missing)"));
         }
     }

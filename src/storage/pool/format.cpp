@@ -116,8 +116,13 @@ ErrorOr<void> validate_members(Superblock const& superblock)
     for (u32 i = 0; i < superblock.member_count; ++i) {
         auto const& member = superblock.members[i];
         auto state = static_cast<u32>(member.state);
-        if (member.state != MemberState::Healthy && member.state != MemberState::Failed)
+        if (member.state != MemberState::Healthy && member.state != MemberState::Failed && member.state != MemberState::Rebuilding)
             return superblock_error(fmt::format("member {} has unknown state {}", i, state));
+        if (member.state != MemberState::Rebuilding && superblock.rebuilt[i] != 0)
+            return superblock_error(fmt::format("member {} is not being rebuilt but has {} bytes rebuilt", i, superblock.rebuilt[i]));
+        if (superblock.rebuilt[i] > member.usable_size || superblock.rebuilt[i] % BLOCK_SIZE != 0)
+            return superblock_error(fmt::format("member {} has {} bytes rebuilt, not a multiple of {} within its {} bytes", i, superblock.rebuilt[i],
+                BLOCK_SIZE, member.usable_size));
         if (member.usable_size == 0 || member.usable_size % CHUNK_SIZE != 0)
             return superblock_error(fmt::format("member {} uses {} bytes, which is not a non-zero multiple of the {} byte chunk", i, member.usable_size, CHUNK_SIZE));
         if (!checked_add(MEMBER_HEADER_SIZE, member.usable_size))
@@ -167,6 +172,10 @@ ErrorOr<u64> validate_segment(Superblock const& superblock, u32 index)
         if (superblock.members[m].usable_size != per_member)
             return superblock_error(fmt::format("segment {}: member {} uses {} bytes but member {} uses {}; the members of a segment use the same size",
                 index, m, superblock.members[m].usable_size, segment.first_member, per_member));
+    }
+    for (u32 m = segment.first_member; m < segment.first_member + segment.width; ++m) {
+        if (segment.kind != SegmentKind::Mirror && superblock.members[m].state == MemberState::Rebuilding)
+            return superblock_error(fmt::format("member {} is being rebuilt, but only a mirror copy can be (segment {} is {})", m, index, name));
     }
     if (segment.kind == SegmentKind::Mirror)
         return per_member;

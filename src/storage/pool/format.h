@@ -4,8 +4,8 @@
 // little-endian; every block starts with a BlockHeader whose crc is CRC-32C of the whole block with
 // the crc field zeroed, so a torn or stray write is detected rather than believed.
 //
-// Each member disk starts with a MEMBER_HEADER_SIZE area: its label in block 0 and two superblock
-// slots in blocks 1 and 2. The rest of every member is mapped by the pool's segments into one
+// Each member disk starts with a MEMBER_HEADER_SIZE area: its label in block 0, two superblock
+// slots in blocks 1 and 2, and, on a mirror's members, the write-intent bitmap in block 3. The rest of every member is mapped by the pool's segments into one
 // logical address space, cut into CHUNK_SIZE chunks; a chunk holds either volume data or
 // BLOCK_SIZE metadata blocks (mapping-tree nodes and the volume table).
 
@@ -28,6 +28,7 @@ constexpr u64 BLOCKS_PER_CHUNK = CHUNK_SIZE / BLOCK_SIZE;
 constexpr u64 MEMBER_HEADER_SIZE = 64 * KiB;
 constexpr u64 LABEL_OFFSET = 0;
 constexpr u64 SUPERBLOCK_OFFSET = BLOCK_SIZE; // slot s at SUPERBLOCK_OFFSET + s * BLOCK_SIZE
+constexpr u64 INTENT_BITMAP_OFFSET = 3 * BLOCK_SIZE;
 constexpr u32 MAX_MEMBERS = 32;
 constexpr u32 MAX_SEGMENTS = 32;
 constexpr u32 FORMAT_VERSION = 1;
@@ -41,6 +42,7 @@ constexpr u64 LABEL_MAGIC = 0x4c4542414c50534bULL;       // "KSPLABEL"
 constexpr u64 SUPERBLOCK_MAGIC = 0x524550555350534bULL;  // "KSPSUPER"
 constexpr u64 NODE_MAGIC = 0x45444f4e5450534bULL;        // "KSPTNODE"
 constexpr u64 VOLUME_TABLE_MAGIC = 0x42544c4f5650534bULL; // "KSPVOLTB"
+constexpr u64 INTENT_BITMAP_MAGIC = 0x544e544e4950534bULL; // "KSPINTNT"
 
 using Block = std::array<u8, BLOCK_SIZE>;
 
@@ -69,6 +71,10 @@ char const* layout_name(SegmentKind kind);
 enum class MemberState : u32 {
     Healthy = 0,
     Failed = 1,
+    // A mirror copy being rebuilt from the healthy ones: the superblock's rebuilt[] entry says how
+    // many bytes of its segment are copied (and durable on it); it is written like a healthy
+    // copy but never read until it is healthy.
+    Rebuilding = 2,
 };
 
 struct MemberLabel {
@@ -105,6 +111,7 @@ struct Superblock {
     u32 segment_count;
     MemberEntry members[MAX_MEMBERS];
     SegmentEntry segments[MAX_SEGMENTS];
+    u64 rebuilt[MAX_MEMBERS]; // a Rebuilding member: bytes of its segment copied; others 0
 };
 
 // Mapping-tree node: level 0 entries are data chunk + 1, higher levels child node block + 1;
@@ -151,6 +158,23 @@ struct VolumeTableHeader {
 };
 static_assert(sizeof(VolumeTableHeader) == 64);
 constexpr u64 VOLUMES_PER_TABLE_BLOCK = (BLOCK_SIZE - sizeof(VolumeTableHeader)) / sizeof(VolumeRecord);
+
+// The write-intent bitmap of a mirror segment, in block 3 of each of its members: bit r set means
+// region r (region_size bytes of the segment) may have been written since its copies last agreed
+// durably. A bit is set, durably, before the first write to its region; bits are cleared after a
+// flush. After an unclean shutdown only the regions whose bits are set are copied between copies.
+struct IntentBitmapHeader {
+    BlockHeader header;
+    Uuid member_uuid;  // the member that holds it: a bitmap read from elsewhere is misdirected
+    u64 sequence;      // bumped at every write of the bitmap
+    u64 segment_size;  // bytes of the segment (the member's usable size)
+    u64 region_size;   // a power of two from MIN_INTENT_REGION
+    u32 regions;       // ceil(segment_size / region_size), at most MAX_INTENT_REGIONS
+    u32 reserved;
+};
+static_assert(sizeof(IntentBitmapHeader) == 64);
+constexpr u64 MIN_INTENT_REGION = 4 * MiB;
+constexpr u64 MAX_INTENT_REGIONS = (BLOCK_SIZE - sizeof(IntentBitmapHeader)) * 8;
 
 static_assert(sizeof(MemberLabel) <= BLOCK_SIZE);
 static_assert(sizeof(Superblock) <= BLOCK_SIZE);

@@ -12,6 +12,16 @@
 
 namespace kasou::storage {
 
+namespace {
+
+// Whether writes go to a member in this state: a healthy one, or one being rebuilt.
+bool is_written(MemberState state)
+{
+    return state == MemberState::Healthy || state == MemberState::Rebuilding;
+}
+
+} // namespace
+
 ErrorOr<u64> PoolLayout::plan_segment(SegmentKind kind, std::vector<u64> const& disk_sizes, u64 stripe_size)
 {
     if (disk_sizes.empty())
@@ -55,6 +65,7 @@ ErrorOr<void> PoolLayout::add_segment(SegmentKind kind, u64 stripe_size, std::ve
         segment.start = m_size;
         segment.size = kind == SegmentKind::Mirror ? per_member : per_member * width;
         m_segments.push_back(segment);
+        m_intents.push_back(kind == SegmentKind::Mirror ? std::make_unique<WriteIntentBitmap>(segment.size) : nullptr);
         m_size += segment.size;
     };
     if (kind == SegmentKind::Linear) {
@@ -88,6 +99,10 @@ ErrorOr<PoolLayout> PoolLayout::from_superblock(Superblock const& superblock, st
         member->uuid = entry.uuid;
         member->usable_size = entry.usable_size;
         member->state = disks[i] ? entry.state : MemberState::Failed;
+        if (member->state == MemberState::Rebuilding) {
+            member->rebuilt = superblock.rebuilt[i];
+            member->checkpoint = superblock.rebuilt[i];
+        }
         // No overflow: validate_superblock checked the sum.
         if (disks[i] && disks[i]->size() < MEMBER_HEADER_SIZE + entry.usable_size)
             return make_error(fmt::format("member {} ({}) has {} bytes, but the pool uses {} of it", i, disks[i]->name(), disks[i]->size(),
@@ -119,6 +134,7 @@ ErrorOr<PoolLayout> PoolLayout::from_superblock(Superblock const& superblock, st
             }
         }
         layout.m_segments.push_back(segment);
+        layout.m_intents.push_back(entry.kind == SegmentKind::Mirror ? std::make_unique<WriteIntentBitmap>(segment.size) : nullptr);
         layout.m_size += segment.size;
     }
     return layout;
@@ -134,6 +150,7 @@ void PoolLayout::describe(Superblock& superblock) const
         entry.uuid = m_members[i]->uuid;
         entry.usable_size = m_members[i]->usable_size;
         entry.state = m_members[i]->state;
+        superblock.rebuilt[i] = entry.state == MemberState::Rebuilding ? m_members[i]->checkpoint.load() : 0;
     }
     for (size_t i = 0; i < m_segments.size(); ++i) {
         auto& entry = superblock.segments[i];
@@ -182,7 +199,7 @@ bool PoolLayout::is_mirrored(u32 index) const
 void PoolLayout::fail_member(u32 index, Error const& error)
 {
     auto& member = *m_members[index];
-    if (member.state.exchange(MemberState::Failed) == MemberState::Healthy) {
+    if (is_written(member.state.exchange(MemberState::Failed))) {
         spdlog::error("member {} ({}) failed, the pool runs degraded: {}", index, member.disk ? member.disk->name() : "missing", error.to_string());
         m_member_failed->store(true);
     }
@@ -214,13 +231,16 @@ ErrorOr<void> PoolLayout::mirror_change(Piece const& piece, std::function<ErrorO
     auto const& segment = *piece.segment;
     u32 changed = 0;
     std::optional<Error> last_error;
+    // A copy being rebuilt is written too; the copier holds the lock exclusively per range.
+    std::shared_lock rebuild(*m_rebuild_lock);
     for (u32 index = segment.first_member; index < segment.first_member + segment.width; ++index) {
         auto& member = *m_members[index];
-        if (member.state != MemberState::Healthy)
+        MemberState state = member.state;
+        if (!is_written(state))
             continue;
         auto result = change(*member.disk);
         if (result) {
-            ++changed;
+            changed += state == MemberState::Healthy;
             continue;
         }
         fail_member(index, result.error());
@@ -248,8 +268,16 @@ ErrorOr<void> PoolLayout::change_each_piece(u64 offset, u64 length, char const* 
 {
     return for_each_piece(offset, length, [&](Piece const& piece) -> ErrorOr<void> {
         auto change_piece = [&](MemberDisk& disk) { return change(disk, piece); };
-        if (piece.segment->kind == SegmentKind::Mirror)
+        if (piece.segment->kind == SegmentKind::Mirror) {
+            // The region's intent is durable before the write goes out.
+            size_t index = static_cast<size_t>(piece.segment - m_segments.data());
+            auto& intents = *m_intents[index];
+            auto lock = intents.lock();
+            if (intents.mark(piece.member_offset - MEMBER_HEADER_SIZE, piece.length))
+                TRY(write_intent_block(index));
+            lock.unlock();
             return mirror_change(piece, change_piece, what);
+        }
         return change_piece(*m_members[piece.member]->disk);
     });
 }
@@ -318,7 +346,7 @@ ErrorOr<void> PoolLayout::flush()
 {
     for (u32 index = 0; index < m_members.size(); ++index) {
         auto& member = *m_members[index];
-        if (member.state != MemberState::Healthy)
+        if (!is_written(member.state))
             continue;
         auto result = member.disk->flush();
         if (result)
@@ -342,7 +370,7 @@ ErrorOr<void> PoolLayout::write_superblock(Block const& block, u32 slot)
     u32 written = 0;
     for (u32 index = 0; index < m_members.size(); ++index) {
         auto& member = *m_members[index];
-        if (member.state != MemberState::Healthy)
+        if (!is_written(member.state))
             continue;
         auto result = member.disk->write_durable(SUPERBLOCK_OFFSET + slot * BLOCK_SIZE, block);
         if (result) {
@@ -364,32 +392,216 @@ void PoolLayout::replace_member_disk(u32 index, std::unique_ptr<MemberDisk> disk
     auto& member = *m_members[index];
     member.disk = std::move(disk);
     member.uuid = uuid;
-    member.state = MemberState::Failed; // healthy only once resynchronized
+    member.state = MemberState::Failed; // written from start_rebuild on, healthy once rebuilt
 }
 
-ErrorOr<void> PoolLayout::resync_member(u32 index, std::function<void(u64, u64)> const& progress)
+PoolSegment const& PoolLayout::segment_of(u32 index) const
 {
-    auto segment = std::find_if(m_segments.begin(), m_segments.end(), [&](PoolSegment const& s) {
+    return *std::find_if(m_segments.begin(), m_segments.end(), [&](PoolSegment const& s) {
         return index >= s.first_member && index < s.first_member + s.width;
     });
-    if (segment == m_segments.end() || segment->kind != SegmentKind::Mirror)
+}
+
+ErrorOr<void> PoolLayout::start_rebuild(u32 index)
+{
+    if (index >= m_members.size() || segment_of(index).kind != SegmentKind::Mirror)
         return make_error(fmt::format("member {} is not part of a mirror: nothing can be copied onto it", index));
     auto& target = *m_members[index];
     if (!target.disk)
         return make_error(fmt::format("member {} has no disk to resynchronize", index));
-    std::vector<u8> buffer(4 * MiB);
-    for (u64 done = 0; done < segment->size; done += buffer.size()) {
-        u64 length = std::min<u64>(buffer.size(), segment->size - done);
-        auto part = std::span(buffer).first(length);
-        Piece piece { index, MEMBER_HEADER_SIZE + done, 0, length, &*segment };
-        TRY(mirror_read(piece, part));
-        TRY(target.disk->write(MEMBER_HEADER_SIZE + done, part));
-        if (progress)
-            progress(done + length, segment->size);
-    }
-    TRY(target.disk->flush());
-    target.state = MemberState::Healthy;
+    // Its bitmap block, clean: the member takes part in the segment's intents from now on.
+    size_t segment = static_cast<size_t>(&segment_of(index) - m_segments.data());
+    auto lock = m_intents[segment]->lock();
+    TRY(target.disk->write_durable(INTENT_BITMAP_OFFSET, m_intents[segment]->encode(target.uuid)));
+    target.rebuilt = 0;
+    target.checkpoint = 0;
+    target.state = MemberState::Rebuilding;
+    m_member_failed->store(true);
     return {};
+}
+
+ErrorOr<bool> PoolLayout::rebuild_step(u32 index, u64 length)
+{
+    auto const& segment = segment_of(index);
+    auto& target = *m_members[index];
+    u64 done = target.rebuilt;
+    std::vector<u8> buffer(std::min(length, segment.size - done));
+    std::unique_lock exclusive(*m_rebuild_lock);
+    if (target.state != MemberState::Rebuilding)
+        return make_errno_error(EIO, fmt::format("member {} failed while it was being rebuilt", index));
+    Piece piece { index, MEMBER_HEADER_SIZE + done, 0, buffer.size(), &segment };
+    TRY(mirror_read(piece, buffer));
+    if (auto written = target.disk->write(piece.member_offset, buffer); !written) {
+        fail_member(index, written.error());
+        return tl::unexpected(written.error());
+    }
+    target.rebuilt = done + buffer.size();
+    return target.rebuilt == segment.size;
+}
+
+ErrorOr<void> PoolLayout::checkpoint_rebuild(u32 index)
+{
+    auto& target = *m_members[index];
+    u64 rebuilt = target.rebuilt;
+    if (auto flushed = target.disk->flush(); !flushed) {
+        fail_member(index, flushed.error());
+        return flushed;
+    }
+    target.checkpoint = rebuilt;
+    m_member_failed->store(true);
+    return {};
+}
+
+ErrorOr<void> PoolLayout::finish_rebuild(u32 index)
+{
+    TRY(checkpoint_rebuild(index));
+    auto& target = *m_members[index];
+    if (target.rebuilt != segment_of(index).size)
+        return make_error(ErrorKind::Internal, fmt::format("member {} is not rebuilt to its end", index));
+    target.state = MemberState::Healthy;
+    target.rebuilt = 0;
+    target.checkpoint = 0;
+    return {};
+}
+
+std::optional<u32> PoolLayout::rebuilding_member() const
+{
+    for (u32 index = 0; index < m_members.size(); ++index) {
+        if (m_members[index]->state == MemberState::Rebuilding && m_members[index]->disk)
+            return index;
+    }
+    return std::nullopt;
+}
+
+ErrorOr<void> PoolLayout::write_intent_block(size_t segment)
+{
+    auto const& range = m_segments[segment];
+    u32 written = 0;
+    std::optional<Error> last_error;
+    for (u32 index = range.first_member; index < range.first_member + range.width; ++index) {
+        auto& member = *m_members[index];
+        if (!is_written(member.state))
+            continue;
+        auto result = member.disk->write_durable(INTENT_BITMAP_OFFSET, m_intents[segment]->encode(member.uuid));
+        if (result) {
+            written += member.state == MemberState::Healthy;
+            continue;
+        }
+        fail_member(index, result.error());
+        last_error = result.error();
+    }
+    if (written > 0)
+        return {};
+    if (last_error)
+        return tl::unexpected(last_error->with_prefix("write-intent bitmap"));
+    return make_errno_error(EIO, "write-intent bitmap: no healthy mirror copy left");
+}
+
+ErrorOr<void> PoolLayout::write_intents()
+{
+    for (size_t segment = 0; segment < m_segments.size(); ++segment) {
+        if (!m_intents[segment])
+            continue;
+        auto lock = m_intents[segment]->lock();
+        TRY(write_intent_block(segment));
+    }
+    return {};
+}
+
+void PoolLayout::begin_settle_intents()
+{
+    for (auto& intents : m_intents) {
+        if (intents)
+            intents->begin_settle();
+    }
+}
+
+ErrorOr<void> PoolLayout::finish_settle_intents()
+{
+    for (size_t segment = 0; segment < m_segments.size(); ++segment) {
+        if (!m_intents[segment])
+            continue;
+        auto lock = m_intents[segment]->lock();
+        if (m_intents[segment]->finish_settle())
+            TRY(write_intent_block(segment));
+    }
+    return {};
+}
+
+ErrorOr<void> PoolLayout::copy_between_copies(PoolSegment const& segment, u64 offset, u64 length)
+{
+    std::vector<u8> buffer(std::min<u64>(length, 1 * MiB));
+    for (u64 done = 0; done < length;) {
+        u64 part = std::min<u64>(buffer.size(), length - done);
+        auto span = std::span(buffer).first(part);
+        u64 member_offset = MEMBER_HEADER_SIZE + offset + done;
+        u32 source = segment.first_member;
+        while (source < segment.first_member + segment.width && m_members[source]->state != MemberState::Healthy)
+            ++source;
+        if (source == segment.first_member + segment.width)
+            return make_errno_error(EIO, "resync: no healthy mirror copy left");
+        if (auto read = m_members[source]->disk->read(member_offset, span); !read) {
+            fail_member(source, read.error());
+            continue; // the next healthy copy is the source
+        }
+        for (u32 index = segment.first_member; index < segment.first_member + segment.width; ++index) {
+            auto& member = *m_members[index];
+            if (index == source || !is_written(member.state))
+                continue;
+            // A copy being rebuilt gets only what it already holds; the rebuild copies the rest.
+            u64 limit = member.state == MemberState::Rebuilding ? member.rebuilt.load() : segment.size;
+            if (offset + done >= limit)
+                continue;
+            auto written = member.disk->write(member_offset, span.first(std::min(part, limit - offset - done)));
+            if (!written)
+                fail_member(index, written.error());
+        }
+        done += part;
+    }
+    return {};
+}
+
+ErrorOr<u64> PoolLayout::resync_intents()
+{
+    u64 copied = 0;
+    for (size_t segment = 0; segment < m_segments.size(); ++segment) {
+        if (!m_intents[segment])
+            continue;
+        auto const& range = m_segments[segment];
+        auto& intents = *m_intents[segment];
+        std::vector<bool> dirty(intents.regions(), false);
+        for (u32 index = range.first_member; index < range.first_member + range.width; ++index) {
+            auto& member = *m_members[index];
+            if (!is_written(member.state))
+                continue;
+            Block block {};
+            TRY(member.disk->read(INTENT_BITMAP_OFFSET, block));
+            auto regions = TRY(WriteIntentBitmap::decode(block, member.uuid, range.size,
+                fmt::format("write-intent bitmap of member {} ({})", index, member.disk->name())));
+            for (u32 region : regions.value_or(std::vector<u32> {}))
+                dirty[region] = true;
+        }
+        for (u32 region = 0; region < dirty.size(); ++region) {
+            if (!dirty[region])
+                continue;
+            u64 offset = region * intents.region_size();
+            TRY(copy_between_copies(range, offset, std::min(intents.region_size(), range.size - offset)));
+            ++copied;
+        }
+    }
+    if (copied > 0)
+        TRY(flush());
+    m_resynced_regions = copied;
+    // The copies agree again: every bitmap cleared, on disk too.
+    begin_settle_intents();
+    for (auto& intents : m_intents) {
+        if (intents) {
+            auto lock = intents->lock();
+            intents->finish_settle();
+        }
+    }
+    TRY(write_intents());
+    return copied;
 }
 
 } // namespace kasou::storage

@@ -34,7 +34,7 @@ nlohmann::json to_json(PoolStatus const& status)
     nlohmann::json members = nlohmann::json::array();
     for (auto const& member : status.members)
         members.push_back({ { "index", member.index }, { "disk", member.disk.value_or("") }, { "uuid", member.uuid },
-            { "state", member.state == MemberState::Healthy ? "healthy" : "failed" }, { "size", member.size }, { "segment", member.segment } });
+            { "state", member.state == MemberState::Healthy ? "healthy" : member.state == MemberState::Rebuilding ? "rebuilding" : "failed" }, { "size", member.size }, { "segment", member.segment } });
     nlohmann::json segments = nlohmann::json::array();
     for (auto const& segment : status.segments)
         segments.push_back({ { "layout", layout_name(segment.kind) }, { "size", segment.size }, { "members", segment.width },

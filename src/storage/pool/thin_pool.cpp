@@ -59,6 +59,7 @@ ThinPool::ThinPool(std::string name, Uuid uuid, PoolLayout layout)
     : m_name(std::move(name))
     , m_uuid(uuid)
     , m_layout(std::move(layout))
+    , m_space(m_name)
     , m_last_commit(std::chrono::steady_clock::now())
 {
 }
@@ -86,6 +87,7 @@ ErrorOr<std::shared_ptr<ThinPool>> ThinPool::create(std::string const& name, Seg
     TRY(write_labels(layout.members(), uuid, name));
     auto pool = std::shared_ptr<ThinPool>(new ThinPool(name, uuid, std::move(layout)));
     pool->grow_chunk_tables();
+    TRY(pool->m_layout.write_intents());
     pool->m_dirty = true;
     TRY(pool->commit());
     return pool;
@@ -133,6 +135,9 @@ ErrorOr<std::shared_ptr<ThinPool>> ThinPool::open(std::vector<std::unique_ptr<Me
     auto pool = std::shared_ptr<ThinPool>(new ThinPool(name_of(newest->pool_name), newest->pool_uuid, std::move(layout)));
     pool->m_generation = newest->generation;
     TRY(pool->load(*newest));
+    // After an unclean shutdown, the mirrors' copies may differ where writes were under way.
+    if (u64 regions = TRY(pool->m_layout.resync_intents()); regions > 0)
+        spdlog::info("pool {}: copied {} region(s) a write was under way in between mirror copies", pool->m_name, regions);
     // A member that missed the last superblock write, or was found missing, is brought up to date
     // by the next commit.
     for (u32 index = 0; index < newest->member_count; ++index)
@@ -143,11 +148,7 @@ ErrorOr<std::shared_ptr<ThinPool>> ThinPool::open(std::vector<std::unique_ptr<Me
 
 void ThinPool::grow_chunk_tables()
 {
-    u64 chunks = m_layout.size() / CHUNK_SIZE;
-    u64 old = m_chunk_refs.size();
-    m_chunk_refs.resize(chunks, 0);
-    m_chunk_flags.resize(chunks, 0);
-    m_free_chunks += chunks - old;
+    m_space.grow(m_layout.size() / CHUNK_SIZE);
 }
 
 namespace {
@@ -212,7 +213,7 @@ ErrorOr<void> ThinPool::load(Superblock const& superblock)
                 return make_error(ErrorKind::Corrupt, fmt::format("volume table block {} entry {}: volume name '{}' appears twice in the volume table", block_number, i, info.name));
         }
         m_table_blocks.push_back(block_number);
-        m_chunk_flags[block_number / BLOCKS_PER_CHUNK] |= CHUNK_METADATA;
+        m_space.mark_metadata(block_number);
         ref = header.next;
     }
     for (auto const& entry : m_volumes) {
@@ -220,19 +221,7 @@ ErrorOr<void> ThinPool::load(Superblock const& superblock)
         if (volume.root)
             TRY(load_tree(volume.root, TREE_DEPTH - 1).map_error([&](Error const& error) { return error.with_prefix(fmt::format("volume '{}'", volume.name)); }));
     }
-    for (u64 chunk = 0; chunk < m_chunk_refs.size(); ++chunk) {
-        bool metadata = m_chunk_flags[chunk] & CHUNK_METADATA;
-        if (metadata && m_chunk_refs[chunk] > 0)
-            return make_error(ErrorKind::Corrupt, fmt::format("chunk {} is used both for metadata and for data", chunk));
-        if (metadata || m_chunk_refs[chunk] > 0)
-            --m_free_chunks;
-        if (!metadata)
-            continue;
-        for (u64 block = chunk * BLOCKS_PER_CHUNK + BLOCKS_PER_CHUNK; block-- > chunk * BLOCKS_PER_CHUNK;) {
-            if (!m_nodes.contains(block) && !table_blocks.contains(block))
-                m_free_metadata_blocks.push_back(block);
-        }
-    }
+    TRY(m_space.finish_load([&](u64 block) { return m_nodes.contains(block) || table_blocks.contains(block); }));
     for (auto const& [id, volume] : m_volumes) {
         if (!volume.deleting() && volume.root) {
             u64 chunks = (volume.size + CHUNK_SIZE - 1) / CHUNK_SIZE;
@@ -260,7 +249,7 @@ ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
     auto const& header = view_as<NodeHeader>(block);
     if (header.block != block_number || header.level != level)
         return make_error(ErrorKind::Corrupt, fmt::format("node {} is misdirected (says block {} level {}, expected level {})", block_number, header.block, header.level, level));
-    if (m_chunk_flags[block_number / BLOCKS_PER_CHUNK] & CHUNK_METADATA && std::find(m_table_blocks.begin(), m_table_blocks.end(), block_number) != m_table_blocks.end())
+    if (m_space.is_metadata(block_number / BLOCKS_PER_CHUNK) && std::find(m_table_blocks.begin(), m_table_blocks.end(), block_number) != m_table_blocks.end())
         return make_error(ErrorKind::Corrupt, fmt::format("block {} is both a node and a volume table block", block_number));
     Node node;
     node.entries = std::make_unique<Entries>();
@@ -268,7 +257,7 @@ ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
     node.level = level;
     node.refs = 1;
     auto& slot = m_nodes.emplace(block_number, std::move(node)).first->second;
-    m_chunk_flags[block_number / BLOCKS_PER_CHUNK] |= CHUNK_METADATA;
+    m_space.mark_metadata(block_number);
     for (u64 entry : *slot.entries) {
         if (!entry)
             continue;
@@ -276,9 +265,9 @@ ErrorOr<void> ThinPool::load_tree(u64 ref, u32 level)
             TRY(load_tree(entry, level - 1));
             continue;
         }
-        if (entry - 1 >= m_chunk_refs.size())
+        if (entry - 1 >= m_space.chunks())
             return make_error(ErrorKind::Corrupt, fmt::format("node {} maps data chunk {} outside the pool", block_number, entry - 1));
-        ++m_chunk_refs[entry - 1];
+        m_space.load_ref(entry - 1);
     }
     return {};
 }
@@ -337,14 +326,11 @@ PoolUsage ThinPool::usage() const
     std::shared_lock lock(m_lock);
     PoolUsage usage;
     usage.size = m_layout.size();
-    for (size_t chunk = 0; chunk < m_chunk_refs.size(); ++chunk) {
-        if (m_chunk_refs[chunk] > 0)
-            usage.data_used += CHUNK_SIZE;
-        if (m_chunk_flags[chunk] & CHUNK_METADATA)
-            ++usage.metadata_chunks;
-    }
+    usage.data_used = m_space.data_chunks() * CHUNK_SIZE;
+    usage.metadata_chunks = m_space.metadata_chunks();
     usage.metadata_used = (m_nodes.size() + m_table_blocks.size()) * BLOCK_SIZE;
-    usage.free = m_free_chunks * CHUNK_SIZE;
+    usage.free = m_space.free_chunks() * CHUNK_SIZE;
+    usage.zeroed = m_space.zeroed_chunks() * CHUNK_SIZE;
     usage.reserve = reserve_chunks(Reserve::Data) * CHUNK_SIZE;
     return usage;
 }
@@ -508,6 +494,27 @@ void ThinPool::start_background()
         ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
         background_loop();
     });
+    if (auto index = m_layout.rebuilding_member()) {
+        m_rebuilder = std::thread([this, index = *index] {
+            sigset_t all;
+            sigfillset(&all);
+            ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+            // A rebuild cut short, resumed; every member left to rebuild, one after another.
+            for (auto next = std::optional { index }; next && !m_rebuild_stop; next = m_layout.rebuilding_member()) {
+                if (auto result = run_rebuild(*next, {}); !result) {
+                    if (result.error().code() != ECANCELED)
+                        spdlog::error("pool {}: rebuilding member {}: {}", m_name, *next, result.error().to_string());
+                    break;
+                }
+            }
+        });
+    }
+    m_zeroer = std::thread([this] {
+        sigset_t all;
+        sigfillset(&all);
+        ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        zeroer_loop();
+    });
 }
 
 void ThinPool::background_loop()
@@ -531,7 +538,7 @@ void ThinPool::background_loop()
         bool due = false;
         {
             std::shared_lock lock(m_lock);
-            due = std::chrono::steady_clock::now() - m_last_commit >= 1s && (m_dirty || m_layout.member_failed()) && !m_broken && !m_closed;
+            due = std::chrono::steady_clock::now() - m_last_commit >= 1s && (m_dirty || m_layout.members_changed()) && !m_broken && !m_closed;
         }
         // Data written since is left to the kernel's write-back, as any cached write is: only a
         // flush promises it durable.
@@ -552,6 +559,11 @@ ErrorOr<void> ThinPool::close()
     m_background_wake.notify_all();
     if (m_background.joinable())
         m_background.join();
+    if (m_zeroer.joinable())
+        m_zeroer.join();
+    m_rebuild_stop = true;
+    if (m_rebuilder.joinable())
+        m_rebuilder.join();
     // Removed volumes still being released are finished now: it is work in memory only.
     while (!m_closed && !m_broken) {
         auto step = deletion_step();
@@ -564,8 +576,15 @@ ErrorOr<void> ThinPool::close()
     // Writes may come in while a commit's flush runs without the lock: commit again if some did,
     // a few times at most (a write racing close has no flush to promise it durable anyway).
     ErrorOr<void> result;
-    for (int round = 0; round < 4 && result && !m_broken && (round == 0 || m_dirty || m_data_dirty); ++round)
+    for (int round = 0; round < 4 && result && !m_broken && (round == 0 || m_dirty || m_data_dirty || m_layout.members_changed()); ++round)
         result = commit_locked(lock);
+    // Nothing is written any more: the mirrors' copies agree, and their bitmaps say so.
+    if (result && !m_broken) {
+        m_layout.begin_settle_intents();
+        result = m_layout.flush();
+        if (result)
+            result = m_layout.finish_settle_intents();
+    }
     m_closed = true;
     return result;
 }
@@ -573,14 +592,14 @@ ErrorOr<void> ThinPool::close()
 ErrorOr<void> ThinPool::add_members(SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
 {
     std::unique_lock lock(m_lock);
-    wait_for_commit_in_flight(lock);
+    wait_for_unlocked_io(lock);
     return add_members_locked(lock, kind, stripe_size, std::move(disks), force);
 }
 
 ErrorOr<void> ThinPool::grow(std::vector<std::unique_ptr<MemberDisk>> disks, bool force)
 {
     std::unique_lock lock(m_lock);
-    wait_for_commit_in_flight(lock);
+    wait_for_unlocked_io(lock);
     auto const& first = m_layout.segments().front();
     SegmentKind kind = first.kind == SegmentKind::Striped && disks.size() == 1 ? SegmentKind::Linear : first.kind;
     return add_members_locked(lock, kind, first.stripe_size, std::move(disks), force);
@@ -613,6 +632,7 @@ ErrorOr<void> ThinPool::add_members_locked(std::unique_lock<std::shared_mutex>& 
     auto members = TRY(plan_members(kind, stripe_size, std::move(disks), force));
     TRY(write_labels(members, m_uuid, m_name));
     TRY(m_layout.add_segment(kind, stripe_size, std::move(members)));
+    TRY(m_layout.write_intents());
     grow_chunk_tables();
     m_dirty = true;
     return commit_locked(lock);
@@ -620,43 +640,96 @@ ErrorOr<void> ThinPool::add_members_locked(std::unique_lock<std::shared_mutex>& 
 
 ErrorOr<void> ThinPool::replace_member(u32 index, std::unique_ptr<MemberDisk> disk, std::function<void(u64, u64)> const& progress)
 {
-    std::unique_lock lock(m_lock);
-    wait_for_commit_in_flight(lock);
-    TRY(check_usable());
-    auto const& members = m_layout.members();
-    if (index >= members.size())
-        return make_error(ErrorKind::NotFound, fmt::format("pool {} has no member {}", m_name, index));
-    if (members[index]->state == MemberState::Healthy)
-        return make_error(fmt::format("member {} of pool {} is healthy; only a failed member can be replaced", index, m_name));
-    if (disk->size() < MEMBER_HEADER_SIZE + members[index]->usable_size)
-        return make_error(fmt::format("{} has {} bytes; the member it replaces needs {}", disk->name(), disk->size(), MEMBER_HEADER_SIZE + members[index]->usable_size));
-    TRY(check_disk_unused(*disk, false));
-    Uuid uuid = TRY(Uuid::random());
-    TRY(write_member_label(*disk, m_uuid, uuid, m_name));
-    m_layout.replace_member_disk(index, std::move(disk), uuid);
-    TRY(m_layout.resync_member(index, progress));
-    m_dirty = true;
-    return commit_locked(lock);
+    {
+        std::unique_lock lock(m_lock);
+        wait_for_unlocked_io(lock);
+        TRY(check_usable());
+        auto const& members = m_layout.members();
+        if (index >= members.size())
+            return make_error(ErrorKind::NotFound, fmt::format("pool {} has no member {}", m_name, index));
+        if (members[index]->state != MemberState::Failed)
+            return make_error(fmt::format("member {} of pool {} is {}; only a failed member can be replaced", index, m_name,
+                members[index]->state == MemberState::Healthy ? "healthy" : "being rebuilt"));
+        if (disk->size() < MEMBER_HEADER_SIZE + members[index]->usable_size)
+            return make_error(fmt::format("{} has {} bytes; the member it replaces needs {}", disk->name(), disk->size(), MEMBER_HEADER_SIZE + members[index]->usable_size));
+        TRY(check_disk_unused(*disk, false));
+        Uuid uuid = TRY(Uuid::random());
+        TRY(write_member_label(*disk, m_uuid, uuid, m_name));
+        m_layout.replace_member_disk(index, std::move(disk), uuid);
+        TRY(m_layout.start_rebuild(index));
+        m_dirty = true;
+        TRY(commit_locked(lock));
+    }
+    return run_rebuild(index, progress);
 }
 
 ErrorOr<u32> ThinPool::resync_failed_members(std::function<void(u64, u64)> const& progress)
 {
-    std::unique_lock lock(m_lock);
-    wait_for_commit_in_flight(lock);
-    TRY(check_usable());
-    u32 count = 0;
-    for (u32 index = 0; index < m_layout.members().size(); ++index) {
-        auto const& member = *m_layout.members()[index];
-        if (member.state == MemberState::Healthy || !member.disk)
-            continue;
-        TRY(m_layout.resync_member(index, progress));
-        ++count;
-    }
-    if (count > 0) {
+    std::vector<u32> rebuilds;
+    {
+        std::unique_lock lock(m_lock);
+        wait_for_unlocked_io(lock);
+        TRY(check_usable());
+        for (u32 index = 0; index < m_layout.members().size(); ++index) {
+            auto const& member = *m_layout.members()[index];
+            if (member.state == MemberState::Healthy || !member.disk)
+                continue;
+            if (member.state == MemberState::Failed)
+                TRY(m_layout.start_rebuild(index));
+            rebuilds.push_back(index);
+        }
+        if (rebuilds.empty())
+            return 0;
         m_dirty = true;
         TRY(commit_locked(lock));
     }
-    return count;
+    for (u32 index : rebuilds)
+        TRY(run_rebuild(index, progress));
+    return static_cast<u32>(rebuilds.size());
+}
+
+ErrorOr<void> ThinPool::run_rebuild(u32 index, std::function<void(u64, u64)> const& progress)
+{
+    using namespace std::chrono_literals;
+    std::lock_guard one_at_a_time(m_rebuild_mutex);
+    u64 total = 0;
+    {
+        std::shared_lock lock(m_lock);
+        auto const& member = *m_layout.members()[index];
+        if (member.state != MemberState::Rebuilding)
+            return {}; // finished (or failed) meanwhile
+        total = member.usable_size;
+    }
+    auto recorded = std::chrono::steady_clock::now();
+    bool due = false;
+    for (bool done = false; !done;) {
+        {
+            // The shared lock keeps the layout's members in place (adding members takes it
+            // exclusively); the layout's rebuild lock keeps writes off the range being copied.
+            std::shared_lock lock(m_lock);
+            TRY(check_usable());
+            if (m_rebuild_stop) {
+                TRY(m_layout.checkpoint_rebuild(index));
+                return make_errno_error(ECANCELED, fmt::format("pool {}: rebuild of member {} stopped at byte {} of {}; it goes on when the pool is opened again",
+                    m_name, index, m_layout.members()[index]->rebuilt.load(), total));
+            }
+            done = TRY(m_layout.rebuild_step(index, REBUILD_RANGE));
+            if (progress)
+                progress(m_layout.members()[index]->rebuilt, total);
+            due = !done && (std::chrono::steady_clock::now() - recorded >= 1s || m_layout.members()[index]->rebuilt - m_layout.members()[index]->checkpoint >= REBUILD_CHECKPOINT_BYTES);
+            if (due)
+                TRY(m_layout.checkpoint_rebuild(index));
+        }
+        if (due) {
+            TRY(commit_mappings());
+            recorded = std::chrono::steady_clock::now();
+        }
+    }
+    std::unique_lock lock(m_lock);
+    wait_for_unlocked_io(lock);
+    TRY(m_layout.finish_rebuild(index));
+    m_dirty = true;
+    return commit_locked(lock);
 }
 
 } // namespace kasou::storage

@@ -18,6 +18,7 @@
 #include "storage/block_device.h"
 #include "storage/pool/format.h"
 #include "storage/pool/pool_layout.h"
+#include "storage/pool/space_map.h"
 
 namespace kasou::storage {
 
@@ -44,6 +45,7 @@ struct PoolUsage {
     u64 metadata_chunks { 0 };  // chunks given to metadata
     u64 free { 0 };             // bytes in free chunks (including the reserve)
     u64 reserve { 0 };          // bytes of free space only metadata commits may use
+    u64 zeroed { 0 };           // bytes of free chunks zeroed ahead of first writes
 };
 
 // A thin pool: volumes whose CHUNK_SIZE chunks are allocated on first write from a PoolLayout, with
@@ -75,6 +77,11 @@ public:
     // The fewest chunks a new pool may have (create refuses a smaller one): with fewer, its first volume could hold no data (the
     // reserve kept with one volume, a chunk of metadata blocks for its table and tree, one of data).
     static u64 minimum_chunks();
+    // Free chunks the zeroer keeps zeroed (durably) for first writes, and how many it zeroes
+    // between two flushes: a first write into space a removed volume freed then needs no zeroing
+    // of its own and no flush before the commit that maps it.
+    static constexpr u64 ZEROED_RESERVE_CHUNKS = 16384; // 1 GiB
+    static constexpr u64 ZERO_BATCH_CHUNKS = 4096;
     ~ThinPool();
 
     ThinPool(ThinPool const&) = delete;
@@ -86,6 +93,8 @@ public:
     PoolUsage usage() const;
     PoolLayout const& layout() const { return m_layout; }
 
+    // Starts the background threads: one commits and releases removed volumes, one zeroes free
+    // chunks ahead of need.
     void start_background();
     // Stops background work, finishes releasing removed volumes and commits; later I/O fails
     // with "pool NAME is closed".
@@ -110,10 +119,17 @@ public:
     // add_members with the pool's own layout, chosen under the pool lock: the first segment's
     // kind and stripe size, except that a single disk added to a striped pool extends it linearly.
     ErrorOr<void> grow(std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
-    // Puts disk in place of failed member `index` of a mirror and resynchronizes it.
+    // Puts disk in place of failed member `index` of a mirror and rebuilds it. The rebuild runs
+    // online, in ranges (REBUILD_RANGE), without the pool lock: I/O goes on meanwhile, writes reach
+    // the new copy too, reads come from the healthy ones. Its position is recorded by a commit about
+    // once a second, so a rebuild cut short (a crash, close()) goes on from there when the pool is
+    // opened again (start_background, or resync_failed_members). progress(done, total) follows it.
     ErrorOr<void> replace_member(u32 index, std::unique_ptr<MemberDisk> disk, std::function<void(u64, u64)> const& progress);
-    // Resynchronizes failed members whose disks are present again.
+    // Rebuilds failed members whose disks are present again, and finishes rebuilds cut short.
     ErrorOr<u32> resync_failed_members(std::function<void(u64, u64)> const& progress);
+    static constexpr u64 REBUILD_RANGE = 1 * MiB;
+    // The position is recorded at least this often (and at least once a second).
+    static constexpr u64 REBUILD_CHECKPOINT_BYTES = 4 * MiB;
 
     // Makes everything written so far durable and the metadata current (what flush() does).
     ErrorOr<void> commit();
@@ -148,16 +164,6 @@ private:
         bool touched { false };
         bool in_flight { false };
     };
-    enum ChunkFlag : u8 {
-        CHUNK_METADATA = 1, // holds metadata blocks
-        CHUNK_PENDING = 2,  // released since the last commit; free after the next one
-        CHUNK_FRESH = 4,    // allocated since the last commit
-        CHUNK_TOUCHED = 8,  // reference count changed since the last commit
-        // Reference count changed before the commit in flight gathered its state: the state on
-        // disk may still share the chunk, so it is not written in place until that commit lands.
-        CHUNK_IN_FLIGHT = 16,
-        CHUNK_LISTED = 32, // in m_flagged_chunks, which lists each chunk once
-    };
     // A metadata block a commit writes, sealed when it is written.
     struct MetadataWrite {
         u64 number { 0 };
@@ -177,10 +183,8 @@ private:
         u64 next_volume_id { 0 };
         std::vector<MetadataWrite> blocks; // fresh nodes and the volume table
         std::vector<u64> table;            // the new volume table's blocks, in order
-        std::vector<u64> released_chunks;  // free once the commit landed
-        std::vector<u64> touched_chunks;   // CHUNK_IN_FLIGHT until then
+        SpaceMap::CommitSet space;         // chunks and blocks free once it landed
         std::vector<u64> touched_nodes;    // Node::in_flight until then
-        std::vector<u64> released_blocks;  // metadata blocks free once it landed
     };
     enum class Reserve {
         Data,   // leave the whole reserve
@@ -196,9 +200,10 @@ private:
     ErrorOr<std::optional<CommitBatch>> gather_commit(CommitScope scope); // nullopt: nothing to commit
     ErrorOr<void> write_commit(CommitBatch& batch);      // without m_lock
     void land_commit(CommitBatch& batch);
-    // Waits (releasing lock meanwhile) until no commit is in flight. Whatever changes the layout's
-    // members or reads the committed metadata back calls it first, and keeps the lock after.
-    void wait_for_commit_in_flight(std::unique_lock<std::shared_mutex>& lock);
+    // Waits (releasing lock meanwhile) until no commit is in flight and the zeroer is not
+    // flushing: the I/O that runs without the lock. Whatever changes the layout's members or reads
+    // the committed metadata back calls it first, and keeps the lock after.
+    void wait_for_unlocked_io(std::unique_lock<std::shared_mutex>& lock);
 
     // thin_pool.cpp: state, volumes, members
     ErrorOr<void> load(Superblock const& superblock);
@@ -209,24 +214,25 @@ private:
     VolumeInfo const* find_volume(std::string const& name) const;
     ErrorOr<VolumeInfo*> writable_volume(u64 id, char const* what);
     void background_loop();
+    // The zeroer's thread: keeps ZEROED_RESERVE_CHUNKS free chunks zeroed ahead of need.
+    void zeroer_loop();
+    // Zeroes one batch of free chunks; false when there was nothing to do.
+    ErrorOr<bool> zero_step();
     ErrorOr<bool> deletion_step();
     std::optional<u32> member_index_locked(MemberDisk& disk) const;
+    // Copies the rest of Rebuilding member `index` in ranges, records its position about once a
+    // second, and makes it healthy (committed). Without the pool lock; one rebuild at a time.
+    ErrorOr<void> run_rebuild(u32 index, std::function<void(u64, u64)> const& progress);
     ErrorOr<void> add_members_locked(std::unique_lock<std::shared_mutex>& lock, SegmentKind kind, u64 stripe_size, std::vector<std::unique_ptr<MemberDisk>> disks, bool force);
 
-    // thin_pool_space.cpp: chunks and metadata blocks
+    // thin_pool_space.cpp: the free space kept for metadata, over m_space, and the zeroer
     u64 reserve_chunks(Reserve level) const;
     static u64 reserve_chunks_for(Reserve level, u64 volumes);
     // ENOSPC unless the commit after adding a volume, and the commit after that, can write the
     // larger volume table: checked before a volume or snapshot is added, so that neither its
     // commit nor a later one (a removal that would free space) fails for lack of space.
     ErrorOr<void> check_room_for_volume() const;
-    ErrorOr<u64> allocate_chunk(Reserve level);
     ErrorOr<u64> allocate_metadata_block(Reserve level);
-    void release_metadata_block(u64 block, bool fresh);
-    void chunk_ref(u64 chunk);
-    void chunk_unref(u64 chunk);
-    void flag_chunk(u64 chunk, u8 flags);
-    bool chunk_writable_in_place(u64 chunk) const;
 
     // thin_pool_tree.cpp: the mapping trees
     Node& node(u64 ref) { return m_nodes.at(ref - 1); }
@@ -267,16 +273,11 @@ private:
     std::map<u64, VolumeInfo> m_volumes;
     std::unordered_map<u64, Node> m_nodes; // by block
     std::vector<u64> m_fresh_nodes;
-    std::vector<u32> m_chunk_refs;
-    std::vector<u8> m_chunk_flags;
-    std::vector<u64> m_flagged_chunks; // CHUNK_LISTED chunks, to sort out at the next commit
+    SpaceMap m_space;
     std::vector<u64> m_touched_nodes;  // blocks of Node::touched nodes
-    u64 m_free_chunks { 0 };
-    u64 m_alloc_cursor { 0 };
-    std::vector<u64> m_free_metadata_blocks;
-    std::vector<u64> m_pending_metadata_blocks;
     std::vector<u64> m_table_blocks; // the committed volume table
     bool m_commit_in_flight { false };
+    bool m_zeroer_flushing { false }; // the zeroer flushes the members without the lock
     std::condition_variable_any m_commit_landed;
     bool m_dirty { false };      // metadata changed since the last commit
     std::atomic<bool> m_data_dirty { false }; // data written since the last flush (also set under the shared lock)
@@ -292,6 +293,10 @@ private:
     std::condition_variable m_background_wake;
     bool m_background_stop { false };
     std::thread m_background;
+    std::thread m_zeroer;
+    std::thread m_rebuilder;          // resumes a rebuild found at open
+    std::mutex m_rebuild_mutex;       // held while a rebuild runs
+    std::atomic<bool> m_rebuild_stop { false };
 };
 
 } // namespace kasou::storage

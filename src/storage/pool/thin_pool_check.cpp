@@ -14,20 +14,23 @@ namespace kasou::storage {
 std::vector<std::string> ThinPool::check()
 {
     std::unique_lock lock(m_lock);
-    wait_for_commit_in_flight(lock);
+    wait_for_unlocked_io(lock);
     std::vector<std::string> faults;
     auto fault = [&](std::string text) { faults.push_back(std::move(text)); };
 
     for (u32 index = 0; index < m_layout.members().size(); ++index) {
         auto const& member = *m_layout.members()[index];
-        if (member.state != MemberState::Healthy)
+        if (member.state == MemberState::Rebuilding)
+            fault(fmt::format("member {} ({}) is being rebuilt ({} of {} bytes copied): the pool is degraded until it is done", index,
+                member.disk->name(), member.rebuilt.load(), member.usable_size));
+        else if (member.state != MemberState::Healthy)
             fault(fmt::format("member {} ({}) has failed: the pool is degraded; replace it with 'kasou pool repair'", index,
                 member.disk ? member.disk->name() : member.uuid.to_string()));
     }
 
     std::set<std::string> names;
     std::unordered_map<u64, u32> node_refs;
-    std::vector<u32> chunk_refs(m_chunk_refs.size(), 0);
+    std::vector<u32> chunk_refs(m_space.chunks(), 0);
     // Walks a tree counting references the way load() does, without trusting the counts kept.
     auto walk = [&](auto& self, u64 ref, u32 level) -> void {
         if (!m_nodes.contains(ref - 1)) {
@@ -63,20 +66,20 @@ std::vector<std::string> ThinPool::check()
         u32 expected = node_refs.contains(block) ? node_refs[block] : 0;
         if (current.refs != expected)
             fault(fmt::format("node {} has reference count {} but {} references", block, current.refs, expected));
-        if (!(m_chunk_flags[block / BLOCKS_PER_CHUNK] & CHUNK_METADATA))
+        if (!m_space.is_metadata(block / BLOCKS_PER_CHUNK))
             fault(fmt::format("node {} lies in chunk {} which is not marked as metadata", block, block / BLOCKS_PER_CHUNK));
     }
     u64 free_chunks = 0;
     for (u64 chunk = 0; chunk < chunk_refs.size(); ++chunk) {
-        if (chunk_refs[chunk] != m_chunk_refs[chunk])
-            fault(fmt::format("chunk {} has reference count {} but {} references", chunk, m_chunk_refs[chunk], chunk_refs[chunk]));
-        if (chunk_refs[chunk] && (m_chunk_flags[chunk] & CHUNK_METADATA))
+        if (chunk_refs[chunk] != m_space.refs(chunk))
+            fault(fmt::format("chunk {} has reference count {} but {} references", chunk, m_space.refs(chunk), chunk_refs[chunk]));
+        if (chunk_refs[chunk] && m_space.is_metadata(chunk))
             fault(fmt::format("chunk {} is used both for data and metadata", chunk));
-        if (m_chunk_refs[chunk] == 0 && !(m_chunk_flags[chunk] & (CHUNK_METADATA | CHUNK_PENDING)))
+        if (m_space.refs(chunk) == 0 && !m_space.is_metadata(chunk) && !m_space.is_pending(chunk))
             ++free_chunks;
     }
-    if (free_chunks != m_free_chunks)
-        fault(fmt::format("{} chunks are free but {} are counted as free", free_chunks, m_free_chunks));
+    if (free_chunks != m_space.free_chunks())
+        fault(fmt::format("{} chunks are free but {} are counted as free", free_chunks, m_space.free_chunks()));
 
     // Committed metadata must read back, on every copy, as it is held in memory.
     auto verify_copies = [&](u64 block_number, u64 magic, std::span<u8 const> expected, u64 expected_offset) {

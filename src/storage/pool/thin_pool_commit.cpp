@@ -29,15 +29,15 @@ ErrorOr<void> ThinPool::commit_mappings()
     return commit_locked(lock, CommitScope::Mappings);
 }
 
-void ThinPool::wait_for_commit_in_flight(std::unique_lock<std::shared_mutex>& lock)
+void ThinPool::wait_for_unlocked_io(std::unique_lock<std::shared_mutex>& lock)
 {
-    m_commit_landed.wait(lock, [this] { return !m_commit_in_flight; });
+    m_commit_landed.wait(lock, [this] { return !m_commit_in_flight && !m_zeroer_flushing; });
 }
 
 ErrorOr<void> ThinPool::commit_locked(std::unique_lock<std::shared_mutex>& lock, CommitScope scope)
 {
     // One commit at a time: this one covers what the one in flight gathered too late for.
-    wait_for_commit_in_flight(lock);
+    wait_for_unlocked_io(lock);
     TRY(check_usable());
     auto batch = TRY(gather_commit(scope));
     if (!batch)
@@ -64,9 +64,12 @@ ErrorOr<void> ThinPool::commit_locked(std::unique_lock<std::shared_mutex>& lock,
 
 ErrorOr<std::optional<ThinPool::CommitBatch>> ThinPool::gather_commit(CommitScope scope)
 {
-    bool members_changed = m_layout.take_member_failed();
+    bool members_changed = m_layout.take_members_changed();
     CommitBatch batch;
     batch.flush_data = scope == CommitScope::Data || m_mapped_data_needs_flush;
+    // No mirror write is in flight now: the flush ahead covers all writes so far.
+    if (batch.flush_data)
+        m_layout.begin_settle_intents();
     if (!m_dirty && !members_changed) {
         if (!m_data_dirty || !batch.flush_data)
             return std::optional<CommitBatch> {};
@@ -81,7 +84,7 @@ ErrorOr<std::optional<ThinPool::CommitBatch>> ThinPool::gather_commit(CommitScop
         auto block = allocate_metadata_block(Reserve::Commit);
         if (!block) {
             for (u64 allocated : batch.table)
-                release_metadata_block(allocated, true);
+                m_space.release_metadata_block(allocated, true);
             return tl::unexpected(block.error());
         }
         batch.table.push_back(*block);
@@ -126,23 +129,10 @@ ErrorOr<std::optional<ThinPool::CommitBatch>> ThinPool::gather_commit(CommitScop
         }
     }
 
-    // Chunks released since the last commit become free once this one lands; chunks and nodes
-    // whose reference count changed may still be shared in the state on disk until then, so
-    // nothing under them is written in place before it lands; chunks merely allocated are, from
-    // now on, part of the state this commit writes (released again, they wait for the next one).
-    for (u64 chunk : m_flagged_chunks) {
-        u8& flags = m_chunk_flags[chunk];
-        flags &= static_cast<u8>(~CHUNK_LISTED);
-        if (flags & CHUNK_PENDING) {
-            batch.released_chunks.push_back(chunk);
-        } else if (flags & CHUNK_TOUCHED) {
-            flags = static_cast<u8>((flags & CHUNK_METADATA) | CHUNK_IN_FLIGHT);
-            batch.touched_chunks.push_back(chunk);
-        } else {
-            flags &= CHUNK_METADATA;
-        }
-    }
-    m_flagged_chunks.clear();
+    // Nodes whose reference count changed may still be shared in the state on disk until this
+    // commit lands, so nothing under them is written in place before it does (the space map
+    // does the same for chunks).
+    batch.space = m_space.gather_commit();
     for (u64 block_number : m_touched_nodes) {
         if (auto it = m_nodes.find(block_number); it != m_nodes.end() && it->second.touched) {
             it->second.touched = false;
@@ -151,8 +141,6 @@ ErrorOr<std::optional<ThinPool::CommitBatch>> ThinPool::gather_commit(CommitScop
         }
     }
     m_touched_nodes.clear();
-    batch.released_blocks = std::move(m_pending_metadata_blocks);
-    m_pending_metadata_blocks.clear();
     m_dirty = false;
     m_mapped_data_needs_flush = false;
     if (batch.flush_data)
@@ -162,8 +150,10 @@ ErrorOr<std::optional<ThinPool::CommitBatch>> ThinPool::gather_commit(CommitScop
 
 ErrorOr<void> ThinPool::write_commit(CommitBatch& batch)
 {
-    if (!batch.metadata)
-        return m_layout.flush();
+    if (!batch.metadata) {
+        TRY(m_layout.flush());
+        return m_layout.finish_settle_intents();
+    }
     // Blocks that follow each other go out in one write: a commit's nodes mostly do, taken in
     // order from the same metadata chunks.
     std::sort(batch.blocks.begin(), batch.blocks.end(), [](auto const& a, auto const& b) { return a.number < b.number; });
@@ -184,9 +174,11 @@ ErrorOr<void> ThinPool::write_commit(CommitBatch& batch)
         first = end;
     }
     // Data and new metadata are durable before the superblock that points to them.
-    if (batch.flush_data)
+    if (batch.flush_data) {
         TRY(m_layout.flush());
-    // The layout changes only while no commit is in flight (wait_for_commit_in_flight); member
+        TRY(m_layout.finish_settle_intents());
+    }
+    // The layout changes only while no commit is in flight (wait_for_unlocked_io); member
     // failures found by the writes above are recorded.
     Block block {};
     auto& superblock = view_as<Superblock>(block);
@@ -205,16 +197,9 @@ void ThinPool::land_commit(CommitBatch& batch)
     if (!batch.metadata)
         return;
     m_generation = batch.generation;
-    m_free_metadata_blocks.insert(m_free_metadata_blocks.end(), m_table_blocks.begin(), m_table_blocks.end());
+    m_space.free_blocks(m_table_blocks);
     m_table_blocks = std::move(batch.table);
-    m_free_metadata_blocks.insert(m_free_metadata_blocks.end(), batch.released_blocks.begin(), batch.released_blocks.end());
-    for (u64 chunk : batch.released_chunks) {
-        m_chunk_flags[chunk] &= CHUNK_METADATA;
-        if (m_chunk_refs[chunk] == 0)
-            ++m_free_chunks;
-    }
-    for (u64 chunk : batch.touched_chunks)
-        m_chunk_flags[chunk] &= static_cast<u8>(~CHUNK_IN_FLIGHT);
+    m_space.land_commit(batch.space);
     for (u64 block_number : batch.touched_nodes) {
         // A node released meanwhile keeps its block pending past this commit: no other took it.
         if (auto it = m_nodes.find(block_number); it != m_nodes.end())

@@ -72,16 +72,21 @@ ErrorOr<void> ThinPool::read(u64 id, u64 offset, std::span<u8> buffer)
 ErrorOr<void> ThinPool::write_chunk(VolumeInfo& volume, u64 chunk, u64 within, std::span<u8 const> data)
 {
     auto [entry, exclusive] = lookup(volume.root, chunk);
-    if (entry && exclusive && chunk_writable_in_place(entry - 1))
+    if (entry && exclusive && m_space.writable_in_place(entry - 1))
         return m_layout.write((entry - 1) * CHUNK_SIZE + within, data);
     u64* slot = TRY(writable_leaf_entry(volume, chunk));
     u64 old = *slot;
-    u64 fresh = TRY(allocate_chunk(Reserve::Data));
-    m_chunk_refs[fresh] = 1;
-    flag_chunk(fresh, CHUNK_FRESH);
+    auto allocation = TRY(m_space.allocate_data_chunk(reserve_chunks(Reserve::Data)));
+    u64 fresh = allocation.chunk;
     // Over a durable hole, with nothing to copy, a crash can only take data written here back to
     // the zeroes the unmapped range read: the mapping may be committed before the data is durable.
-    bool hole = !old && m_layout.is_durable_hole(fresh * CHUNK_SIZE, CHUNK_SIZE);
+    // A chunk the zeroer zeroed and flushed is one; one whose zeroes it has not flushed yet is
+    // not, whatever the disk reports (an unwritten extent reads as a hole before it is durable).
+    bool hole = false;
+    if (!old) {
+        hole = allocation.zeroes == SpaceMap::Zeroes::Durable
+            || (allocation.zeroes == SpaceMap::Zeroes::Unknown && m_layout.is_durable_hole(fresh * CHUNK_SIZE, CHUNK_SIZE));
+    }
     if (!hole)
         m_mapped_data_needs_flush = true;
     auto result = [&]() -> ErrorOr<void> {
@@ -102,12 +107,12 @@ ErrorOr<void> ThinPool::write_chunk(VolumeInfo& volume, u64 chunk, u64 within, s
         return m_layout.write(fresh * CHUNK_SIZE, buffer);
     }();
     if (!result) {
-        chunk_unref(fresh);
+        m_space.unref(fresh);
         return result;
     }
     *slot = fresh + 1;
     if (old)
-        chunk_unref(old - 1);
+        m_space.unref(old - 1);
     m_dirty = true;
     return {};
 }
@@ -124,7 +129,7 @@ ErrorOr<bool> ThinPool::write_in_place(u64 id, u64 offset, std::span<u8 const> d
         u64 within = position % CHUNK_SIZE;
         u64 length = std::min<u64>(data.size() - done, CHUNK_SIZE - within);
         auto [entry, exclusive] = lookup(volume->root, position / CHUNK_SIZE);
-        if (!entry || !exclusive || !chunk_writable_in_place(entry - 1))
+        if (!entry || !exclusive || !m_space.writable_in_place(entry - 1))
             return false;
         // Mirrored chunks too: two overlapping writes running at once could land in a different
         // order on each copy, and the copies would then disagree for good.

@@ -1,11 +1,14 @@
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "base/try.h"
 #include "storage/pool/thin_pool.h"
 
-// Allocation of data chunks and metadata blocks, and data chunk reference counts.
+// How much free space is kept for metadata (the reserve), over the pool's SpaceMap.
 
 namespace kasou::storage {
 
@@ -42,81 +45,86 @@ ErrorOr<void> ThinPool::check_room_for_volume() const
     // the old one. Room for two tables: this commit's, and the next one's (a removal, say), which
     // must still find room once this one has freed the smaller old table.
     u64 table_blocks = (m_volumes.size() + 1 + VOLUMES_PER_TABLE_BLOCK - 1) / VOLUMES_PER_TABLE_BLOCK;
-    if (2 * table_blocks > m_free_metadata_blocks.size() + m_free_chunks * BLOCKS_PER_CHUNK)
+    if (2 * table_blocks > m_space.free_metadata_blocks() + m_space.free_chunks() * BLOCKS_PER_CHUNK)
         return make_errno_error(ENOSPC, fmt::format("pool {} is full: no room for the metadata of another volume; add a disk with 'kasou pool add'", m_name));
     return {};
 }
 
-ErrorOr<u64> ThinPool::allocate_chunk(Reserve level)
-{
-    if (m_free_chunks <= reserve_chunks(level))
-        return make_errno_error(ENOSPC, fmt::format("pool {} is full ({} of its free chunks are kept for metadata); add a disk with 'kasou pool add'",
-            m_name, m_free_chunks));
-    u64 count = m_chunk_refs.size();
-    for (u64 step = 0; step < count; ++step) {
-        u64 chunk = (m_alloc_cursor + step) % count;
-        if (m_chunk_refs[chunk] == 0 && !(m_chunk_flags[chunk] & (CHUNK_METADATA | CHUNK_PENDING))) {
-            m_alloc_cursor = chunk + 1;
-            --m_free_chunks;
-            return chunk;
-        }
-    }
-    return make_errno_error(ENOSPC, fmt::format("pool {}: free chunk count is wrong", m_name));
-}
-
 ErrorOr<u64> ThinPool::allocate_metadata_block(Reserve level)
 {
-    if (m_free_metadata_blocks.empty()) {
-        u64 chunk = TRY(allocate_chunk(level));
-        m_chunk_flags[chunk] |= CHUNK_METADATA;
-        for (u64 block = chunk * BLOCKS_PER_CHUNK + BLOCKS_PER_CHUNK; block-- > chunk * BLOCKS_PER_CHUNK;)
-            m_free_metadata_blocks.push_back(block);
+    return m_space.allocate_metadata_block(reserve_chunks(level));
+}
+
+void ThinPool::zeroer_loop()
+{
+    using namespace std::chrono_literals;
+    std::unique_lock wait_lock(m_background_mutex);
+    while (!m_background_stop) {
+        wait_lock.unlock();
+        auto worked = zero_step();
+        if (!worked)
+            spdlog::error("pool {}: zeroing free chunks: {}", m_name, worked.error().to_string());
+        wait_lock.lock();
+        // Straight on while there is work; else a look every 100 ms (space freed by commits).
+        if (!worked || !*worked)
+            m_background_wake.wait_for(wait_lock, worked ? 100ms : 1s);
     }
-    u64 block = m_free_metadata_blocks.back();
-    m_free_metadata_blocks.pop_back();
-    return block;
 }
 
-void ThinPool::release_metadata_block(u64 block, bool fresh)
+ErrorOr<bool> ThinPool::zero_step()
 {
-    if (fresh)
-        m_free_metadata_blocks.push_back(block);
-    else
-        m_pending_metadata_blocks.push_back(block);
-}
-
-void ThinPool::flag_chunk(u64 chunk, u8 flags)
-{
-    u8& current = m_chunk_flags[chunk];
-    if (!(current & CHUNK_LISTED))
-        m_flagged_chunks.push_back(chunk);
-    current |= flags | CHUNK_LISTED;
-}
-
-void ThinPool::chunk_ref(u64 chunk)
-{
-    ++m_chunk_refs[chunk];
-    flag_chunk(chunk, CHUNK_TOUCHED);
-}
-
-void ThinPool::chunk_unref(u64 chunk)
-{
-    flag_chunk(chunk, CHUNK_TOUCHED);
-    if (--m_chunk_refs[chunk] > 0)
-        return;
-    if (m_chunk_flags[chunk] & CHUNK_FRESH) {
-        // Never reachable from the committed state: free at once (still listed).
-        m_chunk_flags[chunk] = CHUNK_LISTED;
-        ++m_free_chunks;
-        return;
+    std::vector<u64> chunks;
+    {
+        std::unique_lock lock(m_lock);
+        if (m_closed || m_broken || m_space.zeroed_chunks() >= ZEROED_RESERVE_CHUNKS)
+            return false;
+        chunks = m_space.pick_chunks_to_zero(std::min(ZERO_BATCH_CHUNKS, ZEROED_RESERVE_CHUNKS - m_space.zeroed_chunks()));
     }
-    m_chunk_flags[chunk] |= CHUNK_PENDING;
-}
-
-bool ThinPool::chunk_writable_in_place(u64 chunk) const
-{
-    u8 flags = m_chunk_flags[chunk];
-    return m_chunk_refs[chunk] == 1 && !(flags & CHUNK_IN_FLIGHT) && ((flags & CHUNK_FRESH) || !(flags & CHUNK_TOUCHED));
+    if (chunks.empty())
+        return false;
+    std::sort(chunks.begin(), chunks.end());
+    auto zeroed = [&]() -> ErrorOr<void> {
+        // Under the shared lock: no chunk is handed out meanwhile (that takes the exclusive lock),
+        // so a chunk still being zeroed here is free while its zeroes are written. A chunk handed
+        // out between picking and here is left alone.
+        bool wrote = false;
+        {
+            std::shared_lock lock(m_lock);
+            for (size_t first = 0; first < chunks.size();) {
+                size_t end = first;
+                while (end < chunks.size() && m_space.being_zeroed(chunks[end]) && (end == first || chunks[end] == chunks[end - 1] + 1)
+                    && !m_layout.is_durable_hole(chunks[end] * CHUNK_SIZE, CHUNK_SIZE))
+                    ++end;
+                if (end == first) {
+                    ++first; // a hole already, or handed out
+                    continue;
+                }
+                TRY(m_layout.write_zeroes(chunks[first] * CHUNK_SIZE, (end - first) * CHUNK_SIZE));
+                wrote = true;
+                first = end;
+            }
+        }
+        if (!wrote)
+            return {};
+        // The flush runs without the lock; what changes the layout waits for it.
+        {
+            std::unique_lock lock(m_lock);
+            wait_for_unlocked_io(lock);
+            m_zeroer_flushing = true;
+        }
+        auto flushed = m_layout.flush();
+        std::unique_lock lock(m_lock);
+        m_zeroer_flushing = false;
+        m_commit_landed.notify_all();
+        return flushed;
+    }();
+    std::unique_lock lock(m_lock);
+    if (!zeroed) {
+        m_space.zeroing_failed(chunks);
+        return tl::unexpected(zeroed.error());
+    }
+    m_space.zeroing_done(chunks);
+    return true;
 }
 
 } // namespace kasou::storage

@@ -53,7 +53,7 @@ ErrorOr<u64> ThinPool::make_writable(u64 ref, u32 level, Reserve reserve)
             // Moved, not shared: the children keep their counts.
             bool fresh = old.fresh;
             m_nodes.erase(ref - 1);
-            release_metadata_block(ref - 1, fresh);
+            m_space.release_metadata_block(ref - 1, fresh);
         } else {
             --old.refs;
             note_owner_dropped(ref);
@@ -61,7 +61,7 @@ ErrorOr<u64> ThinPool::make_writable(u64 ref, u32 level, Reserve reserve)
                 if (!entry)
                     continue;
                 if (level == 0)
-                    chunk_ref(entry - 1);
+                    m_space.ref(entry - 1);
                 else
                     ++node(entry).refs;
             }
@@ -88,7 +88,7 @@ ErrorOr<u64*> ThinPool::writable_leaf_entry(VolumeInfo& volume, u64 chunk)
 void ThinPool::unref(u64 ref, u32 level)
 {
     if (level == DATA_LEVEL) {
-        chunk_unref(ref - 1);
+        m_space.unref(ref - 1);
         return;
     }
     auto& current = node(ref);
@@ -102,7 +102,7 @@ void ThinPool::unref(u64 ref, u32 level)
     }
     bool fresh = current.fresh;
     m_nodes.erase(ref - 1);
-    release_metadata_block(ref - 1, fresh);
+    m_space.release_metadata_block(ref - 1, fresh);
 }
 
 void ThinPool::note_owner_dropped(u64 ref)
@@ -135,7 +135,7 @@ ErrorOr<void> ThinPool::unmap(u64& ref, u32 level, u64 base, u64 first, u64 end,
         if (!entries[i])
             continue;
         if (level == 0) {
-            chunk_unref(entries[i] - 1);
+            m_space.unref(entries[i] - 1);
             entries[i] = 0;
             continue;
         }

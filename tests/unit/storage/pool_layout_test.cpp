@@ -84,7 +84,7 @@ TEST(PoolLayout, MirrorSurvivesAFailedMemberAndResynchronizes)
     ASSERT_OK(layout.write(64 * KiB, data));
     EXPECT_EQ(member_bytes(*disks.disks[0], MEMBER_HEADER_SIZE + 64 * KiB, data.size()), data);
     EXPECT_EQ(member_bytes(*disks.disks[1], MEMBER_HEADER_SIZE + 64 * KiB, data.size()), data);
-    EXPECT_FALSE(layout.take_member_failed());
+    EXPECT_FALSE(layout.take_members_changed());
 
     disks.disks[0]->set_failed(true);
     std::vector<u8> back(data.size());
@@ -92,7 +92,7 @@ TEST(PoolLayout, MirrorSurvivesAFailedMemberAndResynchronizes)
         ASSERT_OK(layout.read(64 * KiB, back));
         EXPECT_EQ(back, data);
     }
-    EXPECT_TRUE(layout.take_member_failed());
+    EXPECT_TRUE(layout.take_members_changed());
     EXPECT_EQ(layout.members()[0]->state, MemberState::Failed);
     auto newer = pattern(64 * KiB, 4);
     ASSERT_OK(layout.write(0, newer));
@@ -101,9 +101,13 @@ TEST(PoolLayout, MirrorSurvivesAFailedMemberAndResynchronizes)
     FaultDisks spare;
     auto replacement = spare.make(1, 2 * MiB, "spare");
     layout.replace_member_disk(0, std::move(replacement.front()), Uuid {});
-    u64 reported = 0;
-    ASSERT_OK(layout.resync_member(0, [&](u64 done, u64) { reported = done; }));
-    EXPECT_EQ(reported, layout.size());
+    ASSERT_OK(layout.start_rebuild(0));
+    EXPECT_EQ(layout.members()[0]->state, MemberState::Rebuilding);
+    u64 steps = 0;
+    while (!MUST(layout.rebuild_step(0, 256 * KiB)))
+        ++steps;
+    EXPECT_EQ(steps + 1, (layout.size() + 256 * KiB - 1) / (256 * KiB)) << "copied in ranges";
+    ASSERT_OK(layout.finish_rebuild(0));
     EXPECT_EQ(layout.members()[0]->state, MemberState::Healthy);
     EXPECT_EQ(member_bytes(*spare.disks[0], MEMBER_HEADER_SIZE, 64 * KiB), newer);
     EXPECT_EQ(member_bytes(*spare.disks[0], MEMBER_HEADER_SIZE + 64 * KiB, data.size()), data);
@@ -111,6 +115,58 @@ TEST(PoolLayout, MirrorSurvivesAFailedMemberAndResynchronizes)
     disks.disks[1]->set_failed(true);
     ASSERT_OK(layout.read(64 * KiB, back));
     EXPECT_EQ(back, data) << "the resynchronized copy serves alone";
+}
+
+TEST(PoolLayout, ACopyBeingRebuiltIsWrittenButNeverRead)
+{
+    FaultDisks disks;
+    auto layout = make_layout(SegmentKind::Mirror, 0, disks.make(2, 2 * MiB));
+    auto old = pattern(layout.size(), 5);
+    ASSERT_OK(layout.write(0, old));
+    disks.disks[1]->set_failed(true);
+    ASSERT_OK(layout.write(0, pattern(4096, 6))); // fails copy 1
+    disks.disks[1]->set_failed(false);
+    ASSERT_OK(layout.start_rebuild(1));
+    ASSERT_FALSE(MUST(layout.rebuild_step(1, 512 * KiB)));
+    EXPECT_EQ(layout.members()[1]->rebuilt, 512 * KiB);
+    // Behind and ahead of the rebuild position: both copies take the write.
+    auto behind = pattern(8192, 7);
+    auto ahead = pattern(8192, 8);
+    ASSERT_OK(layout.write(64 * KiB, behind));
+    ASSERT_OK(layout.write(1 * MiB, ahead));
+    EXPECT_EQ(member_bytes(*disks.disks[1], MEMBER_HEADER_SIZE + 64 * KiB, behind.size()), behind);
+    EXPECT_EQ(member_bytes(*disks.disks[1], MEMBER_HEADER_SIZE + 1 * MiB, ahead.size()), ahead);
+    // Reads come from the healthy copy only, whatever the turn: never the stale part of copy 1.
+    for (int i = 0; i < 4; ++i) {
+        std::vector<u8> back(4096);
+        ASSERT_OK(layout.read(0, back));
+        EXPECT_EQ(back, pattern(4096, 6));
+    }
+    while (!MUST(layout.rebuild_step(1, 512 * KiB))) { }
+    ASSERT_OK(layout.finish_rebuild(1));
+    EXPECT_EQ(member_bytes(*disks.disks[1], MEMBER_HEADER_SIZE, layout.size()), member_bytes(*disks.disks[0], MEMBER_HEADER_SIZE, layout.size()));
+}
+
+TEST(PoolLayout, ResyncCopiesOnlyTheRegionsTheBitmapMarks)
+{
+    FaultDisks disks;
+    auto layout = make_layout(SegmentKind::Mirror, 0, disks.make(2, 3 * MIN_INTENT_REGION + MEMBER_HEADER_SIZE));
+    ASSERT_OK(layout.write_intents());
+    ASSERT_OK(layout.write(MIN_INTENT_REGION + 4096, pattern(4096, 9)));
+    // Copy 1 misses that write (a crash between the two copies' writes) and holds junk elsewhere
+    // too, in regions nothing wrote: only the marked region is copied.
+    ASSERT_OK(disks.disks[1]->write(MEMBER_HEADER_SIZE + MIN_INTENT_REGION + 4096, std::vector<u8>(4096, 0)));
+    ASSERT_OK(disks.disks[1]->write(MEMBER_HEADER_SIZE + 4096, std::vector<u8>(4096, 0xEE)));
+    EXPECT_EQ(MUST(layout.resync_intents()), 1u);
+    EXPECT_EQ(member_bytes(*disks.disks[1], MEMBER_HEADER_SIZE + MIN_INTENT_REGION + 4096, 4096), pattern(4096, 9));
+    EXPECT_EQ(member_bytes(*disks.disks[1], MEMBER_HEADER_SIZE + 4096, 4096), std::vector<u8>(4096, 0xEE));
+    EXPECT_EQ(MUST(layout.resync_intents()), 0u) << "the bitmaps were cleared";
+    // A settle after a flush clears the bits of regions written before it began.
+    ASSERT_OK(layout.write(0, pattern(4096, 10)));
+    layout.begin_settle_intents();
+    ASSERT_OK(layout.flush());
+    ASSERT_OK(layout.finish_settle_intents());
+    EXPECT_EQ(MUST(layout.resync_intents()), 0u);
 }
 
 TEST(PoolLayout, MirrorWithNoCopyLeftFails)

@@ -531,18 +531,25 @@ TEST_F(ThinPoolTest, ChunksCopiedOnWriteAreDurableBeforeTheirMapping)
     MUST(after->close());
 }
 
+// A 2 MiB pool whose 1 MiB volume was written, removed and released: its free space holds data.
+std::shared_ptr<ThinPool> pool_with_freed_space(FaultDisks& disks)
+{
+    auto tiny = MUST(ThinPool::create("tiny", SegmentKind::Linear, 0, disks.make(1, 2 * MiB), false));
+    MUST(tiny->create_volume("old", 1 * MiB));
+    MUST(MUST(tiny->open_volume("old"))->write(0, pattern(1 * MiB, 23), false));
+    MUST(tiny->remove("old"));
+    MUST(tiny->finish_deletions());
+    MUST(tiny->commit());
+    return tiny;
+}
+
 TEST_F(ThinPoolTest, FirstWritesOverReusedSpaceAreDurableBeforeTheirMapping)
 {
     // A chunk freed by a removal holds the removed volume's data: mapped before the new data is
     // durable, it would show that data after a crash. A small pool, so that new chunks must reuse
     // the freed ones.
     FaultDisks small;
-    auto tiny = MUST(ThinPool::create("tiny", SegmentKind::Linear, 0, small.make(1, 2 * MiB), false));
-    MUST(tiny->create_volume("old", 1 * MiB));
-    ASSERT_OK(MUST(tiny->open_volume("old"))->write(0, pattern(1 * MiB, 23), false));
-    ASSERT_OK(tiny->remove("old"));
-    ASSERT_OK(tiny->finish_deletions());
-    ASSERT_OK(tiny->commit());
+    auto tiny = pool_with_freed_space(small);
     MUST(tiny->create_volume("v", 4 * MiB));
     auto volume = MUST(tiny->open_volume("v"));
     auto data = pattern(4096, 24);
@@ -563,6 +570,44 @@ TEST_F(ThinPoolTest, FirstWritesOverReusedSpaceAreDurableBeforeTheirMapping)
         ASSERT_TRUE(chunk_data == expected || chunk_data == std::vector<u8>(CHUNK_SIZE, 0)) << "chunk " << chunk << " shows other data";
     }
     MUST(after->close());
+    MUST(tiny->close());
+}
+
+TEST_F(ThinPoolTest, FirstWritesOverChunksTheZeroerReadiedNeedNoFlushBeforeTheirMapping)
+{
+    // Space a removed volume freed, zeroed by the background zeroer before a new volume needs it:
+    // a first write there is mapped by the commit without a flush of its data, and a crash can
+    // only take the chunk back to zeroes, never to the removed volume's data.
+    FaultDisks small;
+    auto tiny = pool_with_freed_space(small);
+    u64 free_bytes = tiny->usage().free;
+    tiny->start_background();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (tiny->usage().zeroed < free_bytes && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(tiny->usage().zeroed, free_bytes) << "the zeroer did not zero the free space";
+    MUST(tiny->create_volume("v", 4 * MiB));
+    auto volume = MUST(tiny->open_volume("v"));
+    auto data = pattern(4096, 24);
+    u64 chunks = 0;
+    while (chunks < 16 && volume->write(chunks * CHUNK_SIZE + 4096, data, false))
+        ++chunks;
+    ASSERT_EQ(chunks, 16u);
+    EXPECT_LT(tiny->usage().zeroed, free_bytes) << "first writes did not take zeroed chunks";
+    ASSERT_OK(tiny->commit_mappings());
+    std::vector<std::unique_ptr<MemberDisk>> images;
+    images.push_back(std::make_unique<FaultMemberDisk>(small.disks[0]->name(), small.disks[0]->durable_image()));
+    auto after = MUST(ThinPool::open(std::move(images)));
+    auto volume_after = MUST(after->open_volume("v"));
+    for (u64 chunk = 0; chunk < chunks; ++chunk) {
+        auto extents = MUST(volume_after->block_status(chunk * CHUNK_SIZE, CHUNK_SIZE));
+        ASSERT_TRUE(extents.size() == 1 && extents[0].allocated) << "chunk " << chunk << " is not mapped";
+        // Nothing flushed the data: the chunk reads as the zeroes the zeroer made durable.
+        EXPECT_EQ(read(*volume_after, chunk * CHUNK_SIZE, CHUNK_SIZE), std::vector<u8>(CHUNK_SIZE, 0)) << "chunk " << chunk;
+    }
+    EXPECT_TRUE(after->check().empty());
+    MUST(after->close());
+    volume.reset();
     MUST(tiny->close());
 }
 
