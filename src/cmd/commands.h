@@ -24,5 +24,6 @@ void add_cores_command(CLI::App& app, GlobalOptions const& options, Action& acti
 void add_pool_command(CLI::App& app, GlobalOptions const& options, Action& action);
 void add_vol_command(CLI::App& app, GlobalOptions const& options, Action& action);
 void add_nbd_command(CLI::App& app, GlobalOptions const& options, Action& action);
+void add_oci_command(CLI::App& app, GlobalOptions const& options, Action& action);
 
 } // namespace kasou::cmd
