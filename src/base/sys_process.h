@@ -5,6 +5,7 @@
 // of src/base; EINTR is retried where the call is restartable.
 
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include "base/error.h"
@@ -14,5 +15,12 @@ namespace kasou::sys {
 // Runs argv[0] (looked up in PATH) with argv and waits for it; returns its exit status (128 + signal
 // number when it was killed).
 ErrorOr<int> spawn_and_wait(std::vector<std::string> const& argv);
+
+// waitpid(2); returns the pid waited for (0 with WNOHANG when it has not changed state) and its
+// raw status in `status`.
+ErrorOr<pid_t> waitpid(pid_t pid, int& status, int options);
+ErrorOr<void> kill(pid_t pid, int signal);
+// Whether a process with this pid exists (kill with signal 0; EPERM counts as existing).
+bool process_exists(pid_t pid);
 
 } // namespace kasou::sys

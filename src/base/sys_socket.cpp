@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <climits>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -127,6 +128,57 @@ ErrorOr<size_t> send(int fd, void const* buffer, size_t size, int flags)
     if (n < 0)
         return make_errno_error(errno, "send");
     return static_cast<size_t>(n);
+}
+
+ErrorOr<void> socketpair(int domain, int type, Fd& first, Fd& second)
+{
+    int fds[2];
+    if (::socketpair(domain, type | SOCK_CLOEXEC, 0, fds) < 0)
+        return make_errno_error(errno, "socketpair");
+    first = Fd(fds[0]);
+    second = Fd(fds[1]);
+    return {};
+}
+
+ErrorOr<void> send_fd(int socket, void const* buffer, size_t size, int fd)
+{
+    iovec vector { const_cast<void*>(buffer), size };
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] {};
+    msghdr message {};
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+    if (detail::retry_on_eintr([&] { return ::sendmsg(socket, &message, MSG_NOSIGNAL); }) < 0)
+        return make_errno_error(errno, "sendmsg");
+    return {};
+}
+
+ErrorOr<size_t> recv_fd(int socket, void* buffer, size_t size, Fd& fd)
+{
+    iovec vector { buffer, size };
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] {};
+    msghdr message {};
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    ssize_t length = detail::retry_on_eintr([&] { return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC); });
+    if (length < 0)
+        return make_errno_error(errno, "recvmsg");
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS) {
+            int received = -1;
+            std::memcpy(&received, CMSG_DATA(header), sizeof(int));
+            fd = Fd(received);
+        }
+    }
+    return static_cast<size_t>(length);
 }
 
 } // namespace kasou::sys

@@ -1,0 +1,201 @@
+#!/bin/bash
+# `kasou oci` runs real containers from a busybox-static bundle, as root: every config field checked
+# from inside the container, the lifecycle and its errors, limits actually hit, seccomp denials,
+# hooks in order, cleanup after a failed create and after kill -9 of `kasou oci create`.
+# Usage: oci_test.sh KASOU_BINARY
+set -euo pipefail
+
+KASOU=$(realpath "$1")
+[[ $(id -u) == 0 ]] || { echo "SKIP: needs root"; exit 0; }
+BUSYBOX=$(command -v busybox || true)
+[[ -x /bin/busybox ]] && BUSYBOX=/bin/busybox
+file -L "$BUSYBOX" 2>/dev/null | grep -q "statically linked" || { echo "SKIP: needs busybox-static"; exit 0; }
+WORK=$(mktemp -d /tmp/kasou-oci.XXXXXX)
+ROOT=$WORK/state
+cleanup() {
+    for id in $("$KASOU" oci --root "$ROOT" list -q 2>/dev/null); do "$KASOU" oci --root "$ROOT" delete --force "$id" >/dev/null 2>&1 || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+K() { "$KASOU" oci --root "$ROOT" "$@"; }
+step() { echo "--- $*"; }
+die() { echo "FAIL: $*" >&2; exit 1; }
+expect_fail() { # expect_fail TEXT COMMAND...: the command fails and says TEXT
+    local text=$1; shift
+    local out status=0
+    out=$("$@" 2>&1) || status=$?
+    [[ $status -ne 0 ]] || die "'$*' succeeded"
+    grep -qF -- "$text" <<<"$out" || die "'$*' said '$out', expected '$text'"
+}
+cgroup_dir() { # the container's memory cgroup directory (v1 / mixed) or its one v2 directory
+    if [[ -d /sys/fs/cgroup/memory ]]; then echo "/sys/fs/cgroup/memory/kasou/$1"; else echo "/sys/fs/cgroup/kasou/$1"; fi
+}
+
+# A bundle: busybox-static and its applets, config.json from `kasou oci spec` edited with jq-less python.
+ROOTFS=$WORK/bundle/rootfs
+mkdir -p "$ROOTFS"/{bin,proc,sys,dev,tmp,etc,log}
+cp "$BUSYBOX" "$ROOTFS/bin/busybox"
+for applet in $("$BUSYBOX" --list); do [[ -e $ROOTFS/bin/$applet ]] || ln -s busybox "$ROOTFS/bin/$applet"; done
+echo "root:x:0:0:root:/:/bin/sh" > "$ROOTFS/etc/passwd"
+(cd "$WORK/bundle" && "$KASOU" oci spec)
+BASE=$WORK/base.json
+cp "$WORK/bundle/config.json" "$BASE"
+# edit PYTHON-EXPRESSIONS...: writes bundle/config.json from the base with `c` (the config) changed.
+edit() {
+    python3 - "$BASE" "$WORK/bundle/config.json" "$WORK" "$@" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); work = sys.argv[3]
+c["process"]["terminal"] = False
+c["mounts"].append({"destination": "/log", "type": "bind", "source": work + "/log", "options": ["rbind", "rw"]})
+for statement in sys.argv[4:]:
+    exec(statement)
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+}
+mkdir -p "$WORK/log"
+B=(--bundle "$WORK/bundle")
+
+step "spec writes a config.json that kasou accepts; features lists the namespaces"
+expect_fail "exists already" bash -c "cd '$WORK/bundle' && '$KASOU' oci spec"
+K features | grep -q '"time"' || die "features lacks the time namespace"
+
+step "run: process fields observed from inside the container"
+edit 'c["process"]["args"] = ["sh", "-c", "hostname; id; grep -E \"^Cap(Bnd|Eff|Amb)\" /proc/self/status; ulimit -n; umask; pwd; echo $FOO; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status; cat /proc/sys/kernel/domainname; grep -c \" / \" /proc/self/mounts; touch /rootfile 2>&1; echo $$"]' \
+     'c["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 63}' \
+     'c["process"]["cwd"] = "/tmp"' 'c["process"]["env"].append("FOO=bar baz")' 'c["process"]["oomScoreAdj"] = 123' \
+     'c["hostname"] = "box1"' 'c["domainname"] = "example.org"' \
+     'c["process"]["capabilities"] = {k: ["CAP_KILL", "CAP_NET_RAW"] for k in ["bounding", "effective", "permitted", "inheritable", "ambient"]}' \
+     'c["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}]' \
+     'c["mounts"][1]["options"].append("rw"); c["mounts"].insert(1, {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]})'
+out=$(K run "${B[@]}" fields 2>&1) || die "run failed: $out"
+echo "$out"
+grep -qx "box1" <<<"$out" || die "hostname"
+grep -q "uid=1000 gid=1000 groups=10,20" <<<"$out" || die "user and additional gids"
+# CAP_KILL (5) and CAP_NET_RAW (13): 0x2020
+grep -q "CapBnd:.*0000000000002020" <<<"$out" || die "bounding set"
+grep -q "CapEff:.*0000000000002020" <<<"$out" || die "effective set"
+grep -q "CapAmb:.*0000000000002020" <<<"$out" || die "ambient set"
+grep -qx "321" <<<"$out" || die "RLIMIT_NOFILE soft limit"
+grep -qx "0077" <<<"$out" || die "umask"
+grep -qx "/tmp" <<<"$out" || die "cwd"
+grep -qx "bar baz" <<<"$out" || die "env"
+grep -qx "123" <<<"$out" || die "oomScoreAdj"
+grep -q "NoNewPrivs:.*1" <<<"$out" || die "noNewPrivileges"
+grep -qx "example.org" <<<"$out" || die "domainname"
+grep -q "Read-only file system" <<<"$out" || die "root.readonly"
+grep -qx "1" <<<"$out" || die "the container's pid is 1 in its pid namespace"
+[[ -z $(K list -q) ]] || die "run left a container behind"
+
+step "mounts, masked and read-only paths, devices, sysctl"
+edit 'c["process"]["args"] = ["sh", "-c", "cat /proc/kcore 2>/dev/null | head -c 1 | wc -c; ls -l /proc/kcore; echo 1 > /proc/sys/kernel/ns_last_pid 2>&1; ls -l /dev/null /dev/zero /dev/kasou0; grep -E \" /(tmp|dev/shm|dev/mqueue|dev/pts|sys|sys/fs/cgroup/memory) \" /proc/self/mounts | cut -d\" \" -f2,3; cat /proc/sys/net/ipv4/ip_forward"]' \
+     'c["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid"]})' \
+     'c["linux"]["devices"] = [{"type": "c", "path": "/dev/kasou0", "major": 1, "minor": 3, "fileMode": 438}]' \
+     'c["linux"]["resources"]["devices"].append({"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"})' \
+     'c["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}'
+out=$(K run "${B[@]}" mounts 2>&1) || die "run failed: $out"
+echo "$out"
+grep -qx "0" <<<"$out" || die "/proc/kcore is not masked"
+grep -q "Read-only file system" <<<"$out" || die "/proc/sys is not read-only"
+grep -q "crw-rw-rw-.*1,.*3.*/dev/kasou0" <<<"$out" || die "linux.devices"
+grep -q "/dev/mqueue mqueue" <<<"$out" || die "mqueue mount"
+grep -q "/dev/pts devpts" <<<"$out" || die "devpts mount"
+grep -q "/sys sysfs" <<<"$out" || die "sysfs mount"
+if [[ -d /sys/fs/cgroup/memory ]]; then grep -q "/sys/fs/cgroup/memory cgroup" <<<"$out" || die "cgroup mount"; fi
+grep -qx "1" <<<"$out" || die "sysctl net.ipv4.ip_forward in the container's network namespace"
+[[ $(cat /proc/sys/net/ipv4/ip_forward) == 0 ]] || echo "note: host forwards IPv4 too"
+
+step "lifecycle: create, state, start, kill, delete; errors on the wrong state"
+edit 'c["process"]["args"] = ["sleep", "100"]'
+K create "${B[@]}" --pid-file "$WORK/pid" life
+pid=$(cat "$WORK/pid")
+[[ $(K state life | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["status"], s["pid"])') == "created $pid" ]] || die "state after create"
+expect_fail 'container "life" already exists' K create "${B[@]}" life
+[[ -d $(cgroup_dir life) ]] || die "second create removed the first one's cgroup"
+expect_fail "cannot pause container \"life\": it is created" K pause life
+K start life
+[[ $(K state life | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])') == running ]] || die "state after start"
+expect_fail "cannot start container \"life\": it is running" K start life
+tr '\0' ' ' < /proc/$pid/cmdline | grep -q "sleep 100" || die "the init runs the program"
+grep -q "^PPid:" /proc/$pid/status
+K ps --format json life | grep -q "$pid" || die "ps lists the init"
+K pause life
+[[ $(K state life | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])') == paused ]] || die "state after pause"
+K resume life
+echo '{"pids": {"limit": 7}}' | K update --resources - life
+grep -qx 7 /sys/fs/cgroup/pids/kasou/life/pids.max 2>/dev/null || grep -qx 7 /sys/fs/cgroup/kasou/life/pids.max || die "update pids"
+K events --stats life | grep -q '"type":"stats"' || die "events --stats"
+expect_fail "is running: stop it first" K delete life
+K kill life KILL
+for _ in $(seq 100); do [[ $(K state life | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])') == stopped ]] && break; sleep 0.05; done
+K delete life
+expect_fail 'container "life" does not exist' K state life
+[[ ! -d $(cgroup_dir life) ]] || die "delete left the cgroup"
+K run "${B[@]}" --detach forced
+K delete --force forced
+[[ ! -d $(cgroup_dir forced) && ! -d $ROOT/forced ]] || die "delete --force left something"
+
+step "limits hit: a memory hog is killed, a fork bomb stops at pids.max"
+edit 'c["process"]["args"] = ["sh", "-c", "s=x; while true; do s=$s$s; done"]' 'c["linux"]["resources"]["memory"] = {"limit": 33554432, "swap": 33554432}'
+status=0; K run "${B[@]}" hog >/dev/null 2>&1 || status=$?
+[[ $status == 137 ]] || die "memory hog exited with $status, expected 137 (SIGKILL by the OOM killer)"
+edit 'c["process"]["args"] = ["sh", "-c", "for i in $(seq 30); do sleep 3 & done 2>/dev/null; sleep 0.2; ls /proc | grep -c \"^[0-9]\""]' 'c["linux"]["resources"]["pids"] = {"limit": 10}'
+out=$(K run "${B[@]}" bomb 2>&1)
+[[ $out -le 10 && $out -ge 8 ]] || die "fork bomb: $out processes with pids.max 10"
+
+step "seccomp: errno, and kill"
+edit 'c["process"]["args"] = ["sh", "-c", "mkdir /tmp/x; echo mkdir=$?"]' \
+     'c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}' \
+     'c["mounts"].insert(1, {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})'
+out=$(K run "${B[@]}" seccomp 2>&1)
+grep -q "Permission denied" <<<"$out" && grep -q "mkdir=1" <<<"$out" || die "seccomp errno: $out"
+edit 'c["process"]["args"] = ["sh", "-c", "mkdir /tmp/x"]' \
+     'c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"}]}' \
+     'c["mounts"].insert(1, {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})'
+status=0; K run "${B[@]}" seccomp-kill >/dev/null 2>&1 || status=$?
+[[ $status == 159 ]] || die "seccomp kill: status $status, expected 159 (SIGSYS)"
+
+step "hooks run in order, with the state on standard input"
+rm -f "$WORK/log/hooks"
+hook() { echo "{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"read -r s; echo $1 \$s >> $2/hooks\"]}"; }
+edit "c['hooks'] = {'createRuntime': [$(hook createRuntime "$WORK/log")], 'createContainer': [$(hook createContainer "$WORK/log")], 'startContainer': [$(hook startContainer /log)], 'poststart': [$(hook poststart "$WORK/log")], 'poststop': [$(hook poststop "$WORK/log")], 'prestart': [$(hook prestart "$WORK/log")]}" \
+     'c["process"]["args"] = ["sh", "-c", "echo program >> /log/hooks"]'
+K run "${B[@]}" hooked
+# poststart and the program run at the same time; everything else has one order.
+order=$(cut -d' ' -f1 "$WORK/log/hooks" | tr '\n' ' ')
+[[ $order == "prestart createRuntime createContainer startContainer "* && $order == *" poststop " && $order == *program* && $order == *poststart* ]] \
+    || die "hook order: $order"
+grep "^createRuntime" "$WORK/log/hooks" | grep -q '"id":"hooked"' || die "hook state"
+edit 'c["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]}'
+expect_fail "did not finish within its timeout of 1 s" K run "${B[@]}" slowhook
+[[ ! -d $ROOT/slowhook && ! -d $(cgroup_dir slowhook) ]] || die "a failed hook left state behind"
+
+step "bad input: one clear error, non-zero status, nothing left behind; --log in JSON"
+edit 'c["linux"]["namespaces"].append({"type": "bogus"})'
+expect_fail 'linux.namespaces[' K --log "$WORK/log.json" --log-format json run "${B[@]}" bad
+python3 -c "import json,sys; l=[json.loads(x) for x in open('$WORK/log.json')]; assert l[-1]['level']=='error' and 'unknown namespace' in l[-1]['msg'], l"
+edit 'c["root"]["path"] = "/nonexistent"'
+expect_fail "root.path /nonexistent" K run "${B[@]}" bad
+edit 'c["linux"]["resources"]["memory"] = {"limit": 8192000000000000000}'
+expect_fail "memory.limit_in_bytes" K run "${B[@]}" bad
+edit 'c["process"]["args"] = ["nosuchprogram"]'
+expect_fail "nosuchprogram not found in the container's PATH" K run "${B[@]}" bad
+[[ ! -d $ROOT/bad && ! -d $(cgroup_dir bad) ]] || die "a failed create left state or a cgroup"
+expect_fail "--systemd-cgroup: not supported" K --systemd-cgroup list
+expect_fail "--preserve-fds" K create --preserve-fds 1 "${B[@]}" x
+
+step "kill -9 of create leaves nothing delete --force cannot remove"
+edit 'c["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"]}]}'
+K create "${B[@]}" killed & creator=$!
+for _ in $(seq 100); do pgrep -f "sleep 30" >/dev/null && break; sleep 0.05; done
+kill -9 $creator; wait $creator 2>/dev/null || true
+pkill -f "^/bin/sleep 30$" 2>/dev/null || true
+K delete --force killed
+[[ ! -d $ROOT/killed && ! -d $(cgroup_dir killed) ]] || die "delete --force after kill -9 left something"
+
+step "kasou-runc: runc's command line through a link named kasou-runc"
+ln -s "$KASOU" "$WORK/kasou-runc"
+edit
+"$WORK/kasou-runc" --root "$ROOT" --log "$WORK/runc.log" --log-format json run "${B[@]}" --detach viarunc
+"$WORK/kasou-runc" --root "$ROOT" list | grep -q viarunc || die "list through kasou-runc"
+"$WORK/kasou-runc" --root "$ROOT" delete --force viarunc
+echo "PASS"
