@@ -39,6 +39,8 @@ struct OciOptions {
     bool quiet { false };
     std::string resources;
     bool stats { false };
+    container::ExecOptions exec;
+    std::string process_file;
 };
 
 std::string read_stdin()
@@ -202,6 +204,30 @@ void add_oci_command(CLI::App& app, GlobalOptions const&, Action& action)
         return {};
     });
     events->add_flag("--stats", o.stats, "Print the statistics once and exit");
+
+    auto* exec = oci->add_subcommand("exec", "Run one more process in a running container");
+    exec->add_option("-p,--process", o.process_file, "A runtime-spec `process` document (- for standard input)");
+    exec->add_option("--console-socket", o.exec.console_socket, "Unix socket that receives the terminal's master");
+    exec->add_flag("-d,--detach", o.exec.detach, "Return once the process runs");
+    exec->add_option("--pid-file", o.exec.pid_file, "Write the process's pid here");
+    exec->add_flag("-t,--tty", o.exec.tty, "Give the process a terminal (with --console-socket)");
+    exec->add_option("--cwd", o.exec.cwd, "Working directory in the container");
+    exec->add_option("-e,--env", o.exec.env, "NAME=VALUE added to the environment")->take_all();
+    exec->add_option("-u,--user", o.exec.user, "UID[:GID]");
+    exec->add_option("id", o.id, "Container ID")->required();
+    // Everything after the ID is the command, options of the command included ("sh -c ...").
+    exec->prefix_command(true);
+    exec->footer("Usage as runc's: kasou oci exec [OPTIONS] ID COMMAND [ARG...], or --process FILE ID");
+    exec->callback([options, exec, &action] {
+        options->exec.args = exec->remaining();
+        action = [options] {
+            return with_runtime(*options, [&](container::Runtime& runtime) -> ErrorOr<int> {
+                if (!options->process_file.empty())
+                    options->exec.process_json = options->process_file == "-" ? read_stdin() : TRY(sys::read_file(options->process_file));
+                return runtime.exec(options->id, options->exec);
+            });
+        };
+    });
 
     auto* list = oci->add_subcommand("list", "List the containers under --root");
     list->add_option("-f,--format", o.format, "table or json")->check(CLI::IsMember({ "table", "json" }))->capture_default_str();

@@ -1,6 +1,7 @@
 #include "container/runtime.h"
 
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
@@ -25,6 +26,7 @@
 #include "base/try.h"
 #include "base/unix_socket.h"
 #include "container/cgroup.h"
+#include "container/exec_process.h"
 #include "container/config.h"
 #include "container/hooks.h"
 #include "container/init_process.h"
@@ -425,6 +427,42 @@ ErrorOr<void> Runtime::update(std::string const& id, std::string const& resource
     auto state = TRY(load_checked(id, { Status::Created, Status::Running, Status::Paused }, "update"));
     auto resources = TRY(parse_resources(resources_json));
     return TRY(Cgroup::existing(state.cgroup)).apply(resources);
+}
+
+ErrorOr<int> Runtime::exec(std::string const& id, ExecOptions const& options)
+{
+    auto state = TRY(load_checked(id, { Status::Running }, "exec in"));
+    auto config = TRY(saved_config(m_store, id));
+    ExecRequest request;
+    request.config = &config;
+    request.state = &state;
+    if (!options.process_json.empty()) {
+        if (!options.args.empty())
+            return make_error("exec: give either --process or a command, not both");
+        request.process = TRY(parse_process(options.process_json));
+    } else {
+        if (options.args.empty())
+            return make_error("exec: a command (or --process FILE) is required");
+        request.process = *config.process;
+        request.process.args = options.args;
+        request.process.env.insert(request.process.env.end(), options.env.begin(), options.env.end());
+        if (!options.cwd.empty())
+            request.process.cwd = options.cwd;
+        request.process.terminal = options.tty;
+        if (!options.user.empty()) {
+            unsigned uid = 0, gid = 0;
+            char extra = 0;
+            int fields = std::sscanf(options.user.c_str(), "%u:%u%c", &uid, &gid, &extra);
+            if (fields < 1 || fields > 2 || (fields == 1 && options.user.find(':') != std::string::npos))
+                return make_error(fmt::format("--user {}: expected UID or UID:GID", options.user));
+            request.process.user.uid = uid;
+            request.process.user.gid = fields == 2 ? gid : 0;
+        }
+    }
+    request.console_socket = options.console_socket;
+    request.pid_file = options.pid_file;
+    request.detach = options.detach;
+    return exec_in_container(request);
 }
 
 ErrorOr<std::string> Runtime::stats(std::string const& id)

@@ -22,6 +22,18 @@ struct CreateOptions {
     bool no_new_keyring { false };
 };
 
+struct ExecOptions {
+    std::string process_json;
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string cwd;
+    std::string user; // "UID[:GID]"
+    bool tty { false };
+    std::string console_socket;
+    std::string pid_file;
+    bool detach { false };
+};
+
 // The runtime with its state root and log; commands are its member functions.
 class Runtime {
 public:
@@ -50,6 +62,9 @@ public:
     ErrorOr<void> resume(std::string const& id);
     // `update --resources`: the text of a linux.resources document.
     ErrorOr<void> update(std::string const& id, std::string const& resources_json);
+    // `exec`: the process of options.process_json (--process FILE), or the container's own process
+    // with the command line's args, env, cwd, terminal and user.
+    ErrorOr<int> exec(std::string const& id, ExecOptions const& options);
     // One `events --stats` document.
     ErrorOr<std::string> stats(std::string const& id);
 

@@ -124,6 +124,15 @@ K resume life
 echo '{"pids": {"limit": 7}}' | K update --resources - life
 grep -qx 7 /sys/fs/cgroup/pids/kasou/life/pids.max 2>/dev/null || grep -qx 7 /sys/fs/cgroup/kasou/life/pids.max || die "update pids"
 K events --stats life | grep -q '"type":"stats"' || die "events --stats"
+out=$(K exec life sh -c 'hostname; echo $$; cat /proc/self/cgroup | grep -c kasou/life')
+[[ $(sed -n 2p <<<"$out") -gt 1 && $(sed -n 3p <<<"$out") -ge 1 ]] || die "exec: not in the container's pid namespace and cgroup: $out"
+status=0; K exec life sh -c 'exit 3' || status=$?
+[[ $status == 3 ]] || die "exec exit status $status"
+echo '{"user": {"uid": 5, "gid": 6}, "args": ["id"], "cwd": "/", "env": ["PATH=/bin"]}' > "$WORK/process.json"
+K exec --process "$WORK/process.json" life | grep -q "uid=5 gid=6" || die "exec --process"
+K exec --detach --pid-file "$WORK/exec.pid" life sleep 30
+grep -q "sleep 30" /proc/$(cat "$WORK/exec.pid")/cmdline || die "exec --detach --pid-file"
+expect_fail "nosuch not found" K exec life nosuch
 expect_fail "is running: stop it first" K delete life
 K kill life KILL
 for _ in $(seq 100); do [[ $(K state life | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])') == stopped ]] && break; sleep 0.05; done
