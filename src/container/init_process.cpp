@@ -40,7 +40,7 @@ std::string process_state_json(Config const& config, std::string const& state)
 }
 
 // Everything up to the program's execve, which returns only on failure.
-ErrorOr<void> init_steps(InitPlan const& plan)
+ErrorOr<void> init_steps(InitPlan const& plan, Fd& fifo)
 {
     auto const& config = *plan.config;
     auto const& process = *config.process;
@@ -90,11 +90,11 @@ ErrorOr<void> init_steps(InitPlan const& plan)
     TRY(sync_send(plan.sync_fd, SyncKind::Committed));
     ::close(plan.sync_fd);
 
-    // Blocks until `start` opens the FIFO for reading.
-    {
-        auto fifo = TRY(sys::openat(plan.state_dir_fd, "exec.fifo", O_WRONLY));
-        TRY(sys::write_exact(fifo.get(), "0", 1));
-    }
+    // Blocks until `start` opens the FIFO for reading. The descriptor stays open until execve
+    // closes it (O_CLOEXEC): `start` waits for that end of file, so poststart hooks run after the
+    // startContainer hooks and once the program runs.
+    fifo = TRY(sys::openat(plan.state_dir_fd, "exec.fifo", O_WRONLY));
+    TRY(sys::write_exact(fifo.get(), "0", 1));
     ::close(plan.state_dir_fd);
     TRY(run_hooks(config.hooks.start_container, "startContainer", state));
     if (filter)
@@ -106,7 +106,11 @@ ErrorOr<void> init_steps(InitPlan const& plan)
 
 void run_init(InitPlan const& plan)
 {
-    auto result = init_steps(plan);
+    Fd fifo;
+    auto result = init_steps(plan, fifo);
+    // After start: tell it the program will not run ("E" after the "0" it read).
+    if (fifo.valid())
+        (void)sys::write_exact(fifo.get(), "E", 1);
     // The sync socket is closed once create has committed; then standard error is all there is.
     auto text = result.error().to_string();
     if (!sync_send(plan.sync_fd, SyncKind::Failed, text))

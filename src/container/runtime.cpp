@@ -310,6 +310,15 @@ ErrorOr<void> Runtime::start(std::string const& id)
     char byte = 0;
     TRY(sys::read(fifo.get(), &byte, 1));
     TRY(sys::unlink(m_store.fifo(id)));
+    // End of file once the init's execve closed its end; "E" when the init failed before it.
+    for (;;) {
+        pollfd entry { fifo.get(), POLLIN, 0 };
+        TRY(sys::poll(&entry, 1, -1));
+        if (TRY(sys::read(fifo.get(), &byte, 1)) == 0)
+            break;
+        if (byte == 'E')
+            return make_error(fmt::format("container \"{}\": its program did not start (see the init's message above)", id));
+    }
     auto config = TRY(saved_config(m_store, id));
     auto hooks = run_hooks(config.hooks.poststart, "poststart", oci_state_json(state, Status::Running));
     if (!hooks) // runtime.md: a failed poststart hook is a warning; the container runs on

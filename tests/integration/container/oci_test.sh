@@ -131,7 +131,7 @@ status=0; K exec life sh -c 'exit 3' || status=$?
 echo '{"user": {"uid": 5, "gid": 6}, "args": ["id"], "cwd": "/", "env": ["PATH=/bin"]}' > "$WORK/process.json"
 K exec --process "$WORK/process.json" life | grep -q "uid=5 gid=6" || die "exec --process"
 K exec --detach --pid-file "$WORK/exec.pid" life sleep 30
-grep -q "sleep 30" /proc/$(cat "$WORK/exec.pid")/cmdline || die "exec --detach --pid-file"
+tr "\\0" " " < /proc/$(cat "$WORK/exec.pid")/cmdline | grep -q "sleep 30" || die "exec --detach --pid-file"
 expect_fail "nosuch not found" K exec life nosuch
 expect_fail "is running: stop it first" K delete life
 K kill life KILL
