@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 
-#include "base/atomic_file.h"
 #include "base/sys_credentials.h"
 #include "base/sys_namespace.h"
 #include "base/sys_process.h"
@@ -20,6 +19,7 @@
 #include "container/namespaces.h"
 #include "container/process_setup.h"
 #include "container/seccomp_filter.h"
+#include "container/state_store.h"
 #include "container/sync_channel.h"
 
 namespace kasou::container {
@@ -104,7 +104,7 @@ ErrorOr<int> exec_in_container(ExecRequest const& request)
     if (message || message.error().kind() != ErrorKind::Disconnected)
         return fail(message ? Error::from_string("exec: unexpected message from the new process", ErrorKind::Internal) : message.error());
     if (!request.pid_file.empty())
-        TRY(write_file_atomically(std::filesystem::absolute(request.pid_file).string(), std::to_string(pid)));
+        TRY(replace_file(std::filesystem::absolute(request.pid_file).string(), std::to_string(pid)));
     if (request.detach)
         return 0;
     int status = 0;

@@ -16,7 +16,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "base/atomic_file.h"
 #include "base/sys_event.h"
 #include "base/sys_file.h"
 #include "base/sys_namespace.h"
@@ -31,6 +30,7 @@
 #include "container/hooks.h"
 #include "container/init_process.h"
 #include "container/namespaces.h"
+#include "container/state_store.h"
 #include "container/sync_channel.h"
 
 namespace kasou::container {
@@ -286,7 +286,7 @@ ErrorOr<pid_t> Runtime::create(CreateOptions const& options)
     if (!options.pid_file.empty()) {
         auto path = std::filesystem::absolute(options.pid_file).string();
         rollback.set_pid_file(path);
-        TRY(write_file_atomically(path, std::to_string(pid)).map_error([](Error const& e) { return e.with_prefix("--pid-file"); }));
+        TRY(replace_file(path, std::to_string(pid)).map_error([](Error const& e) { return e.with_prefix("--pid-file"); }));
     }
     TRY(sync_send(parent_end.get(), SyncKind::Commit));
     TRY(sync_expect(parent_end.get(), SyncKind::Committed));

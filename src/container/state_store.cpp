@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "base/atomic_file.h"
+#include <fcntl.h>
 #include "base/sys_file.h"
 #include "base/sys_namespace.h"
 #include "base/sys_path.h"
@@ -115,7 +115,7 @@ ErrorOr<void> StateStore::save(ContainerState const& state) const
     };
     if (state.core_group)
         json["coreGroup"] = *state.core_group;
-    return write_file_atomically(directory(state.id) + "/state.json", json.dump());
+    return replace_file(directory(state.id) + "/state.json", json.dump());
 }
 
 ErrorOr<std::string> StateStore::saved_config(std::string const& id) const
@@ -125,7 +125,7 @@ ErrorOr<std::string> StateStore::saved_config(std::string const& id) const
 
 ErrorOr<void> StateStore::save_config(std::string const& id, std::string const& text) const
 {
-    return write_file_atomically(directory(id) + "/config.json", text);
+    return replace_file(directory(id) + "/config.json", text);
 }
 
 ErrorOr<void> StateStore::remove(std::string const& id) const
@@ -175,6 +175,16 @@ std::optional<std::vector<std::string_view>> stat_fields(std::string const& text
 }
 
 } // namespace
+
+ErrorOr<void> replace_file(std::string const& path, std::string_view text)
+{
+    std::string temporary = path + ".tmp";
+    {
+        auto fd = TRY(sys::open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        TRY(sys::write_exact(fd.get(), text.data(), text.size()));
+    }
+    return sys::rename(temporary, path);
+}
 
 std::optional<u64> process_start_time(pid_t pid)
 {

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <vector>
 
@@ -64,6 +65,10 @@ private:
     }
     std::string m_root;
 };
+
+// Replaces path with text atomically (a temporary file renamed over it) but without fsync: the
+// runtime's state and pid files describe processes, which a crash of the host ends anyway.
+ErrorOr<void> replace_file(std::string const& path, std::string_view text);
 
 // Start time of a process in clock ticks since boot; std::nullopt when it does not exist.
 std::optional<u64> process_start_time(pid_t pid);
