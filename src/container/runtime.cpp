@@ -32,6 +32,7 @@
 #include "container/namespaces.h"
 #include "container/state_store.h"
 #include "container/sync_channel.h"
+#include "sched/cpu_set.h"
 
 namespace kasou::container {
 
@@ -127,6 +128,25 @@ ErrorOr<void> check_host_support(Config const& config)
     return {};
 }
 
+// The annotation org.kasou.cores names the container's core group: its cgroup's cpuset becomes
+// that list of host CPUs, checked as `kasou run --cores LIST` checks it.
+ErrorOr<void> apply_core_group(Config& config)
+{
+    auto it = config.annotations.find("org.kasou.cores");
+    if (it == config.annotations.end())
+        return {};
+    if (it->second == "auto")
+        return make_error(ErrorKind::Unsupported,
+            "annotations.org.kasou.cores: \"auto\" needs a placement held for the container's lifetime, which kasou oci does not keep yet; give a CPU list");
+    auto cpus = TRY(sched::CpuSet::parse_list(it->second).map_error([](Error const& e) {
+        return e.with_prefix("annotations.org.kasou.cores");
+    }));
+    if (!config.linux.resources.cpus.empty())
+        return make_error("annotations.org.kasou.cores: give either it or linux.resources.cpu.cpus, not both");
+    config.linux.resources.cpus = cpus.to_list();
+    return {};
+}
+
 std::string now_rfc3339()
 {
     return fmt::format("{:%FT%T}Z", std::chrono::floor<std::chrono::nanoseconds>(std::chrono::system_clock::now()));
@@ -218,6 +238,8 @@ ErrorOr<pid_t> Runtime::create(CreateOptions const& options)
     struct stat st {};
     if (!sys::stat(rootfs, st) || !S_ISDIR(st.st_mode))
         return make_error(ErrorKind::NotFound, fmt::format("root.path: {} is not a directory", rootfs));
+
+    TRY(apply_core_group(config));
 
     TRY(m_store.claim(options.id));
     CreateRollback rollback(m_store, options.id);

@@ -152,6 +152,14 @@ edit 'c["process"]["args"] = ["sh", "-c", "sh -c \"i=0; while [ \\$i -lt 30 ]; d
 out=$(K run "${B[@]}" bomb 2>&1) || die "fork bomb: $out"
 [[ $out -le 10 && $out -ge 8 ]] || die "fork bomb: $out processes with pids.max 10"
 
+step "org.kasou.cores: the container's cpuset is the core group"
+edit 'c["annotations"] = {"org.kasou.cores": "0"}' 'c["process"]["args"] = ["sh", "-c", "grep Cpus_allowed_list /proc/self/status"]'
+K run "${B[@]}" cores | grep -q "Cpus_allowed_list:.*0$" || die "org.kasou.cores"
+edit 'c["annotations"] = {"org.kasou.cores": "0-999"}'
+expect_fail "cpuset.cpus = 0-999" K run "${B[@]}" cores
+edit 'c["annotations"] = {"org.kasou.cores": "auto"}'
+expect_fail "annotations.org.kasou.cores: \"auto\"" K run "${B[@]}" cores
+
 step "seccomp: errno, and kill"
 edit 'c["process"]["args"] = ["sh", "-c", "mkdir /tmp/x; echo mkdir=$?"]' \
      'c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}' \
