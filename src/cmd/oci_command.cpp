@@ -61,6 +61,7 @@ int with_runtime(OciOptions const& options, std::function<ErrorOr<int>(container
     auto log = container::RuntimeLog::open(options.log, options.log_format);
     if (!log)
         return fmt::print(stderr, "kasou oci: {}\n", log.error().to_string()), 2;
+    log->set_verbose(options.debug);
     if (options.systemd_cgroup) {
         log->error("--systemd-cgroup: not supported: kasou manages cgroups through the cgroup file system itself");
         return 2;
@@ -122,7 +123,7 @@ void add_oci_command(CLI::App& app, GlobalOptions const&, Action& action)
     oci->add_option("--log-format", options->log_format, "text or json (JSON lines as containerd reads them)")
         ->capture_default_str();
     oci->add_flag("--systemd-cgroup", options->systemd_cgroup, "Refused: kasou manages cgroups itself");
-    oci->add_flag("--debug", options->debug, "Log at debug level");
+    oci->add_flag("--debug", options->debug, "Print the runtime's informational messages on standard error too");
 
     auto* spec = oci->add_subcommand("spec", "Write a starting config.json into the bundle");
     spec->add_option("-b,--bundle", options->bundle, "Bundle directory")->capture_default_str();

@@ -47,6 +47,8 @@ void RuntimeLog::warning(std::string_view message) const
 
 void RuntimeLog::info(std::string_view message) const
 {
+    if (m_verbose)
+        fmt::print(stderr, "kasou oci: {}\n", message);
     write("info", message);
 }
 

@@ -23,6 +23,9 @@ public:
     static ErrorOr<RuntimeLog> open(std::string const& path, std::string_view format);
     static ErrorOr<Format> parse_format(std::string_view format);
 
+    // --debug: info messages go to standard error too.
+    void set_verbose(bool verbose) { m_verbose = verbose; }
+
     void error(std::string_view message) const;
     void warning(std::string_view message) const;
     void info(std::string_view message) const;
@@ -37,6 +40,7 @@ private:
 
     Fd m_fd;
     Format m_format { Format::Text };
+    bool m_verbose { false };
 };
 
 } // namespace kasou::container
