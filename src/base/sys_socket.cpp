@@ -140,45 +140,36 @@ ErrorOr<void> socketpair(int domain, int type, Fd& first, Fd& second)
     return {};
 }
 
+namespace {
+
+// A message of one buffer with room for one descriptor (SCM_RIGHTS) in its control data.
+struct FdMessage {
+    FdMessage(void* buffer, size_t size)
+        : vector { buffer, size }
+    {
+        header.msg_iov = &vector;
+        header.msg_iovlen = 1;
+        header.msg_control = control;
+        header.msg_controllen = sizeof(control);
+    }
+    iovec vector;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] {};
+    msghdr header {};
+};
+
+} // namespace
+
 ErrorOr<void> send_fd(int socket, void const* buffer, size_t size, int fd)
 {
-    iovec vector { const_cast<void*>(buffer), size };
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] {};
-    msghdr message {};
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
-    if (detail::retry_on_eintr([&] { return ::sendmsg(socket, &message, MSG_NOSIGNAL); }) < 0)
+    FdMessage message(const_cast<void*>(buffer), size); // sendmsg only reads the buffer
+    cmsghdr* control = CMSG_FIRSTHDR(&message.header);
+    control->cmsg_level = SOL_SOCKET;
+    control->cmsg_type = SCM_RIGHTS;
+    control->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(control), &fd, sizeof(int));
+    if (detail::retry_on_eintr([&] { return ::sendmsg(socket, &message.header, MSG_NOSIGNAL); }) < 0)
         return make_errno_error(errno, "sendmsg");
     return {};
-}
-
-ErrorOr<size_t> recv_fd(int socket, void* buffer, size_t size, Fd& fd)
-{
-    iovec vector { buffer, size };
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] {};
-    msghdr message {};
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    ssize_t length = detail::retry_on_eintr([&] { return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC); });
-    if (length < 0)
-        return make_errno_error(errno, "recvmsg");
-    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
-        if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS) {
-            int received = -1;
-            std::memcpy(&received, CMSG_DATA(header), sizeof(int));
-            fd = Fd(received);
-        }
-    }
-    return static_cast<size_t>(length);
 }
 
 } // namespace kasou::sys

@@ -37,7 +37,5 @@ ErrorOr<size_t> send(int fd, void const* buffer, size_t size, int flags);
 ErrorOr<void> socketpair(int domain, int type, Fd& first, Fd& second);
 // Sends buffer with one descriptor attached (SCM_RIGHTS).
 ErrorOr<void> send_fd(int socket, void const* buffer, size_t size, int fd);
-// Receives a message of at most size bytes and the descriptor attached to it, if any.
-ErrorOr<size_t> recv_fd(int socket, void* buffer, size_t size, Fd& fd);
 
 } // namespace kasou::sys

@@ -18,15 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 K() { "$KASOU" oci --root "$ROOT" "$@"; }
-step() { echo "--- $*"; }
-die() { echo "FAIL: $*" >&2; exit 1; }
-expect_fail() { # expect_fail TEXT COMMAND...: the command fails and says TEXT
-    local text=$1; shift
-    local out status=0
-    out=$("$@" 2>&1) || status=$?
-    [[ $status -ne 0 ]] || die "'$*' succeeded"
-    grep -qF -- "$text" <<<"$out" || die "'$*' said '$out', expected '$text'"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../cli_test_lib.sh"
 cgroup_dir() { # the container's memory cgroup directory (v1 / mixed) or its one v2 directory
     if [[ -d /sys/fs/cgroup/memory ]]; then echo "/sys/fs/cgroup/memory/kasou/$1"; else echo "/sys/fs/cgroup/kasou/$1"; fi
 }
@@ -210,6 +202,36 @@ pkill -f "^sleep 30$" 2>/dev/null || true
 [[ -d $ROOT/killed ]] || die "create was not under way"
 K delete --force killed
 [[ ! -d $ROOT/killed && ! -d $(cgroup_dir killed) ]] || die "delete --force after kill -9 left something"
+
+step "process.terminal: the pty master arrives on --console-socket"
+cat > "$WORK/console.py" <<'PY'
+import os, socket, sys
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sys.argv[1]); server.listen(1)
+open(sys.argv[2], "w").close()
+connection, _ = server.accept()
+message, fds, _, _ = socket.recv_fds(connection, 1024, 1)
+print("name", message.decode())
+output = b""
+while True:
+    try:
+        chunk = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    output += chunk
+print(output.decode(errors="replace"))
+PY
+python3 "$WORK/console.py" "$WORK/console.sock" "$WORK/console.ready" > "$WORK/console.out" & listener=$!
+for _ in $(seq 100); do [[ -e $WORK/console.ready ]] && break; sleep 0.05; done
+edit 'c["process"]["terminal"] = True' 'c["process"]["args"] = ["sh", "-c", "tty; echo on-the-terminal"]'
+K run "${B[@]}" --console-socket "$WORK/console.sock" tty
+wait $listener
+grep -q "name /dev/pts/" "$WORK/console.out" && grep -q "on-the-terminal" "$WORK/console.out" && grep -q "^/dev/pts/" "$WORK/console.out" \
+    || die "terminal: $(cat "$WORK/console.out")"
+edit 'c["process"]["terminal"] = True'
+expect_fail "--console-socket is required" K run "${B[@]}" tty
 
 step "kasou-runc: runc's command line through a link named kasou-runc"
 ln -s "$KASOU" "$WORK/kasou-runc"
