@@ -14,4 +14,8 @@ namespace kasou::sys {
 // A signalfd for the signals in mask (which the caller has blocked).
 ErrorOr<Fd> signalfd(sigset_t const& mask);
 
+// sigaction(signal, SIG_IGN): the signal is discarded from now on (SIGPIPE before writing to a pipe
+// whose reader may be gone).
+ErrorOr<void> ignore_signal(int signal);
+
 } // namespace kasou::sys

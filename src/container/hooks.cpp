@@ -12,6 +12,7 @@
 #include "base/sys_file.h"
 #include "base/sys_namespace.h"
 #include "base/sys_process.h"
+#include "base/sys_signal.h"
 #include "base/try.h"
 
 namespace kasou::container {
@@ -34,7 +35,7 @@ ErrorOr<void> run_hook(Hook const& hook, std::string_view stage, size_t index, s
     }
     read_end.reset();
     // A hook that does not read its input must not block us: the pipe holds a state document.
-    ::signal(SIGPIPE, SIG_IGN);
+    TRY(sys::ignore_signal(SIGPIPE));
     (void)sys::write_exact(write_end.get(), state_json.data(), state_json.size());
     write_end.reset();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(hook.timeout.value_or(0));
