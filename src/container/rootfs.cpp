@@ -156,7 +156,9 @@ ErrorOr<void> make_devices(RootfsPlan const& plan)
 
 ErrorOr<void> write_sysctls(std::map<std::string, std::string> const& sysctl)
 {
-    for (auto const& [name, value] : sysctl) {
+    for (auto const& entry : sysctl) {
+        auto const& name = entry.first; // a plain reference: lambdas below capture it (C++20 clang 14)
+        auto const& value = entry.second;
         std::string path = "/proc/sys/" + name;
         for (size_t i = 10; i < path.size(); ++i) {
             if (path[i] == '.')
