@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -62,6 +63,14 @@ ErrorOr<void> stat(std::string const& path, struct stat& out)
     if (::stat(path.c_str(), &out) < 0)
         return make_errno_error(errno, fmt::format("stat {}", path));
     return {};
+}
+
+ErrorOr<long> file_system_type(std::string const& path)
+{
+    struct statfs info {};
+    if (::statfs(path.c_str(), &info) < 0)
+        return make_errno_error(errno, fmt::format("statfs {}", path));
+    return static_cast<long>(info.f_type);
 }
 
 } // namespace kasou::sys

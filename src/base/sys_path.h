@@ -25,4 +25,7 @@ ErrorOr<void> rename_exchange(std::string const& a, std::string const& b);
 // Creates the directory and its missing parents; an existing directory is fine.
 ErrorOr<void> mkdir_all(std::string const& path, mode_t mode);
 
+// statfs(2): the type of the file system path is on (f_type, e.g. CGROUP2_SUPER_MAGIC).
+ErrorOr<long> file_system_type(std::string const& path);
+
 } // namespace kasou::sys

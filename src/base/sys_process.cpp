@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <csignal>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +57,26 @@ ErrorOr<void> spawn_daemon(std::vector<std::string> const& argv, std::string con
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return make_errno_error(EAGAIN, "fork (daemon)");
     return {};
+}
+
+ErrorOr<pid_t> waitpid(pid_t pid, int& status, int options)
+{
+    pid_t result = detail::retry_on_eintr([&] { return ::waitpid(pid, &status, options); });
+    if (result < 0)
+        return make_errno_error(errno, "waitpid");
+    return result;
+}
+
+ErrorOr<void> kill(pid_t pid, int signal)
+{
+    if (::kill(pid, signal) < 0)
+        return make_errno_error(errno, "kill");
+    return {};
+}
+
+bool process_exists(pid_t pid)
+{
+    return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
 }
 
 } // namespace kasou::sys

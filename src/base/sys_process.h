@@ -5,6 +5,7 @@
 // of src/base; EINTR is retried where the call is restartable.
 
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include "base/error.h"
@@ -21,5 +22,11 @@ ErrorOr<int> spawn_and_wait(std::vector<std::string> const& argv);
 // passed on under its number (every other descriptor is closed on exec as usual). Returns once
 // the daemon is forked; whether it then runs is for the caller to learn (e.g. through `inherit`).
 ErrorOr<void> spawn_daemon(std::vector<std::string> const& argv, std::string const& log_path, int inherit);
+// waitpid(2); returns the pid waited for (0 with WNOHANG when it has not changed state) and its
+// raw status in `status`.
+ErrorOr<pid_t> waitpid(pid_t pid, int& status, int options);
+ErrorOr<void> kill(pid_t pid, int signal);
+// Whether a process with this pid exists (kill with signal 0; EPERM counts as existing).
+bool process_exists(pid_t pid);
 
 } // namespace kasou::sys

@@ -24,4 +24,13 @@ ErrorOr<Fd> termination_signalfd()
     return signalfd(signals);
 }
 
+ErrorOr<void> ignore_signal(int signal)
+{
+    struct sigaction action {};
+    action.sa_handler = SIG_IGN;
+    if (::sigaction(signal, &action, nullptr) < 0)
+        return make_errno_error(errno, "sigaction");
+    return {};
+}
+
 } // namespace kasou::sys

@@ -18,4 +18,8 @@ ErrorOr<Fd> signalfd(sigset_t const& mask);
 // arrives: how a server learns to stop cleanly. Call it before starting any thread.
 ErrorOr<Fd> termination_signalfd();
 
+// sigaction(signal, SIG_IGN): the signal is discarded from now on (SIGPIPE before writing to a pipe
+// whose reader may be gone).
+ErrorOr<void> ignore_signal(int signal);
+
 } // namespace kasou::sys

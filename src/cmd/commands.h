@@ -26,5 +26,6 @@ void add_vol_command(CLI::App& app, GlobalOptions const& options, Action& action
 void add_nbd_command(CLI::App& app, GlobalOptions const& options, Action& action);
 // `kasou pool serve`, added under the pool command by add_pool_command.
 void add_pool_serve_command(CLI::App& pool, GlobalOptions const& options, Action& action);
+void add_oci_command(CLI::App& app, GlobalOptions const& options, Action& action);
 
 } // namespace kasou::cmd

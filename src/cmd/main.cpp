@@ -1,6 +1,8 @@
 // kasou: one binary, one subcommand per capability. Argument parsing only; the work is in src/.
 
 #include <cstdlib>
+#include <string_view>
+#include <vector>
 
 #include "base/log.h"
 #include "cmd/commands.h"
@@ -9,6 +11,19 @@
 int main(int argc, char** argv)
 {
     using namespace kasou::cmd;
+    // Called through a link named kasou-runc, kasou is the OCI runtime with runc's command line
+    // (containerd's runc shim runs "<binary> --root R --log L create ..."): `kasou oci ...`.
+    std::vector<char*> runc_argv;
+    std::string_view name = argc > 0 ? argv[0] : "";
+    if (auto slash = name.rfind('/'); slash != std::string_view::npos)
+        name.remove_prefix(slash + 1);
+    if (name == "kasou-runc") {
+        static char oci[] = "oci";
+        runc_argv.assign(argv, argv + argc);
+        runc_argv.insert(runc_argv.begin() + 1, oci);
+        argc = static_cast<int>(runc_argv.size());
+        argv = runc_argv.data();
+    }
     CLI::App app { "kasou: virtual machines, containers and disks from one small, fast tool" };
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Show help for every subcommand");
@@ -26,6 +41,7 @@ int main(int argc, char** argv)
     add_nbd_command(app, options, action);
     add_pool_command(app, options, action);
     add_vol_command(app, options, action);
+    add_oci_command(app, options, action);
     // Subcommands of other capabilities are added here as they land.
     try {
         app.parse(argc, argv);

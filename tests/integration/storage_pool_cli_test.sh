@@ -19,15 +19,7 @@ cleanup() {
 trap cleanup EXIT
 cd "$WORK"
 K() { "$KASOU" --state-dir "$WORK/state" "$@"; }
-step() { echo "--- $*"; }
-die() { echo "FAIL: $*" >&2; exit 1; }
-expect_fail() { # expect_fail TEXT COMMAND...: the command fails and says TEXT
-    local text=$1; shift
-    local out status=0
-    out=$("$@" 2>&1) || status=$?
-    [[ $status -ne 0 ]] || die "'$*' succeeded"
-    grep -qF -- "$text" <<<"$out" || die "'$*' said '$out', expected '$text'"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
 
 truncate -s 48M a.img b.img c.img d.img e.img f.img
 # An image with data, a hole and a zero-filled block.
