@@ -6,7 +6,7 @@ set -eu
 # Build tools and libraries (see the README for why each one is here).
 BUILD="cmake ninja-build g++ gcc clang libclang-rt-14-dev pkg-config git
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libexpected-dev liburing-dev libisal-dev
-  libgtest-dev libboost-dev"
+  libgtest-dev libboost-dev libzydis-dev"
 # Peers used by the tests and the benchmarks.
 PEERS="qemu-system-x86 qemu-utils fio libnbd-bin busybox-static cpio acpica-tools
   iproute2 procps util-linux python3 e2fsprogs"
