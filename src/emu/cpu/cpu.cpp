@@ -164,7 +164,8 @@ CpuExit Cpu::run(u64 budget)
                 return *m_exit;
             if (m_state.halted)
                 return { CpuExit::Kind::Halt };
-            if (m_leave_block || m_state.rip != m_instruction_rip + instruction.length || m_code.generation() != generation)
+            if (m_leave_block || m_state.rip != m_instruction_rip + instruction.length || m_code.generation() != generation
+                || m_retired >= stop_at)
                 break;
         }
     }

@@ -69,6 +69,7 @@ void Cpu::deliver_pending_exception()
         return;
     PendingException const first = *m_exception;
     m_exception.reset();
+    ++m_retired; // a delivery counts against run()'s budget, so a fault loop still returns
     if (deliver(first.vector, first.has_error, first.error_code, m_state.rip, false))
         return;
     m_exception.reset();

@@ -198,13 +198,16 @@ bool Cpu::execute_atomic(DecodedInstruction const& instruction)
         auto& gpr = m_state.gpr;
         bool equal;
         if (wide) {
-            u128 expected = (static_cast<u128>(gpr[2]) << 64) | gpr[0];
-            u128 desired = (static_cast<u128>(gpr[1]) << 64) | gpr[3];
-            equal = __atomic_compare_exchange_n(reinterpret_cast<u128*>(host), &expected, desired, false, __ATOMIC_SEQ_CST,
-                __ATOMIC_SEQ_CST);
+            // The host's own CMPXCHG16B (every x86-64 host kasou runs on has it), inline rather
+            // than through libatomic.
+            u64 low = gpr[0], high = gpr[2];
+            asm volatile("lock cmpxchg16b %[target]"
+                         : [target] "+m"(*reinterpret_cast<u128*>(host)), "+a"(low), "+d"(high), "=@ccz"(equal)
+                         : "b"(gpr[3]), "c"(gpr[1])
+                         : "memory");
             if (!equal) {
-                gpr[0] = static_cast<u64>(expected);
-                gpr[2] = static_cast<u64>(expected >> 64);
+                gpr[0] = low;
+                gpr[2] = high;
             }
         } else {
             u64 expected = (gpr[2] << 32) | (gpr[0] & 0xFFFF'FFFF);

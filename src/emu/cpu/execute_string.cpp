@@ -25,7 +25,8 @@ bool Cpu::execute_string(DecodedInstruction const& instruction)
     SegmentIndex const source_segment = instruction.string_segment;
 
     bool done = false;
-    for (u32 iteration = 0; iteration < REP_CHUNK && !done; ++iteration) {
+    u32 iteration = 0;
+    for (; iteration < REP_CHUNK && !done; ++iteration) {
         if (rep && (gpr[1] & address_mask) == 0) {
             done = true;
             break;
@@ -116,6 +117,7 @@ bool Cpu::execute_string(DecodedInstruction const& instruction)
     }
     if (done)
         m_state.rip = next_rip(instruction);
+    m_retired += iteration > 0 ? iteration - 1 : 0; // iterations count against run()'s budget
     return true;
 }
 
