@@ -35,6 +35,7 @@ Cpu::Cpu(PhysicalMemory const& memory, CpuPlatform& platform)
 void Cpu::state_changed()
 {
     flush_tlb();
+    m_code.clear(); // the caller may have rewritten guest memory as well
     m_read_answer.reset();
     m_exit.reset();
 }

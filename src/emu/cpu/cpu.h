@@ -60,7 +60,8 @@ public:
     CpuState& state() { return m_state; }
     CpuState const& state() const { return m_state; }
     void set_cpuid(arch::x86_64::CpuidTable table) { m_cpuid = std::move(table); }
-    // After the state changed from outside (set_state, boot set-up): drops cached translations.
+    // After the state or guest memory changed from outside (set_state, boot set-up, a test
+    // loading code): drops cached translations and decoded code.
     void state_changed();
 
     // Runs up to `budget` instructions.

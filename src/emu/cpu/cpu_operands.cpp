@@ -67,7 +67,7 @@ bool Cpu::read_operand(DecodedInstruction const& instruction, int index, u64& va
     case Operand::Kind::Memory:
         return read_memory(operand.segment, effective_address(instruction, operand), operand.size, value);
     case Operand::Kind::Immediate:
-        value = static_cast<u64>(operand.value) & size_mask(operand.size ? operand.size : 8);
+        value = static_cast<u64>(operand.value); // sign-extended where the encoding says so; users mask
         return true;
     case Operand::Kind::Segment:
         value = m_state.segments[operand.reg].selector;

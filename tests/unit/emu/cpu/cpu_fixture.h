@@ -47,7 +47,11 @@ public:
         std::memcpy(&value, m_ram.data() + address, sizeof(T));
         return value;
     }
-    void load(std::vector<u8> const& code, u64 at = CODE) { std::memcpy(m_ram.data() + at, code.data(), code.size()); }
+    void load(std::vector<u8> const& code, u64 at = CODE)
+    {
+        std::memcpy(m_ram.data() + at, code.data(), code.size());
+        m_cpu->state_changed();
+    }
 
     CpuState& state() { return m_cpu->state(); }
     u64& reg(u8 number) { return state().gpr[number]; }

@@ -39,7 +39,7 @@ TEST_F(Cpu, MultiplyAndBitScans)
     reg(RBX) = 0x5555'5555'5555'5555;
     reg(RCX) = 4;
     run();
-    unsigned __int128 product = static_cast<unsigned __int128>(0x5555'5555'5555'5555ull * static_cast<u64>(-3)) * 4;
+    u128 product = static_cast<u128>(0x5555'5555'5555'5555ull * static_cast<u64>(-3)) * 4;
     EXPECT_EQ(reg(RAX), static_cast<u64>(product));
     EXPECT_EQ(reg(RDX), static_cast<u64>(product >> 64));
 
