@@ -57,7 +57,8 @@ bool Cpu::execute_alu(DecodedInstruction const& instruction)
         break;
     }
 
-    bool const carry = flags.carry();
+    bool const uses_carry = instruction.mnemonic == ZYDIS_MNEMONIC_ADC || instruction.mnemonic == ZYDIS_MNEMONIC_SBB;
+    bool const carry = uses_carry && flags.carry();
     auto compute = [&](u64 destination) -> u64 {
         destination &= mask;
         u64 result = 0;
