@@ -127,7 +127,7 @@ bool Cpu::execute_control(DecodedInstruction const& instruction)
         break;
     }
 
-    bool const holds = condition_holds(instruction.condition, m_state.flags.status());
+    bool const holds = m_state.flags.condition(instruction.condition);
     switch (instruction.opcode & 0xF0) {
     case 0x70:
     case 0x80: // Jcc

@@ -73,6 +73,41 @@ bool LazyFlags::zero() const
     return (m_result & size_mask(m_size)) == 0;
 }
 
+bool LazyFlags::condition(u8 condition) const
+{
+    u64 const mask = size_mask(m_size);
+    u64 const sign = sign_bit(m_size);
+    bool holds;
+    if (m_op == Op::Sub) {
+        u64 const dst = m_dst & mask, src = m_src & mask;
+        i64 const shift = 64 - m_size * 8;
+        i64 const signed_dst = static_cast<i64>(dst << shift) >> shift, signed_src = static_cast<i64>(src << shift) >> shift;
+        switch (condition >> 1) {
+        case 1: holds = dst < src; break;                   // B
+        case 2: holds = dst == src; break;                  // Z
+        case 3: holds = dst <= src; break;                  // BE
+        case 6: holds = signed_dst < signed_src; break;     // L
+        case 7: holds = signed_dst <= signed_src; break;    // LE
+        default: return condition_holds(condition, status());
+        }
+    } else if (m_op == Op::Logic) {
+        u64 const result = m_result & mask;
+        switch (condition >> 1) {
+        case 0: holds = false; break;                         // O
+        case 1: holds = false; break;                         // B
+        case 2: holds = result == 0; break;                   // Z
+        case 3: holds = result == 0; break;                   // BE
+        case 4: holds = (result & sign) != 0; break;          // S
+        case 6: holds = (result & sign) != 0; break;          // L: SF != OF, OF = 0
+        case 7: holds = result == 0 || (result & sign); break; // LE
+        default: return condition_holds(condition, status());
+        }
+    } else {
+        return condition_holds(condition, status());
+    }
+    return (condition & 1) ? !holds : holds;
+}
+
 bool condition_holds(u8 condition, u64 f)
 {
     bool const cf = f & rflags::CF, zf = f & rflags::ZF, sf = f & rflags::SF, of = f & rflags::OF, pf = f & rflags::PF;

@@ -67,6 +67,9 @@ public:
     u64 status() const;
     bool carry() const;
     bool zero() const;
+    // Whether Jcc / SETcc / CMOVcc condition `condition` holds; after CMP, SUB, TEST and the logic
+    // operations without computing the other flags.
+    bool condition(u8 condition) const;
 
 private:
     Op m_op { Op::Materialized };

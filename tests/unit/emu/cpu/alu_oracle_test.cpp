@@ -124,3 +124,32 @@ TEST_F(AluOracle, MatchesTheHostCpu)
 
 } // namespace
 } // namespace kasou::emu::cpu::test
+
+namespace kasou::emu::cpu::test {
+namespace {
+
+// The fast condition paths after CMP and TEST agree with the conditions of the full flags.
+TEST(LazyFlags, ConditionsAgreeWithTheMaterializedFlags)
+{
+    std::mt19937_64 random(7);
+    for (int trial = 0; trial < 20000; ++trial) {
+        u8 const size = u8 { 1 } << (trial % 4);
+        u64 const mask = size_mask(size);
+        u64 dst = random(), src = random();
+        if (trial % 5 == 0)
+            src = dst;
+        if (trial % 7 == 0)
+            dst ^= sign_bit(size);
+        LazyFlags flags;
+        if (trial % 2)
+            flags.set(LazyFlags::Op::Sub, size, dst & mask, src & mask, (dst - src) & mask);
+        else
+            flags.set(LazyFlags::Op::Logic, size, dst & mask, src & mask, dst & src & mask);
+        for (u8 condition = 0; condition < 16; ++condition)
+            ASSERT_EQ(flags.condition(condition), condition_holds(condition, flags.status()))
+                << "condition " << int(condition) << " size " << int(size) << std::hex << " dst " << dst << " src " << src;
+    }
+}
+
+} // namespace
+} // namespace kasou::emu::cpu::test
