@@ -9,7 +9,7 @@ BUILD="cmake ninja-build g++ gcc clang libclang-rt-14-dev pkg-config git
   libgtest-dev libboost-dev libzydis-dev"
 # Peers used by the tests and the benchmarks.
 PEERS="qemu-system-x86 qemu-utils fio libnbd-bin busybox-static cpio acpica-tools
-  iproute2 procps util-linux python3 e2fsprogs"
+  iproute2 procps util-linux python3 e2fsprogs time bc"
 
 missing=""
 for package in $BUILD $PEERS; do
