@@ -8,12 +8,6 @@ namespace {
 
 using Op = LazyFlags::Op;
 
-u64 sign_extend(u64 value, u8 size)
-{
-    u8 const shift = static_cast<u8>(64 - size * 8);
-    return static_cast<u64>(static_cast<i64>(value << shift) >> shift);
-}
-
 // Status flags from a result whose CF / OF come from elsewhere (shifts, multiplies).
 u64 result_flags(u64 result, u8 size)
 {

@@ -4,16 +4,6 @@
 
 namespace kasou::emu::cpu {
 
-namespace {
-
-u64 sign_extend(u64 value, u8 size)
-{
-    u8 const shift = static_cast<u8>(64 - size * 8);
-    return static_cast<u64>(static_cast<i64>(value << shift) >> shift);
-}
-
-} // namespace
-
 bool Cpu::execute_data(DecodedInstruction const& instruction)
 {
     auto const mnemonic = instruction.mnemonic;

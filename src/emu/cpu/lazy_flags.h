@@ -94,6 +94,13 @@ inline u64 size_mask(u8 size)
     return size == 8 ? ~u64 { 0 } : (u64 { 1 } << (size * 8)) - 1;
 }
 
+// The low `size` bytes of `value` as a signed 64-bit number.
+inline u64 sign_extend(u64 value, u8 size)
+{
+    u8 const shift = static_cast<u8>(64 - size * 8);
+    return static_cast<u64>(static_cast<i64>(value << shift) >> shift);
+}
+
 inline u64 sign_bit(u8 size)
 {
     return u64 { 1 } << (size * 8 - 1);
