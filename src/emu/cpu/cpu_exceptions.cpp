@@ -4,6 +4,8 @@
 
 namespace kasou::emu::cpu {
 
+using arch::x86_64::segment_from_descriptor;
+
 namespace {
 
 bool has_error_code(u8 vector)
@@ -20,25 +22,6 @@ bool has_error_code(u8 vector)
     default:
         return false;
     }
-}
-
-// A segment register's hidden part from a descriptor (Intel SDM vol. 3A, 3.4.5).
-Segment segment_from_descriptor(u64 descriptor, u16 selector)
-{
-    Segment segment {};
-    segment.base = ((descriptor >> 16) & 0xFF'FFFF) | (((descriptor >> 56) & 0xFF) << 24);
-    u32 limit = static_cast<u32>((descriptor & 0xFFFF) | (((descriptor >> 48) & 0xF) << 16));
-    segment.g = (descriptor >> 55) & 1;
-    segment.limit = segment.g ? (limit << 12) | 0xFFF : limit;
-    segment.selector = selector;
-    segment.type = (descriptor >> 40) & 0xF;
-    segment.s = (descriptor >> 44) & 1;
-    segment.dpl = (descriptor >> 45) & 3;
-    segment.present = (descriptor >> 47) & 1;
-    segment.avl = (descriptor >> 52) & 1;
-    segment.l = (descriptor >> 53) & 1;
-    segment.db = (descriptor >> 54) & 1;
-    return segment;
 }
 
 void real_mode_segment(Segment& segment, u16 selector)
