@@ -6,11 +6,11 @@ set -eu
 # Build tools and libraries (see the README for why each one is here).
 BUILD="cmake ninja-build g++ gcc clang libclang-rt-14-dev pkg-config git
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libexpected-dev liburing-dev libisal-dev
-  libgtest-dev libboost-dev libseccomp-dev"
+  libgtest-dev libboost-dev libseccomp-dev libzydis-dev"
 # Peers used by the tests and the benchmarks (qemu-system-common: qemu-storage-daemon, the
 # vhost-user-blk peer; qemu-system-data: qboot, the firmware of the vhost-user front-end tests).
 PEERS="qemu-system-x86 qemu-system-common qemu-system-data qemu-utils fio libnbd-bin busybox-static cpio acpica-tools
-  iproute2 procps util-linux python3 e2fsprogs curl crun runc"
+  iproute2 procps util-linux python3 e2fsprogs curl crun runc time bc"
 
 missing=""
 for package in $BUILD $PEERS; do

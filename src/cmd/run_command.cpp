@@ -51,6 +51,7 @@ struct RunOptions {
     std::optional<std::string> vsock;
     std::string console { "serial" };
     std::string irqchip; // empty: split where the host offers it
+    std::string accel { "auto" };
     u32 io_poll_us { static_cast<u32>(virtio::AdaptivePoll::DEFAULT_MAXIMUM.count()) };
     std::optional<std::string> api_socket;
     std::string id { "anonymous-instance" };
@@ -397,6 +398,7 @@ int run_machine(RunOptions const& options, GlobalOptions const& global, std::chr
     if (!options.irqchip.empty())
         config.irqchip = options.irqchip == "split" ? engine::InterruptControllers::Split : engine::InterruptControllers::InKernel;
     config.io_poll = std::chrono::microseconds { options.io_poll_us };
+    config.accel = options.accel == "kvm" ? vmm::Accel::Kvm : options.accel == "emu" ? vmm::Accel::Emu : vmm::Accel::Auto;
 
     std::optional<ApiOptions> api;
     if (options.api_socket)
@@ -475,6 +477,11 @@ void add_run_command(CLI::App& app, GlobalOptions const& global, Action& action)
            "Where the PIC pair, IOAPIC and PIT run: split (kasou's own models beside KVM's local APICs, the default where "
            "KVM offers KVM_CAP_SPLIT_IRQCHIP) or kernel (KVM's in-kernel irqchip and PIT, the default elsewhere)")
         ->check(CLI::IsMember({ "split", "kernel" }));
+    run->add_option("--accel", options->accel,
+           "What runs the guest's code: kvm (/dev/kvm), emu (kasou's software x86-64 CPU, no hardware virtualization "
+           "needed) or auto (KVM when /dev/kvm opens, emu otherwise; the log says which)")
+        ->check(CLI::IsMember({ "auto", "kvm", "emu" }))
+        ->capture_default_str();
     run->add_option("--io-poll-us", options->io_poll_us,
            "Longest time, in microseconds, a virtio device's I/O thread keeps polling its queues for the next request "
            "before it sleeps; it polls only as long as requests have been arriving that soon, and never when kasou may "

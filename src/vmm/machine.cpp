@@ -24,6 +24,7 @@
 #include "devices/cmos_rtc.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
+#include "emu/engine/emu_engine.h"
 #include "kvm/kvm_engine.h"
 #include "sched/memory_binding.h"
 
@@ -86,13 +87,33 @@ ErrorOr<void> start_with_offered_xcr0(engine::Vcpu& vcpu, arch::x86_64::CpuidTab
     return vcpu.set_xcrs({ arch::x86_64::Xcr { 0, xcr0 } });
 }
 
+// The one place that chooses the execution engine (--accel).
+ErrorOr<std::unique_ptr<engine::Engine>> open_engine(Accel accel)
+{
+    switch (accel) {
+    case Accel::Kvm:
+        return TRY(kvm::KvmEngine::open());
+    case Accel::Emu:
+        spdlog::info("engine: emu (kasou's software CPU), as --accel emu asks");
+        return std::make_unique<emu::EmuEngine>();
+    case Accel::Auto:
+        break;
+    }
+    auto kvm = kvm::KvmEngine::open();
+    if (kvm) {
+        spdlog::info("engine: KVM");
+        return std::move(*kvm);
+    }
+    spdlog::info("engine: emu (kasou's software CPU), since KVM cannot be used here: {}", kvm.error().to_string());
+    return std::make_unique<emu::EmuEngine>();
+}
+
 } // namespace
 
 ErrorOr<std::unique_ptr<Machine>> Machine::create(MachineConfig config)
 {
-    // The one place that chooses the execution engine.
-    std::unique_ptr<engine::Engine> engine = TRY(kvm::KvmEngine::open());
-    bool const software_only_host = kvm::System::host_is_pvm();
+    std::unique_ptr<engine::Engine> engine = TRY(open_engine(config.accel));
+    bool const software_only_host = std::string_view(engine->name()) == "KVM" && kvm::System::host_is_pvm();
     TRY(config.validate(host_memory(), static_cast<int>(engine->max_vcpus())));
     auto image = TRY(read_guest_file("kernel", config.kernel_path, config.memory));
     std::vector<u8> initrd;

@@ -24,6 +24,10 @@ struct SerialSpec {
     static ErrorOr<SerialSpec> parse(std::string const& text);
 };
 
+// What runs the guest's code (--accel): KVM, kasou's software CPU, or KVM when /dev/kvm opens
+// and the software CPU otherwise.
+enum class Accel { Auto, Kvm, Emu };
+
 // Everything needed to build one machine. Produced by the command line (or later the API), checked
 // by validate() against the host before anything is created.
 struct MachineConfig {
@@ -48,6 +52,7 @@ struct MachineConfig {
     std::vector<NetSpec> nets;        // --net: one virtio-net device each
     std::optional<VsockSpec> vsock;   // --vsock
     bool virtio_console { false };    // --console virtio: the console is hvc0, not COM1
+    Accel accel { Accel::Auto };
     // --irqchip split|kernel; unset: split where the engine offers it.
     std::optional<engine::InterruptControllers> irqchip;
     // --io-poll-us: how long a virtio device's I/O thread polls for the next request at most.

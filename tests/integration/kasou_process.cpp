@@ -23,13 +23,15 @@ KasouProcess::KasouProcess(std::vector<std::string> const& arguments)
     std::string binary = KASOU_BINARY;
     argv.push_back(binary.data());
     std::vector<std::string> copies = arguments;
-    // The /dev/kvm tests run once per irqchip mode: KASOU_TEST_IRQCHIP picks it for every `kasou run`.
-    char const* irqchip = std::getenv("KASOU_TEST_IRQCHIP");
+    // The guest tests run once per irqchip mode and execution engine: KASOU_TEST_IRQCHIP and
+    // KASOU_TEST_ACCEL pick them for every `kasou run` that does not name its own.
     bool is_run = std::find(copies.begin(), copies.end(), "run") != copies.end();
-    bool has_irqchip = std::find(copies.begin(), copies.end(), "--irqchip") != copies.end();
-    if (irqchip && *irqchip && is_run && !has_irqchip) {
-        copies.push_back("--irqchip");
-        copies.push_back(irqchip);
+    for (auto [variable, option] : { std::pair { "KASOU_TEST_IRQCHIP", "--irqchip" }, std::pair { "KASOU_TEST_ACCEL", "--accel" } }) {
+        char const* value = std::getenv(variable);
+        if (value && *value && is_run && std::find(copies.begin(), copies.end(), option) == copies.end()) {
+            copies.push_back(option);
+            copies.push_back(value);
+        }
     }
     for (auto& argument : copies)
         argv.push_back(argument.data());

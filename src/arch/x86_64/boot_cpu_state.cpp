@@ -46,24 +46,6 @@ constexpr std::array<u64, 5> BOOT_GDT = {
 static_assert(sizeof(BOOT_GDT) <= boot_layout::START_INFO - boot_layout::GDT);
 static_assert(boot_layout::PAGE_TABLES + IDENTITY_MAP_TABLES_SIZE <= boot_layout::PAGE_TABLES_END);
 
-Segment segment_from(u64 entry, u16 selector)
-{
-    Segment segment {};
-    segment.base = ((entry >> 16) & 0xFF'FFFF) | (((entry >> 56) & 0xFF) << 24);
-    u32 limit = static_cast<u32>((entry & 0xFFFF) | (((entry >> 48) & 0xF) << 16));
-    segment.g = (entry >> 55) & 1;
-    segment.limit = segment.g ? (limit << 12) | 0xFFF : limit;
-    segment.selector = selector;
-    segment.type = (entry >> 40) & 0xF;
-    segment.s = (entry >> 44) & 1;
-    segment.dpl = (entry >> 45) & 3;
-    segment.present = (entry >> 47) & 1;
-    segment.avl = (entry >> 52) & 1;
-    segment.l = (entry >> 53) & 1;
-    segment.db = (entry >> 54) & 1;
-    return segment;
-}
-
 void real_mode_segment(Segment& segment, u16 value, u8 type)
 {
     segment.selector = value;
@@ -124,10 +106,10 @@ ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry cons
     sregs.idt.base = 0;
     sregs.idt.limit = 0;
     for (auto* data : { &sregs.ds, &sregs.es, &sregs.fs, &sregs.gs, &sregs.ss })
-        *data = segment_from(BOOT_GDT[DATA_SELECTOR / 8], DATA_SELECTOR);
-    sregs.tr = segment_from(BOOT_GDT[TSS_SELECTOR / 8], TSS_SELECTOR);
+        *data = segment_from_descriptor(BOOT_GDT[DATA_SELECTOR / 8], DATA_SELECTOR);
+    sregs.tr = segment_from_descriptor(BOOT_GDT[TSS_SELECTOR / 8], TSS_SELECTOR);
     if (entry.mode == EntryMode::Protected32) {
-        sregs.cs = segment_from(BOOT_GDT[CODE32_SELECTOR / 8], CODE32_SELECTOR);
+        sregs.cs = segment_from_descriptor(BOOT_GDT[CODE32_SELECTOR / 8], CODE32_SELECTOR);
         sregs.cr0 = CR0_PE | CR0_ET;
         sregs.cr3 = 0;
         sregs.cr4 = 0;
@@ -135,7 +117,7 @@ ErrorOr<void> prepare_boot_cpu(memory::GuestMemory const& memory, BootEntry cons
         return {};
     }
     TRY(write_identity_page_tables(memory));
-    sregs.cs = segment_from(BOOT_GDT[CODE64_SELECTOR / 8], CODE64_SELECTOR);
+    sregs.cs = segment_from_descriptor(BOOT_GDT[CODE64_SELECTOR / 8], CODE64_SELECTOR);
     sregs.cr0 = CR0_PE | CR0_ET | CR0_PG;
     sregs.cr3 = boot_layout::PAGE_TABLES;
     sregs.cr4 = CR4_PAE;

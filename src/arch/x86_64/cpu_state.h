@@ -42,6 +42,26 @@ struct Segment {
     bool operator==(Segment const&) const = default;
 };
 
+// The hidden part a segment register loads from an 8-byte code or data descriptor (Intel SDM
+// vol. 3A, 3.4.5): base, limit with granularity applied, type and flags.
+inline Segment segment_from_descriptor(u64 descriptor, u16 selector)
+{
+    Segment segment {};
+    segment.base = ((descriptor >> 16) & 0xFF'FFFF) | (((descriptor >> 56) & 0xFF) << 24);
+    u32 limit = static_cast<u32>((descriptor & 0xFFFF) | (((descriptor >> 48) & 0xF) << 16));
+    segment.g = (descriptor >> 55) & 1;
+    segment.limit = segment.g ? (limit << 12) | 0xFFF : limit;
+    segment.selector = selector;
+    segment.type = (descriptor >> 40) & 0xF;
+    segment.s = (descriptor >> 44) & 1;
+    segment.dpl = (descriptor >> 45) & 3;
+    segment.present = (descriptor >> 47) & 1;
+    segment.avl = (descriptor >> 52) & 1;
+    segment.l = (descriptor >> 53) & 1;
+    segment.db = (descriptor >> 54) & 1;
+    return segment;
+}
+
 struct DescriptorTable {
     u64 base { 0 };
     u16 limit { 0 };
