@@ -54,6 +54,26 @@ ErrorOr<std::vector<u64>> EmuVm::dirty_log(u32, u64)
     return make_error(ErrorKind::Unsupported, "the software CPU keeps no dirty-page log yet");
 }
 
+ErrorOr<engine::KernelIrqchipState> EmuVm::kernel_irqchip_state()
+{
+    return make_error(ErrorKind::Unsupported, "the software CPU has no in-kernel interrupt controllers");
+}
+
+ErrorOr<void> EmuVm::set_kernel_irqchip_state(engine::KernelIrqchipState const&)
+{
+    return make_error(ErrorKind::Unsupported, "the software CPU has no in-kernel interrupt controllers");
+}
+
+ErrorOr<engine::ClockState> EmuVm::clock()
+{
+    return make_error(ErrorKind::Unsupported, "snapshots of the software CPU's clock are not implemented yet");
+}
+
+ErrorOr<void> EmuVm::set_clock(engine::ClockState const&)
+{
+    return make_error(ErrorKind::Unsupported, "snapshots of the software CPU's clock are not implemented yet");
+}
+
 ErrorOr<std::unique_ptr<engine::Vcpu>> EmuVm::create_vcpu(u32 index)
 {
     auto vcpu = std::make_unique<EmuVcpu>(*this, index);

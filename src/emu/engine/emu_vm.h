@@ -34,6 +34,12 @@ public:
     ErrorOr<void> unregister_irqfd(int event_fd, u32 gsi) override;
     ErrorOr<void> register_ioeventfd(int event_fd, u64 address, u32 size, bool pio) override;
     ErrorOr<void> unregister_ioeventfd(int event_fd, u64 address, u32 size, bool pio) override;
+    // No in-kernel interrupt controllers, and no saveable clock yet: snapshots of a machine on
+    // the software CPU are refused (Unsupported).
+    ErrorOr<engine::KernelIrqchipState> kernel_irqchip_state() override;
+    ErrorOr<void> set_kernel_irqchip_state(engine::KernelIrqchipState const& state) override;
+    ErrorOr<engine::ClockState> clock() override;
+    ErrorOr<void> set_clock(engine::ClockState const& state) override;
 
     // For the vCPUs.
     cpu::PhysicalMemory const& memory() const { return m_memory; }
