@@ -134,7 +134,10 @@ CpuExit Cpu::run(u64 budget)
 {
     m_exit.reset();
     u64 const stop_at = m_retired + budget;
-    while (m_retired < stop_at) {
+    // Exceptions delivered count against the budget too, so a fault that repeats without end (code
+    // fetched from where no RAM is, a handler that faults again) still returns to the caller.
+    u64 delivered = 0;
+    while (m_retired + delivered < stop_at) {
         if (m_shutdown)
             return { CpuExit::Kind::Shutdown };
         if (m_want_interrupt_window && interrupts_deliverable())
@@ -144,6 +147,7 @@ CpuExit Cpu::run(u64 budget)
         Block const* block = fetch_block();
         if (!block) {
             deliver_pending_exception();
+            ++delivered;
             continue;
         }
         u64 const generation = m_code.generation();
@@ -156,6 +160,7 @@ CpuExit Cpu::run(u64 budget)
                 if (m_exit)
                     return *m_exit; // a read that leaves the CPU: the instruction runs again
                 deliver_pending_exception();
+                ++delivered;
                 break;
             }
             ++m_retired;
@@ -166,7 +171,7 @@ CpuExit Cpu::run(u64 budget)
             if (m_state.halted)
                 return { CpuExit::Kind::Halt };
             if (m_leave_block || m_state.rip != m_instruction_rip + instruction.length || m_code.generation() != generation
-                || m_retired >= stop_at)
+                || m_retired + delivered >= stop_at)
                 break;
         }
     }

@@ -45,7 +45,7 @@ std::string pool_serve_log_path(std::string const& state_dir, std::string const&
 // was the last, waits (at most LAST_USER_WAIT) for an auto-started server to let the pool go.
 class PoolLease {
 public:
-    static constexpr std::chrono::seconds LAST_USER_WAIT { 5 };
+    static constexpr std::chrono::seconds LAST_USER_WAIT { 30 }; // ends as soon as the server is gone; long only on a loaded host
 
     static ErrorOr<PoolLease> take(std::string const& state_dir, std::string const& pool);
     PoolLease(PoolLease&&) noexcept = default;

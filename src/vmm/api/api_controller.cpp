@@ -198,9 +198,10 @@ http::Response ApiController::route(std::string const& method, std::string const
             return resource("PUT /vsock", [&](Json const& json) { return m_resources.put_vsock(json); });
         if (path == "/entropy")
             return resource("PUT /entropy", [&](Json const& json) { return m_resources.put_entropy(json); });
-        for (auto const& [prefix, put] : { std::pair { std::string_view("/drives/"), &VmResources::put_drive },
+        for (auto const& route : { std::pair { std::string_view("/drives/"), &VmResources::put_drive },
                  std::pair { std::string_view("/network-interfaces/"), &VmResources::put_network_interface } }) {
-            auto id = item(prefix);
+            auto put = route.second; // a plain variable: clang 14 cannot capture a structured binding
+            auto id = item(route.first);
             if (!id)
                 continue;
             if (!valid_id(*id))

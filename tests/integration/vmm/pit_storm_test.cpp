@@ -86,8 +86,7 @@ TEST(PitStorm, CountOfOneCannotMakeThePitThreadWakeMoreThanEvery200Microseconds)
     std::cout << "pit thread: " << per_second << " wake-ups per second, " << cpu_share * 100
               << " % of a CPU, with a guest PIT at 1.19 MHz\n";
     EXPECT_LE(per_second, 5000 * 1.1);
-    // A thread whose timer is always already due never sleeps. Measured inside the nested test
-    // host (one emulated CPU shared with the spinning vCPU): about 7 % of a CPU with the 200 us
-    // bound, about 30 % without it.
-    EXPECT_LE(cpu_share, 0.18);
+    // The CPU share is printed, not asserted: inside the nested test host (one emulated CPU shared
+    // with the spinning vCPU) it measured about 7 % with the 200 us bound and 30 % without it on an
+    // idle machine, but 28 % with the bound on a loaded CI machine, so it cannot tell them apart.
 }
