@@ -202,36 +202,4 @@ ErrorOr<void> socketpair(int domain, int type, Fd& first, Fd& second)
     return {};
 }
 
-namespace {
-
-// A message of one buffer with room for one descriptor (SCM_RIGHTS) in its control data.
-struct FdMessage {
-    FdMessage(void* buffer, size_t size)
-        : vector { buffer, size }
-    {
-        header.msg_iov = &vector;
-        header.msg_iovlen = 1;
-        header.msg_control = control;
-        header.msg_controllen = sizeof(control);
-    }
-    iovec vector;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] {};
-    msghdr header {};
-};
-
-} // namespace
-
-ErrorOr<void> send_fd(int socket, void const* buffer, size_t size, int fd)
-{
-    FdMessage message(const_cast<void*>(buffer), size); // sendmsg only reads the buffer
-    cmsghdr* control = CMSG_FIRSTHDR(&message.header);
-    control->cmsg_level = SOL_SOCKET;
-    control->cmsg_type = SCM_RIGHTS;
-    control->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(control), &fd, sizeof(int));
-    if (detail::retry_on_eintr([&] { return ::sendmsg(socket, &message.header, MSG_NOSIGNAL); }) < 0)
-        return make_errno_error(errno, "sendmsg");
-    return {};
-}
-
 } // namespace kasou::sys

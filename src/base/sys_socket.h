@@ -43,7 +43,5 @@ ErrorOr<size_t> recv_with_fds(int fd, void* buffer, size_t size, std::vector<Fd>
 ErrorOr<void> send_with_fds(int fd, void const* buffer, size_t size, std::span<int const> fds);
 
 ErrorOr<void> socketpair(int domain, int type, Fd& first, Fd& second);
-// Sends buffer with one descriptor attached (SCM_RIGHTS).
-ErrorOr<void> send_fd(int socket, void const* buffer, size_t size, int fd);
 
 } // namespace kasou::sys

@@ -30,7 +30,8 @@ ErrorOr<void> attach_console(int console_socket, Process const& process)
         TRY(sys::ioctl(master.get(), TIOCSWINSZ, &size, "TIOCSWINSZ"));
     }
     auto name = fmt::format("/dev/pts/{}", number);
-    TRY(sys::send_fd(console_socket, name.data(), name.size(), master.get()).map_error([](Error const& error) {
+    int const master_fd = master.get();
+    TRY(sys::send_with_fds(console_socket, name.data(), name.size(), std::span<int const>(&master_fd, 1)).map_error([](Error const& error) {
         return error.with_prefix("--console-socket");
     }));
     TRY(sys::setsid());

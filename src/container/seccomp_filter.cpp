@@ -144,7 +144,7 @@ ErrorOr<void> SeccompFilter::load(std::string const& state_json)
     int fd = seccomp_notify_fd(m_context);
     if (fd < 0)
         return make_errno_error(-fd, "seccomp_notify_fd");
-    return sys::send_fd(m_listener.get(), state_json.data(), state_json.size(), fd);
+    return sys::send_with_fds(m_listener.get(), state_json.data(), state_json.size(), std::span<int const>(&fd, 1));
 }
 
 } // namespace kasou::container
